@@ -1,0 +1,116 @@
+"""Jitted forward throughput: exact vs polynomial polyzoo models, and onnxruntime beside them.
+
+    .venv/bin/python bench/bench_forward.py [--batch 16] [--seq 64] [--runs 7]
+
+Rows: polyzoo's 3-layer BERT (paraphrase-MiniLM-L3-v2 weights imported from its ONNX) exact and
+in two polynomial forms, onnxruntime running that fp32 ONNX on the same (batch, seq), and the
+exact vs polynomial 'vit-mini' on 28x28 images. Each number is the median of --runs timed calls
+after two warm-up calls; ratios compare rows measured in this same run.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def median_rate(fn, n_items: int, runs: int) -> float:
+    """Items per second: median over `runs` timed calls (after two warm-up calls)."""
+    for _ in range(2):
+        fn()
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return n_items / statistics.median(times)
+
+
+def bert_rows(batch: int, seq: int, runs: int) -> dict[str, float]:
+    import onnxruntime as ort
+
+    from polyzoo import models
+    from polyzoo.models import pretrained as pt
+
+    texts = [f'sentence number {i} says the film was {"good" if i % 2 else "bad"} ' * 8
+             for i in range(batch)]
+    ids, mask = pt.tokenize(texts, seq)
+    rows = {}
+    params = pt.load_l3_onnx()['params']
+    for label, spec in (('exact', 'exact'), ('poly: polyzoo preset', 'polyzoo'),
+                        ('poly: zimerman-lm preset', 'zimerman-lm')):
+        model = models.create('bert-l3', spec=spec, num_classes=0)
+        variables = dict(model.init(jax.random.key(0), jnp.asarray(ids[:1]), jnp.asarray(mask[:1])),
+                         params=params)
+        if spec != 'exact':  # fit every polynomial on this data's ranges (as a zoo model would be)
+            variables = models.calibrate(model, variables, [(jnp.asarray(ids), jnp.asarray(mask))])
+        fwd = jax.jit(lambda v, i, m, model=model: model.apply(v, i, m))
+        i, m = jnp.asarray(ids), jnp.asarray(mask)
+        rows[f'polyzoo bert-l3 {label}'] = median_rate(
+            lambda: fwd(variables, i, m).block_until_ready(), batch, runs)
+    sess = ort.InferenceSession(str(pt.package_file(pt.L3_PACKAGE, pt.L3_ONNX)),
+                                providers=['CPUExecutionProvider'])
+    feed = {'input_ids': ids.astype(np.int64), 'attention_mask': mask.astype(np.int64)}
+    rows['onnxruntime paraphrase-MiniLM-L3-v2 fp32 (exact)'] = median_rate(
+        lambda: sess.run(['onnx::Shape_422'], feed), batch, runs)
+    return rows
+
+
+def vit_rows(batch: int, runs: int) -> dict[str, float]:
+    from polyzoo import models
+
+    images = jax.random.uniform(jax.random.key(1), (batch, 28, 28, 1), jnp.float32)
+    rows = {}
+    for label, spec in (('exact', 'exact'), ('poly: polyzoo preset, BN folded', 'polyzoo')):
+        model = models.create('vit-mini', spec=spec)
+        variables = model.init(jax.random.key(0), images)
+        if spec != 'exact':
+            variables = models.calibrate(model, variables, [images])
+            model, variables = models.fold_batchnorms(model, variables)
+        fwd = jax.jit(lambda v, x, model=model: model.apply(v, x))
+        rows[f'polyzoo vit-mini {label}'] = median_rate(
+            lambda: fwd(variables, images).block_until_ready(), batch, runs)
+    return rows
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--batch', type=int, default=16)
+    ap.add_argument('--seq', type=int, default=64)
+    ap.add_argument('--runs', type=int, default=7)
+    args = ap.parse_args()
+    print(f'jax {jax.__version__} on {jax.devices()[0].platform}; batch {args.batch}, '
+          f'seq {args.seq}, median of {args.runs} runs')
+    bert = bert_rows(args.batch, args.seq, args.runs)
+    vit = vit_rows(args.batch * 16, args.runs)
+    width = max(map(len, list(bert) + list(vit)))
+    print(f'\n{"BERT, sequences/s":<{width}}  rate')
+    for k, v in bert.items():
+        print(f'{k:<{width}}  {v:9.1f}')
+    print(f'\n{"ViT, images/s (batch " + str(args.batch * 16) + ")":<{width}}  rate')
+    for k, v in vit.items():
+        print(f'{k:<{width}}  {v:9.1f}')
+    ort_rate = bert['onnxruntime paraphrase-MiniLM-L3-v2 fp32 (exact)']
+    exact = bert['polyzoo bert-l3 exact']
+    ratios = {}
+    for k, v in bert.items():
+        if 'poly:' in k:
+            name = k.replace('polyzoo bert-l3 poly: ', 'bert-l3 ').replace(' preset', '')
+            ratios[f'{name} / polyzoo exact'] = v / exact
+            ratios[f'{name} / onnxruntime exact'] = v / ort_rate
+    ratios['bert-l3 polyzoo exact / onnxruntime exact'] = exact / ort_rate
+    ve, vp = vit.values()
+    ratios['vit-mini polynomial / exact'] = vp / ve
+    width = max(map(len, ratios))
+    print('\nratios')
+    for k, v in ratios.items():
+        print(f'  {k:<{width}}  {v:5.2f}x')
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

@@ -1,0 +1,24 @@
+"""Export of polyzoo models to Concrete-ML / TFHE circuits (the only package importing concrete).
+
+    onnx_model = to_onnx(fn, example_inputs)     # jaxpr -> ONNX opset 14, batch axis symbolic
+    check_onnx(onnx_model, fn, x)                # onnxruntime parity with JAX
+    circuit = compile_onnx(onnx_model, calibration, Knobs(n_bits=4, rounding_threshold_bits=6))
+    report = circuit_report(circuit, fn, x_test, y_test)   # PBS, bits, keys, accuracies
+    save_deployment(circuit, out_dir); Client(...); Server(...)
+    fake_quant / quantized_apply                 # quantisation-aware training (qat.py)
+
+Concrete is imported lazily inside the functions that need it.
+"""
+from polyzoo.export._check import check_onnx, run_onnx
+from polyzoo.export._compile import Circuit, CircuitTooWide, Knobs, compile_onnx
+from polyzoo.export._deploy import (Client, DeploymentError, Request, Response, Server,
+                                    save_deployment)
+from polyzoo.export._report import CircuitReport, circuit_report, simulate_batched
+from polyzoo.export._translate import OPSET, UnsupportedOperation, to_onnx
+
+__all__ = [
+    "OPSET", "UnsupportedOperation", "to_onnx", "check_onnx", "run_onnx",
+    "Knobs", "Circuit", "CircuitTooWide", "compile_onnx",
+    "CircuitReport", "circuit_report", "simulate_batched",
+    "Client", "Server", "Request", "Response", "DeploymentError", "save_deployment",
+]

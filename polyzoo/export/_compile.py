@@ -1,0 +1,186 @@
+"""Compile an exported ONNX graph into a Concrete-ML TFHE circuit, and run it.
+
+Quantisation knobs (Concrete-ML 1.9.0 names): `n_bits` (weights and activations, or a dict
+with 'model_inputs', 'op_inputs', 'op_weights', 'model_outputs'), `rounding_threshold_bits`
+(approximate rounding of accumulators before each table lookup), `p_error` (per-PBS error
+probability) or `global_p_error` (whole circuit). Fewer bits and a larger p_error are faster.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+from typing import Any
+
+import numpy as np
+import onnx
+
+MAX_TLU_BITS = 16  # Concrete's limit on the bit-width of a table lookup input
+
+
+class CircuitTooWide(ValueError):
+    """The circuit needs a table lookup wider than Concrete allows; names layer and knobs."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Knobs:
+    """Settings that change the circuit (static): see the module docstring."""
+    n_bits: Any = 4
+    rounding_threshold_bits: int | None = None
+    p_error: float | None = None
+    global_p_error: float | None = None
+    input_bits: int | None = None  # model input precision; default n_bits (no requantisation)
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def concrete_n_bits(self):
+        """Concrete-ML's n_bits. An int n means n for weights, activations and (unless
+        input_bits says otherwise) the model input, so that the input needs no re-quantising
+        table lookup (Concrete-ML's default of 5 input bits costs one PBS per input element)."""
+        if isinstance(self.n_bits, dict):
+            return dict(self.n_bits)
+        n = int(self.n_bits)
+        return {"model_inputs": int(self.input_bits or n), "op_inputs": n, "op_weights": n,
+                "model_outputs": n}
+
+
+@dataclasses.dataclass
+class Circuit:
+    """A compiled circuit: the Concrete-ML QuantizedModule plus what polyzoo measured."""
+    module: Any                 # concrete.ml.quantization.QuantizedModule
+    onnx_model: onnx.ModelProto
+    knobs: Knobs
+    compile_seconds: float
+    input_range: tuple[float, float]   # calibrated float range of the model input
+    keygen_seconds: float | None = None
+
+    @property
+    def fhe_circuit(self):
+        return self.module.fhe_circuit
+
+    def keygen(self, force: bool = False) -> float:
+        """Generate client keys; returns (and records) the seconds it took."""
+        start = time.perf_counter()
+        self.fhe_circuit.keygen(force=force)
+        self.keygen_seconds = time.perf_counter() - start
+        return self.keygen_seconds
+
+    def out_of_range(self, x: np.ndarray) -> int:
+        """Input elements outside the calibrated range (Concrete would saturate them)."""
+        lo, hi = self.input_range
+        x = np.asarray(x, np.float32)
+        return int(np.sum((x < lo) | (x > hi)))
+
+    def predict(self, x: np.ndarray, fhe: str = "simulate") -> np.ndarray:
+        """Float outputs of the quantised circuit: fhe in 'disable', 'simulate', 'execute'."""
+        return self.module.forward(np.asarray(x, np.float32), fhe=fhe)
+
+    def overflows(self, x: np.ndarray) -> int:
+        """Integers (over all nodes of the circuit, all samples) beyond their assigned bit-width:
+        values the encrypted circuit would wrap silently. Should be 0."""
+        graph = self.fhe_circuit.graph
+        q = self.module.quantize_input(np.asarray(x, np.float32))
+        count = 0
+        for i in range(q.shape[0]):
+            values = graph.evaluate(q[[i]])
+            for node, value in values.items():
+                dtype = node.output.dtype
+                if not hasattr(dtype, "bit_width") or not node.output.is_encrypted:
+                    continue
+                lo, hi = (dtype.min(), dtype.max())
+                value = np.asarray(value)
+                count += int(np.sum((value < lo) | (value > hi)))
+        return count
+
+
+_WIDE = re.compile(r"this (\d+)-bit value is used as an input to a table lookup")
+_TAG = re.compile(r"@ ([^\s]+)")
+
+
+def layer_of(tag: str) -> str:
+    """'layer_0/attn:MatMul_12.matmul' -> 'layer_0/attn' (ONNX node names are 'layer:op')."""
+    return tag.split(":")[0] if ":" in tag else (tag.split(".")[0] or "<untagged>")
+
+
+def _too_wide_message(err: Exception) -> str:
+    """Name the layer whose accumulator feeds a too-wide table lookup, and the knobs."""
+    lines = str(err).splitlines()
+    bits, layer = "more than 16", "an unnamed layer"
+    for i, line in enumerate(lines):
+        match = _WIDE.search(line)
+        if match:
+            bits = match.group(1)
+            tags = _TAG.findall(lines[i - 1]) if i else []
+            layer = layer_of(tags[-1]) if tags else layer
+            break
+    return (f"the circuit needs a {bits}-bit table lookup (Concrete's limit is {MAX_TLU_BITS}) "
+            f"after layer {layer}: lower n_bits (--n-bits), or round accumulators before each "
+            "lookup with rounding_threshold_bits (--rounding, e.g. 6), or narrow that layer's "
+            "input range (quantisation-aware training, tighter calibration)")
+
+
+def fuse_gemm(model: onnx.ModelProto) -> onnx.ModelProto:
+    """MatMul(x, W) + b (b an initializer) -> one Gemm named after the layer.
+
+    Concrete-ML does this fusion itself but names every such node 'Gemm_Node', which would
+    merge all layers in the per-layer report; fusing first keeps the layer names.
+    """
+    model = onnx.ModelProto.FromString(model.SerializeToString())
+    graph = model.graph
+    inits = {i.name for i in graph.initializer}
+    users: dict[str, list] = {}
+    for node in graph.node:
+        for name in node.input:
+            users.setdefault(name, []).append(node)
+    drop, replace = set(), {}
+    for node in graph.node:
+        if node.op_type != "MatMul" or node.input[1] not in inits:
+            continue
+        nxt = users.get(node.output[0], [])
+        if len(nxt) != 1 or nxt[0].op_type != "Add":
+            continue
+        add = nxt[0]
+        bias = [n for n in add.input if n != node.output[0]]
+        if len(bias) != 1 or bias[0] not in inits:
+            continue
+        gemm = onnx.helper.make_node("Gemm", [node.input[0], node.input[1], bias[0]],
+                                     [add.output[0]], name=node.name.replace("MatMul", "Gemm"),
+                                     alpha=1.0, beta=1.0)
+        replace[add.name] = gemm
+        drop.add(node.name)
+    nodes = [replace.get(n.name, n) for n in graph.node if n.name not in drop]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    return model
+
+
+def compile_onnx(onnx_model: onnx.ModelProto, calibration: np.ndarray, knobs: Knobs = Knobs(),
+                 *, verbose: bool = False) -> Circuit:
+    """Quantise from `calibration` (N, ...) float32 and compile to a TFHE circuit.
+
+    Raises CircuitTooWide (a ValueError naming the layer and the knobs) when a table lookup
+    would need more than 16 bits.
+    """
+    from concrete.fhe import Configuration, ParameterSelectionStrategy
+    from concrete.ml.torch.compile import compile_onnx_model
+
+    calibration = np.asarray(calibration, np.float32)
+    if calibration.ndim < 2 or calibration.shape[0] < 2:
+        raise ValueError("calibration must be a batch (N >= 2, ...) of representative inputs")
+    configuration = Configuration(
+        parameter_selection_strategy=ParameterSelectionStrategy.MULTI,
+    ) if knobs.rounding_threshold_bits is not None else None
+    start = time.perf_counter()
+    try:
+        module = compile_onnx_model(
+            fuse_gemm(onnx_model), calibration, n_bits=knobs.concrete_n_bits(),
+            rounding_threshold_bits=knobs.rounding_threshold_bits, p_error=knobs.p_error,
+            global_p_error=knobs.global_p_error, configuration=configuration, verbose=verbose)
+    except RuntimeError as err:
+        if not _WIDE.search(str(err)):
+            raise
+        raise CircuitTooWide(_too_wide_message(err)) from None
+    seconds = time.perf_counter() - start
+    return Circuit(module, onnx_model, knobs, seconds,
+                   (float(calibration.min()), float(calibration.max())))

@@ -1,0 +1,173 @@
+"""Client/server deployment of a compiled circuit (Concrete-ML FHEModelDev/Client/Server).
+
+    save_deployment(circuit, out_dir)  ->  out_dir/client/{client.zip, polyzoo.json}
+                                           out_dir/server/{server.zip, polyzoo.json}
+    client = Client(out_dir / 'client', key_dir)   # holds the secret key (key_dir)
+    server = Server(out_dir / 'server')             # holds no secret key
+    request = client.encrypt(x)                     # ciphertexts + evaluation keys
+    logits = client.decrypt(server.run(request))
+
+Every export gets a random circuit id written on both sides; every key set gets a key id.
+A request for another circuit, or a result made under other keys, fails with a clear error
+instead of decrypting to noise.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from polyzoo.export._compile import Circuit
+
+META = "polyzoo.json"
+KEY_FILE = "keys.bin"
+KEY_META = "polyzoo_keys.json"
+
+
+class DeploymentError(ValueError):
+    """A missing/mismatched key, or a server directory from another model."""
+
+
+@dataclasses.dataclass
+class Request:
+    circuit_id: str
+    key_id: str
+    ciphertexts: list[bytes]     # one per sample (Concrete circuits run on batch size 1)
+    evaluation_keys: bytes
+
+
+@dataclasses.dataclass
+class Response:
+    circuit_id: str
+    key_id: str
+    ciphertexts: list[bytes]
+    seconds: list[float]         # server time per sample
+
+
+def save_deployment(circuit: Circuit, out_dir: str | Path, meta: dict | None = None) -> Path:
+    """Write client and server directories for `circuit`; returns out_dir."""
+    from concrete.ml.deployment import FHEModelDev
+
+    out = Path(out_dir)
+    for side in ("client", "server"):
+        if (out / side).exists() and any((out / side).iterdir()):
+            raise DeploymentError(f"{out / side} is not empty: choose a new --out directory or "
+                                  "delete the old deployment first")
+    info = {"circuit_id": uuid.uuid4().hex, "input_range": list(circuit.input_range),
+            "knobs": circuit.knobs.to_json(), **(meta or {})}
+    with tempfile.TemporaryDirectory() as tmp:
+        FHEModelDev(tmp, circuit.module).save()
+        for side in ("client", "server"):
+            (out / side).mkdir(parents=True, exist_ok=True)
+            shutil.copy(Path(tmp) / f"{side}.zip", out / side / f"{side}.zip")
+            (out / side / META).write_text(json.dumps(info, indent=2))
+    return out
+
+
+def _read_meta(directory: Path, side: str) -> dict:
+    path = directory / META
+    if not (directory / f"{side}.zip").exists() or not path.exists():
+        raise DeploymentError(f"{directory} is not a polyzoo {side} directory (no {side}.zip or "
+                              f"{META}); create one with `polyzoo export NAME --out DIR`")
+    return json.loads(path.read_text())
+
+
+class Client:
+    """The data owner's side: quantise, encrypt, decrypt. key_dir holds the secret key."""
+
+    def __init__(self, client_dir: str | Path, key_dir: str | Path):
+        from concrete.ml.deployment import FHEModelClient
+
+        self.dir = Path(client_dir)
+        self.meta = _read_meta(self.dir, "client")
+        self.key_dir = Path(key_dir)
+        self.key_dir.mkdir(parents=True, exist_ok=True)
+        key_meta = self.key_dir / KEY_META
+        if key_meta.exists():
+            stored = json.loads(key_meta.read_text())
+            if stored["circuit_id"] != self.meta["circuit_id"]:
+                raise DeploymentError(
+                    f"the keys in {self.key_dir} belong to circuit {stored['circuit_id']}, not "
+                    f"to this client's circuit {self.meta['circuit_id']}: use another --keys "
+                    "directory (new keys are generated there)")
+        self._fhe = FHEModelClient(str(self.dir), key_dir=str(self.key_dir / KEY_FILE))
+
+    @property
+    def has_keys(self) -> bool:
+        return (self.key_dir / KEY_META).exists()
+
+    @property
+    def key_id(self) -> str:
+        if not self.has_keys:
+            raise DeploymentError(f"no keys in {self.key_dir}: call keygen() first")
+        return json.loads((self.key_dir / KEY_META).read_text())["key_id"]
+
+    def keygen(self) -> float:
+        """Generate (or load) the secret and evaluation keys; returns seconds."""
+        start = time.perf_counter()
+        self._fhe.generate_private_and_evaluation_keys(force=False)
+        if not self.has_keys:
+            (self.key_dir / KEY_META).write_text(json.dumps(
+                {"circuit_id": self.meta["circuit_id"], "key_id": uuid.uuid4().hex}))
+        return time.perf_counter() - start
+
+    def out_of_range(self, x: np.ndarray) -> int:
+        lo, hi = self.meta["input_range"]
+        return int(np.sum((np.asarray(x) < lo) | (np.asarray(x) > hi)))
+
+    def encrypt(self, x: np.ndarray) -> Request:
+        """(N, ...) float32 -> one ciphertext per sample, plus the evaluation keys."""
+        if not self.has_keys:
+            raise DeploymentError(f"no keys in {self.key_dir}: call keygen() before encrypting")
+        x = np.asarray(x, np.float32)
+        cts = [self._fhe.quantize_encrypt_serialize(x[[i]]) for i in range(x.shape[0])]
+        return Request(self.meta["circuit_id"], self.key_id, cts,
+                       self._fhe.get_serialized_evaluation_keys())
+
+    def decrypt(self, response: Response) -> np.ndarray:
+        if response.circuit_id != self.meta["circuit_id"]:
+            raise DeploymentError("the result comes from another circuit "
+                                  f"({response.circuit_id}, this client's is "
+                                  f"{self.meta['circuit_id']})")
+        if response.key_id != self.key_id:
+            raise DeploymentError(f"the result was computed under keys {response.key_id} but "
+                                  f"{self.key_dir} holds keys {self.key_id}: decrypt with the "
+                                  "key directory that encrypted the request")
+        return np.concatenate([self._fhe.deserialize_decrypt_dequantize(ct)
+                               for ct in response.ciphertexts])
+
+
+class Server:
+    """The evaluator's side: runs the circuit on ciphertexts with evaluation keys only."""
+
+    def __init__(self, server_dir: str | Path):
+        from concrete.ml.deployment import FHEModelServer
+
+        self.dir = Path(server_dir)
+        self.meta = _read_meta(self.dir, "server")
+        self._fhe = FHEModelServer(str(self.dir))
+
+    def run(self, request: Request, progress: bool = False) -> Response:
+        if request.circuit_id != self.meta["circuit_id"]:
+            raise DeploymentError(
+                f"this server directory ({self.dir}) holds circuit {self.meta['circuit_id']} "
+                f"but the request was encrypted for circuit {request.circuit_id}: the server "
+                "directory comes from another model or another export")
+        items = request.ciphertexts
+        if progress:
+            from tqdm import tqdm
+            items = tqdm(items, desc="encrypted inference", unit="sample")
+        outs, seconds = [], []
+        for ct in items:
+            start = time.perf_counter()
+            outs.append(self._fhe.run(ct, request.evaluation_keys))
+            seconds.append(time.perf_counter() - start)
+            if progress:
+                items.set_postfix(s_per_sample=f"{seconds[-1]:.1f}")
+        return Response(request.circuit_id, request.key_id, outs, seconds)

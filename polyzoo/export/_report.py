@@ -1,0 +1,168 @@
+"""The circuit report: PBS (total and per layer), bit-widths, key sizes, times, accuracies."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+import numpy as np
+
+from polyzoo.export._compile import Circuit, layer_of
+
+
+@dataclasses.dataclass
+class CircuitReport:
+    pbs: int                          # programmable bootstraps per sample (compiler statistics)
+    pbs_per_layer: dict[str, int]     # by Flax module path; '<other>' holds what no layer claims
+    max_bit_width: int                # widest integer in the circuit
+    bit_width_per_layer: dict[str, int]
+    key_bytes: dict[str, int]         # secret, bootstrap, keyswitch
+    compile_seconds: float
+    keygen_seconds: float | None
+    knobs: dict
+    n_test: int = 0
+    float_accuracy: float | None = None
+    simulated_accuracy: float | None = None
+    simulate_seconds: float | None = None
+    agreement_float_simulated: float | None = None  # fraction of equal argmax
+    inputs_out_of_range: int = 0      # input elements outside the calibrated range (saturated)
+    overflows: int | None = None      # circuit integers beyond their bit-width (would wrap)
+    overflow_samples: int = 0         # how many samples the overflow check ran on
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), indent=2)
+
+    def summary(self) -> str:
+        lines = [f"PBS per sample     {self.pbs}",
+                 f"max bit-width      {self.max_bit_width}",
+                 f"compile            {self.compile_seconds:.1f} s"]
+        if self.keygen_seconds is not None:
+            lines.append(f"key generation     {self.keygen_seconds:.1f} s")
+        lines.append("keys               " + ", ".join(
+            f"{k} {v / 2**20:.1f} MiB" for k, v in self.key_bytes.items()))
+        if self.float_accuracy is not None:
+            lines.append(f"float accuracy     {100 * self.float_accuracy:.2f}% (n={self.n_test})")
+        if self.simulated_accuracy is not None:
+            lines.append(f"simulated accuracy {100 * self.simulated_accuracy:.2f}%")
+        lines.append(f"inputs out of calibrated range: {self.inputs_out_of_range}")
+        if self.overflows is not None:
+            lines.append(f"overflowing integers (first {self.overflow_samples} samples): "
+                         f"{self.overflows}")
+        lines.append("PBS per layer:")
+        for layer, n in sorted(self.pbs_per_layer.items(), key=lambda kv: -kv[1]):
+            lines.append(f"  {n:8d}  {layer}  ({self.bit_width_per_layer.get(layer, '-')} bits)")
+        return "\n".join(lines)
+
+
+def _node_layers(graph) -> dict:
+    """Each node's layer: its own tag, else the nearest tagged predecessor's."""
+    import networkx as nx
+
+    layers = {}
+    for node in nx.topological_sort(graph.graph):
+        if node.tag:
+            layers[node] = layer_of(node.tag)
+            continue
+        preds = [layers[p] for p in graph.graph.predecessors(node) if layers.get(p)]
+        layers[node] = preds[0] if preds else "<input>"
+    return layers
+
+
+def layer_statistics(circuit: Circuit) -> tuple[dict[str, int], dict[str, int]]:
+    """(PBS per layer, max bit-width per layer) from the circuit's graph.
+
+    A table lookup costs one PBS per output element and is charged to the layer that feeds it
+    (Concrete-ML fuses an activation into the lookup that follows the linear layer before it).
+    Encrypted-by-encrypted products are lowered by the compiler into further PBS; the part of
+    the compiler's total that the table lookups do not explain is charged to the layers that
+    own such products, in proportion to their scalar products, or to '<other>'.
+    """
+    graph = circuit.fhe_circuit.graph
+    total = int(circuit.fhe_circuit.statistics["programmable_bootstrap_count"])
+    layers = _node_layers(graph)
+    pbs: dict[str, int] = {}
+    bits: dict[str, int] = {}
+    products: dict[str, int] = {}
+    for node, layer in layers.items():
+        width = getattr(node.output.dtype, "bit_width", None)
+        if width is not None and node.output.is_encrypted:
+            bits[layer] = max(bits.get(layer, 0), int(width))
+        if node.converted_to_table_lookup:
+            pbs[layer] = pbs.get(layer, 0) + int(math.prod(node.output.shape))
+            continue
+        preds = list(graph.graph.predecessors(node))
+        name = node.properties.get("name")
+        if name in ("matmul", "multiply", "dot") and len(preds) == 2 and all(
+                p.output.is_encrypted for p in preds):
+            inner = int(preds[0].output.shape[-1]) if name == "matmul" else 1
+            products[layer] = products.get(layer, 0) + int(math.prod(node.output.shape)) * inner
+    rest = total - sum(pbs.values())
+    scalar = sum(products.values())
+    if rest > 0 and scalar:
+        for layer, n in products.items():
+            pbs[layer] = pbs.get(layer, 0) + rest * n // scalar
+        rest = total - sum(pbs.values())
+    if rest:
+        pbs["<other>"] = pbs.get("<other>", 0) + rest
+    return pbs, bits
+
+
+def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
+    return float(np.mean(np.argmax(logits, axis=-1) == np.asarray(labels)))
+
+
+def circuit_report(circuit: Circuit, float_fn=None, x_test: np.ndarray | None = None,
+                   y_test: np.ndarray | None = None, *, overflow_samples: int = 16,
+                   progress: bool = False) -> CircuitReport:
+    """Report of a compiled circuit; with a test split, float vs. simulated accuracy.
+
+    float_fn(x) -> logits is the float model (JAX); simulation runs every test sample.
+    """
+    stats = circuit.fhe_circuit.statistics
+    pbs_layers, bit_layers = layer_statistics(circuit)
+    report = CircuitReport(
+        pbs=int(stats["programmable_bootstrap_count"]),
+        pbs_per_layer=pbs_layers,
+        max_bit_width=int(circuit.fhe_circuit.graph.maximum_integer_bit_width()),
+        bit_width_per_layer=bit_layers,
+        key_bytes={"secret": int(stats["size_of_secret_keys"]),
+                   "bootstrap": int(stats["size_of_bootstrap_keys"]),
+                   "keyswitch": int(stats["size_of_keyswitch_keys"])},
+        compile_seconds=circuit.compile_seconds,
+        keygen_seconds=circuit.keygen_seconds,
+        knobs=circuit.knobs.to_json(),
+    )
+    if x_test is None:
+        return report
+    x_test = np.asarray(x_test, np.float32)
+    report.n_test = int(x_test.shape[0])
+    report.inputs_out_of_range = circuit.out_of_range(x_test)
+    start = time.perf_counter()
+    simulated = simulate_batched(circuit, x_test, progress=progress)
+    report.simulate_seconds = time.perf_counter() - start
+    if y_test is not None:
+        report.simulated_accuracy = accuracy(simulated, y_test)
+    if float_fn is not None:
+        float_logits = np.asarray(float_fn(x_test))
+        report.agreement_float_simulated = float(np.mean(
+            np.argmax(float_logits, -1) == np.argmax(simulated, -1)))
+        if y_test is not None:
+            report.float_accuracy = accuracy(float_logits, y_test)
+    if overflow_samples:
+        report.overflows = circuit.overflows(x_test[:overflow_samples])
+        report.overflow_samples = min(overflow_samples, report.n_test)
+    return report
+
+
+def simulate_batched(circuit: Circuit, x: np.ndarray, *, chunk: int = 256,
+                     progress: bool = False) -> np.ndarray:
+    """Simulated outputs for many samples (Concrete simulates one sample at a time)."""
+    chunks = range(0, x.shape[0], chunk)
+    if progress:
+        from tqdm import tqdm
+        chunks = tqdm(chunks, desc="simulate", unit="chunk")
+    return np.concatenate([circuit.predict(x[i:i + chunk], fhe="simulate") for i in chunks])
+

@@ -1,0 +1,151 @@
+"""Calibration (measure ranges, set intervals, refit in batches), range monitor, range loss."""
+from __future__ import annotations
+
+import warnings
+from collections import defaultdict
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from polyzoo.models._sites import approx_sites, model_polys, set_approx, site_inputs
+
+# Targets fitted with relative error (their values span orders of magnitude on the interval).
+_RELATIVE = ('exp', 'reciprocal', 'rsqrt')
+_POSITIVE = ('reciprocal', 'rsqrt')
+
+
+def _as_args(batch):
+    return tuple(batch) if isinstance(batch, (tuple, list)) else (batch,)
+
+
+def measure_ranges(model, variables, batches, *, reference: bool = True
+                   ) -> dict[str, tuple[float, float]]:
+    """{polynomial site: (min, max) of its input over all batches}.
+
+    batches: iterable of model inputs (an array, or a tuple of positional arguments).
+    reference=True runs every polynomial as its exact function (the ranges the polynomials
+    must cover, unaffected by the current fits).
+    """
+    run = model.clone(reference=reference)
+    sites = list(model_polys(model))
+
+    @jax.jit
+    def batch_ranges(variables, *args):
+        _, state = run.apply(variables, *args, mutable=['intermediates'])
+        xs = site_inputs(state)
+        return {s: (jnp.min(xs[s]), jnp.max(xs[s])) for s in sites}
+
+    lo = {s: np.inf for s in sites}
+    hi = {s: -np.inf for s in sites}
+    for batch in batches:
+        for s, (a, b) in batch_ranges(variables, *_as_args(batch)).items():
+            lo[s], hi[s] = min(lo[s], float(a)), max(hi[s], float(b))
+    if sites and not np.isfinite(lo[sites[0]]):
+        raise ValueError('calibration got no batches')
+    return {s: (lo[s], hi[s]) for s in sites}
+
+
+def widen(ranges: dict[str, tuple[float, float]], model, margin: float
+          ) -> dict[str, tuple[float, float]]:
+    """Intervals = measured ranges widened by `margin` x their width on each side.
+
+    Reciprocal and rsqrt intervals stay positive (no lower than half the measured minimum).
+    """
+    polys = model_polys(model)
+    out = {}
+    for s, (lo, hi) in ranges.items():
+        w = max(hi - lo, 1e-3 * max(abs(lo), abs(hi), 1.0))
+        a, b = lo - margin * w, hi + margin * w
+        if polys[s].fn in _POSITIVE:  # stay inside the function's domain
+            if lo > 0:
+                a = max(a, 0.5 * lo)
+            else:
+                warnings.warn(f'{s}: {polys[s].fn} input reached {lo:.3g} <= 0; its interval '
+                              f'starts at {1e-4 * b:.3g} and the monitor will count the rest')
+                a = 1e-4 * b
+        out[s] = (a, b)
+    return out
+
+
+def refit(model, variables, intervals: dict[str, tuple[float, float]]):
+    """Refit every polynomial site on its interval with the minimax engine.
+
+    Sites sharing (function, degree) are fitted in one batched call. Returns (variables, report)
+    with report {site: {'fn', 'degree', 'interval', 'max_error', 'relative', 'converged'}}.
+    """
+    from polyzoo.fitting import minimax
+
+    polys = model_polys(model)
+    unknown = set(intervals) - set(polys)
+    if unknown:
+        raise ValueError(f'no polynomial sites {sorted(unknown)}; the model has {sorted(polys)}')
+    groups = defaultdict(list)
+    for s in intervals:
+        groups[(polys[s].fn, polys[s].degree)].append(s)
+    report = {}
+    for (fn, degree), group in groups.items():
+        iv = np.asarray([intervals[s] for s in group], np.float64)  # (G, 2)
+        # certificate within 1e-6 of optimal: far below what float32 evaluation resolves
+        fit = minimax(fn, iv, degree, relative=fn in _RELATIVE, tol=1e-6)
+        cheb = np.asarray(fit.cheb, np.float32)
+        for i, s in enumerate(group):
+            variables = set_approx(variables, s, jnp.asarray(cheb[i]),
+                                   jnp.asarray(iv[i], jnp.float32))
+            report[s] = {'fn': fn, 'degree': degree, 'interval': [float(v) for v in iv[i]],
+                         'max_error': float(np.asarray(fit.max_error)[i]),
+                         'relative': fn in _RELATIVE,
+                         'converged': bool(np.asarray(fit.converged)[i])}
+    return variables, report
+
+
+def calibrate(model, variables, batches, *, margin: float = 0.1, reference: bool = True,
+              return_report: bool = False):
+    """Measure each polynomial site's input range on `batches`, widen it by `margin`, refit.
+
+    Returns the new variables (and the refit report if return_report). The model's compiled
+    forward is reused: only the 'approx' arrays change.
+    """
+    ranges = measure_ranges(model, variables, batches, reference=reference)
+    variables, report = refit(model, variables, widen(ranges, model, margin))
+    for s, r in ranges.items():
+        report[s]['measured'] = [r[0], r[1]]
+    return (variables, report) if return_report else variables
+
+
+def out_of_range(intermediates, variables) -> dict[str, jnp.ndarray]:
+    """{polynomial site: number of input values outside its interval} (int32 scalars).
+
+    A polynomial outside its interval is silently wrong: report these in every evaluation.
+    """
+    xs = site_inputs(intermediates)
+    out = {}
+    for s, (_, iv) in approx_sites(variables).items():
+        if s not in xs:
+            raise ValueError(f'site {s!r} has no sown input; apply the model with '
+                             "mutable=['intermediates']")
+        x = xs[s]
+        out[s] = jnp.sum((x < iv[0]) | (x > iv[1]), dtype=jnp.int32)
+    return out
+
+
+def apply_with_monitor(model, variables, *args, **kwargs):
+    """model.apply(variables, *args, **kwargs) -> (output, {polynomial site: out-of-range count}).
+
+    For evaluation loops: jit it like any pure function and report the counts beside accuracy.
+    """
+    out, state = model.apply(variables, *args, mutable=['intermediates'], **kwargs)
+    return out, out_of_range(state, variables)
+
+
+def range_loss(intermediates, variables) -> jnp.ndarray:
+    """Penalty on values leaving their interval (Zimerman et al. ICML 2024): for every
+    polynomial site, mean((distance outside the interval / interval width)^2), summed."""
+    xs = site_inputs(intermediates)
+    total = jnp.zeros((), jnp.float32)
+    for s, (_, iv) in approx_sites(variables).items():
+        x = xs[s]
+        w = iv[1] - iv[0]
+        excess = (jax.nn.relu(x - iv[1]) + jax.nn.relu(iv[0] - x)) / w
+        total = total + jnp.mean(jnp.square(excess))
+    return total

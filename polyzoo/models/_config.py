@@ -1,0 +1,120 @@
+"""Frozen model configs and named variants parsed from strings (big_vision style).
+
+    'bert-test'   1 layer, hidden 32, 2 heads, FFN 64             (tests)
+    'bert-micro'  1 layer, hidden 16, 2 heads, FFN 32, 16 positions (TFHE-sized, ~8 tokens)
+    'bert-l3'     paraphrase-MiniLM-L3-v2: 3 layers, 384, 12 heads, FFN 1536
+    'bert-minilm' all-MiniLM-L6-v2:        6 layers, 384, 12 heads, FFN 1536
+    'vit-test'    1 layer, width 16, 2 heads, patch 7 (16 tokens)
+    'vit-micro'   1 layer, width 8, 2 heads, patch 14 (4 tokens)   (TFHE-sized)
+    'vit-mini'    4 layers, width 64, 4 heads, patch 4 (49 tokens)
+    'vit-ti'      ViT-Tiny: 12 layers, width 192, 3 heads, patch 4 (49 tokens)
+A '/P' suffix sets the ViT patch size: 'vit-ti/4', 'vit-micro/7' (16 tokens).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class BertConfig:
+    name: str
+    num_layers: int
+    hidden: int
+    heads: int
+    mlp_dim: int
+    vocab_size: int = 30522
+    max_positions: int = 512
+    type_vocab_size: int = 2
+    eps: float = 1e-12
+    num_classes: int = 2  # 0 = no head: the model returns the last hidden state (B, S, H)
+    pool: str = 'cls'  # 'cls' (first token, a slice) or 'mean' (masked mean; not exportable)
+    dropout: float = 0.0
+
+    def __post_init__(self):
+        _check_common(self, self.hidden)
+        if self.pool not in ('cls', 'mean'):
+            raise ValueError(f"pool must be 'cls' or 'mean', got {self.pool!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class VitConfig:
+    name: str
+    num_layers: int
+    hidden: int
+    heads: int
+    mlp_dim: int
+    patch: int
+    image_size: tuple[int, int, int] = (28, 28, 1)
+    eps: float = 1e-6
+    num_classes: int = 10  # 0 = no head: the model returns the pooled features (B, H)
+    dropout: float = 0.0
+
+    def __post_init__(self):
+        _check_common(self, self.hidden)
+        h, w, _ = self.image_size
+        if h % self.patch or w % self.patch:
+            raise ValueError(f'patch {self.patch} does not divide the image size {self.image_size}')
+
+    @property
+    def num_tokens(self) -> int:
+        return (self.image_size[0] // self.patch) * (self.image_size[1] // self.patch)
+
+
+def _check_common(cfg, hidden):
+    if cfg.num_layers < 1 or hidden < 1 or cfg.heads < 1 or cfg.mlp_dim < 1:
+        raise ValueError(f'{cfg.name}: sizes must be positive, got {cfg}')
+    if hidden % cfg.heads:
+        raise ValueError(f'{cfg.name}: hidden {hidden} is not divisible by heads {cfg.heads}')
+    if cfg.num_classes < 0:
+        raise ValueError(f'{cfg.name}: num_classes must be >= 0')
+
+
+BERT_SIZES = {  # layers, hidden, heads, mlp, max positions
+    'test': dict(num_layers=1, hidden=32, heads=2, mlp_dim=64, max_positions=64),
+    'micro': dict(num_layers=1, hidden=16, heads=2, mlp_dim=32, max_positions=16),
+    'l3': dict(num_layers=3, hidden=384, heads=12, mlp_dim=1536, max_positions=512),
+    'minilm': dict(num_layers=6, hidden=384, heads=12, mlp_dim=1536, max_positions=512),
+}
+VIT_SIZES = {  # layers, width, heads, mlp, default patch
+    'test': dict(num_layers=1, hidden=16, heads=2, mlp_dim=32, patch=7),
+    'micro': dict(num_layers=1, hidden=8, heads=2, mlp_dim=16, patch=14),
+    'mini': dict(num_layers=4, hidden=64, heads=4, mlp_dim=128, patch=4),
+    'ti': dict(num_layers=12, hidden=192, heads=3, mlp_dim=768, patch=4),
+}
+VARIANTS = tuple([f'bert-{s}' for s in BERT_SIZES] + [f'vit-{s}' for s in VIT_SIZES])
+
+
+def parse(name: str, **overrides) -> BertConfig | VitConfig:
+    """A config from a variant name such as 'bert-minilm' or 'vit-ti/4' (+ field overrides)."""
+    family, _, size = name.partition('-')
+    size, _, patch = size.partition('/')
+    table = {'bert': BERT_SIZES, 'vit': VIT_SIZES}.get(family)
+    if table is None or size not in table or (patch and family != 'vit') or (
+            patch and not patch.isdigit()):
+        raise ValueError(f'unknown model variant {name!r}; valid: {", ".join(VARIANTS)} '
+                         "(ViTs take a '/PATCH' suffix, e.g. 'vit-ti/4')")
+    fields = dict(table[size], name=name)
+    if patch:
+        fields['patch'] = int(patch)
+    cls = BertConfig if family == 'bert' else VitConfig
+    valid = {f.name for f in dataclasses.fields(cls)}
+    bad = set(overrides) - valid
+    if bad:
+        raise ValueError(f'{name}: unknown config fields {sorted(bad)}; valid: {sorted(valid)}')
+    fields.update(overrides)
+    return cls(**fields)
+
+
+def site_names(cfg: BertConfig | VitConfig) -> tuple[str, ...]:
+    """Every nonlinearity site of a model, in forward order."""
+    out = []
+    for i in range(cfg.num_layers):
+        if isinstance(cfg, VitConfig):  # pre-norm
+            out += [f'layer_{i}/norm1', f'layer_{i}/attn/softmax', f'layer_{i}/norm2',
+                    f'layer_{i}/mlp/act']
+        else:  # post-norm (BERT)
+            out += [f'layer_{i}/attn/softmax', f'layer_{i}/norm1', f'layer_{i}/mlp/act',
+                    f'layer_{i}/norm2']
+    if isinstance(cfg, VitConfig):
+        out.append('final_norm')
+    return tuple(out)

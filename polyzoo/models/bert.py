@@ -1,0 +1,90 @@
+"""BERT (post-norm, as HF BertModel) whose nonlinearities follow an ApproxSpec.
+
+Split for encryption: `embed` (plaintext, run by the client: token + position + type embeddings
+and their exact LayerNorm) and `encode_embedded` (the encoder and head: the encrypted part).
+"""
+from __future__ import annotations
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from polyzoo.models._config import BertConfig, site_names
+from polyzoo.models._layers import Block
+from polyzoo.nn import ApproxSpec, LayerNorm
+
+
+class Bert(nn.Module):
+    config: BertConfig
+    spec: ApproxSpec
+    reference: bool = False  # evaluate every polynomial by its exact function
+
+    def setup(self):
+        c = self.config
+        self.spec.check_sites(site_names(c))
+        init = nn.initializers.normal(0.02)
+        self.word_embeddings = nn.Embed(c.vocab_size, c.hidden, embedding_init=init)
+        self.position_embeddings = nn.Embed(c.max_positions, c.hidden, embedding_init=init)
+        self.token_type_embeddings = nn.Embed(c.type_vocab_size, c.hidden, embedding_init=init)
+        self.embed_norm = LayerNorm(eps=c.eps)
+        for i in range(c.num_layers):
+            setattr(self, f'layer_{i}', Block(c.hidden, c.heads, c.mlp_dim, c.eps, self.spec,
+                                              prenorm=False, dropout=c.dropout,
+                                              reference=self.reference))
+        if c.num_classes:
+            self.head = nn.Dense(c.num_classes)
+
+    def site_names(self) -> tuple[str, ...]:
+        return site_names(self.config)
+
+    def embed(self, input_ids, token_type_ids=None):
+        """input_ids (B, S) int -> embeddings (B, S, H) after the embedding LayerNorm."""
+        c = self.config
+        _check_ids(input_ids, 'input_ids', c)
+        b, s = input_ids.shape
+        if token_type_ids is None:
+            token_type_ids = jnp.zeros((b, s), jnp.int32)
+        _check_ids(token_type_ids, 'token_type_ids', c, shape=(b, s))
+        x = (self.word_embeddings(input_ids)
+             + self.position_embeddings(jnp.arange(s, dtype=jnp.int32))[None]
+             + self.token_type_embeddings(token_type_ids))
+        return self.embed_norm(x)
+
+    def encode_embedded(self, x, mask=None, train: bool = False):
+        """x (B, S, H) float, mask (B, S) float 0/1 -> logits (B, C), or (B, S, H) if no head."""
+        c = self.config
+        if x.ndim != 3 or x.shape[-1] != c.hidden or not jnp.issubdtype(x.dtype, jnp.floating):
+            raise ValueError(f'{c.name}: embeddings must be float (batch, seq, {c.hidden}), '
+                             f'got {x.dtype} {x.shape}')
+        b, s, _ = x.shape
+        if mask is None:
+            mask = jnp.ones((b, s), x.dtype)
+        if mask.shape != (b, s) or mask.dtype != x.dtype:
+            raise ValueError(f'{c.name}: mask must be {x.dtype} 0/1 of shape {(b, s)} '
+                             f'(the ids shape), got {mask.dtype} {mask.shape}')
+        mask4 = mask.reshape(b, 1, 1, s)
+        for i in range(c.num_layers):
+            x = getattr(self, f'layer_{i}')(x, mask4, train)
+            if not self.is_initializing():  # keep activations out of init's variables
+                self.sow('hidden', f'layer_{i}_out', x)
+        if not c.num_classes:
+            return x
+        if c.pool == 'cls':
+            pooled = x[:, 0]
+        else:
+            pooled = jnp.sum(x * mask[:, :, None], axis=1) / jnp.sum(mask, axis=1, keepdims=True)
+        return self.head(pooled)
+
+    def __call__(self, input_ids, mask=None, train: bool = False, token_type_ids=None):
+        """input_ids (B, S) int32, mask (B, S) float32 0/1 -> logits (B, C) (or (B, S, H))."""
+        return self.encode_embedded(self.embed(input_ids, token_type_ids), mask, train)
+
+
+def _check_ids(ids, what, c: BertConfig, shape=None):
+    if ids.ndim != 2 or not jnp.issubdtype(ids.dtype, jnp.integer):
+        raise ValueError(f'{c.name}: {what} must be integer (batch, seq), got {ids.dtype} '
+                         f'{ids.shape}')
+    if shape is not None and ids.shape != shape:
+        raise ValueError(f'{c.name}: {what} shape {ids.shape} differs from input_ids {shape}')
+    if ids.shape[1] > c.max_positions:
+        raise ValueError(f'{c.name}: sequence length {ids.shape[1]} exceeds the position table '
+                         f'({c.max_positions}); truncate the input to {c.max_positions} tokens')

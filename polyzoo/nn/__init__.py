@@ -1,0 +1,21 @@
+"""Replaceable nonlinearities and norms for HE-friendly transformers, and approximation specs.
+
+    ApproxSpec, Site, Poly, PRESETS, get_spec     which form each site takes (plain data)
+    make_activation, Exact, Quad, PolyFn          activations
+    AttentionWeights                              softmax and its replacements
+    make_norm, LayerNorm, PolyLayerNorm, Affine, BatchNorm, Identity, fold_batchnorm
+"""
+from polyzoo.nn._activations import Exact, PolyFn, Quad, make_activation
+from polyzoo.nn._attention import AttentionWeights
+from polyzoo.nn._functions import EXACT, chebyshev_init
+from polyzoo.nn._norms import (Affine, BatchNorm, Identity, LayerNorm, PolyLayerNorm,
+                               fold_batchnorm, make_norm)
+from polyzoo.nn._presets import PRESETS, get_spec
+from polyzoo.nn._spec import CHOICES, POLY_FUNCTIONS, ApproxSpec, Poly, Site, site_kind
+
+__all__ = [
+    'ApproxSpec', 'Site', 'Poly', 'PRESETS', 'get_spec', 'CHOICES', 'POLY_FUNCTIONS', 'site_kind',
+    'make_activation', 'Exact', 'Quad', 'PolyFn', 'EXACT', 'chebyshev_init',
+    'AttentionWeights',
+    'make_norm', 'LayerNorm', 'PolyLayerNorm', 'Affine', 'BatchNorm', 'Identity', 'fold_batchnorm',
+]

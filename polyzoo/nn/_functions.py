@@ -1,0 +1,42 @@
+"""The exact functions a site computes or approximates, in JAX and (for initial fits) numpy."""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from scipy import special
+
+EXACT = {
+    'gelu': lambda x: jax.nn.gelu(x, approximate=False),
+    'relu': jax.nn.relu,
+    'silu': jax.nn.silu,
+    'exp': jnp.exp,
+    'reciprocal': lambda x: 1.0 / x,
+    'rsqrt': jax.lax.rsqrt,
+    'tanh': jnp.tanh,
+    'sigmoid': jax.nn.sigmoid,
+}
+
+_NUMPY = {
+    'gelu': lambda x: 0.5 * x * (1.0 + special.erf(x / np.sqrt(2.0))),
+    'relu': lambda x: np.maximum(x, 0.0),
+    'silu': lambda x: x * special.expit(x),
+    'exp': np.exp,
+    'reciprocal': lambda x: 1.0 / x,
+    'rsqrt': lambda x: 1.0 / np.sqrt(x),
+    'tanh': np.tanh,
+    'sigmoid': special.expit,
+}
+
+
+def chebyshev_init(fn: str, degree: int, interval: tuple[float, float]) -> np.ndarray:
+    """Chebyshev interpolant of `fn` on `interval` ((degree+1,) float32, coefficients on [-1, 1]).
+
+    Only the starting point of a site's polynomial: `polyzoo.models.calibrate` refits each one
+    with the minimax engine on its measured interval.
+    """
+    lo, hi = interval
+    f = _NUMPY[fn]
+    coef = np.polynomial.chebyshev.chebinterpolate(
+        lambda t: f(0.5 * (hi - lo) * t + 0.5 * (hi + lo)), degree)
+    return coef.astype(np.float32)

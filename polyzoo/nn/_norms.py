@@ -1,0 +1,135 @@
+"""Replaceable norms: exact LayerNorm, BatchNorm (+ folding), THE-X affine, polynomial-rsqrt LN.
+
+All take (x (..., H), train) and sow their input as intermediates[<path>]['input'].
+"""
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from polyzoo.nn._activations import PolyFn, sow_input
+from polyzoo.nn._spec import Site
+
+
+def _affine_params(module: nn.Module, h: int):
+    scale = module.param('scale', nn.initializers.ones_init(), (h,), jnp.float32)
+    bias = module.param('bias', nn.initializers.zeros_init(), (h,), jnp.float32)
+    return scale, bias
+
+
+def _row(p, x):
+    """A per-feature vector (H,) reshaped to x's rank (1, ..., 1, H)."""
+    return p.reshape((1,) * (x.ndim - 1) + (-1,))
+
+
+def _centre(x):
+    """x - mean(x) and the biased variance over the last axis (sums times the constant 1/H)."""
+    inv_h = 1.0 / x.shape[-1]
+    xc = x - jnp.sum(x, axis=-1, keepdims=True) * inv_h
+    return xc, jnp.sum(xc * xc, axis=-1, keepdims=True) * inv_h
+
+
+class LayerNorm(nn.Module):
+    """Exact LayerNorm (biased variance, eps inside the square root, as BERT)."""
+    eps: float = 1e-12
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        sow_input(self, x)
+        scale, bias = _affine_params(self, x.shape[-1])
+        xc, var = _centre(x)
+        return xc * jax.lax.rsqrt(var + self.eps) * _row(scale, x) + _row(bias, x)
+
+
+class PolyLayerNorm(nn.Module):
+    """LayerNorm whose 1/sqrt(var + eps) is a polynomial `site.poly` (Zimerman et al. ICML 2024)."""
+    site: Site
+    eps: float = 1e-12
+    reference: bool = False
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        sow_input(self, x)
+        scale, bias = _affine_params(self, x.shape[-1])
+        xc, var = _centre(x)
+        inv = PolyFn(self.site.poly, reference=self.reference, name='rsqrt')(var + self.eps)
+        return xc * inv * _row(scale, x) + _row(bias, x)
+
+
+class Affine(nn.Module):
+    """THE-X's LayerNorm replacement x*g + b, learned (distilled) per feature (Chen et al. 2022)."""
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        sow_input(self, x)
+        scale, bias = _affine_params(self, x.shape[-1])
+        return x * _row(scale, x) + _row(bias, x)
+
+
+class Identity(nn.Module):
+    """A norm already folded into its neighbouring linear layer (see fold_batchnorm)."""
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        sow_input(self, x)
+        return x
+
+
+class BatchNorm(nn.Module):
+    """BatchNorm over every axis but the features; running stats in 'batch_stats'.
+
+    train=True normalises by the batch statistics and updates the running ones when
+    'batch_stats' is mutable; train=False uses the running statistics (an affine map, which
+    `fold_batchnorm` merges into the next linear layer for inference).
+    """
+    eps: float = 1e-5
+    momentum: float = 0.9
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        sow_input(self, x)
+        h = x.shape[-1]
+        scale, bias = _affine_params(self, h)
+        mean = self.variable('batch_stats', 'mean', lambda: jnp.zeros((h,), jnp.float32))
+        var = self.variable('batch_stats', 'var', lambda: jnp.ones((h,), jnp.float32))
+        if train:
+            axes = tuple(range(x.ndim - 1))
+            m = jnp.mean(x, axis=axes)
+            v = jnp.mean(jnp.square(x - _row(m, x)), axis=axes)
+            if self.is_mutable_collection('batch_stats') and not self.is_initializing():
+                mean.value = self.momentum * mean.value + (1.0 - self.momentum) * m
+                var.value = self.momentum * var.value + (1.0 - self.momentum) * v
+        else:
+            m, v = mean.value, var.value
+        return (x - _row(m, x)) * _row(jax.lax.rsqrt(v + self.eps) * scale, x) + _row(bias, x)
+
+
+def fold_batchnorm(bn_params, bn_stats, dense_params, eps: float = 1e-5):
+    """Merge an inference-mode BatchNorm into the Dense layer that consumes its output.
+
+    BN(x) @ W + c = x @ (s[:, None] * W) + ((b - mean * s) @ W + c),  s = g / sqrt(var + eps).
+    bn_params {'scale','bias'} (H,), bn_stats {'mean','var'} (H,), dense_params {'kernel' (H, O),
+    'bias' (O,)} -> new dense_params. Pure.
+    """
+    s = bn_params['scale'] * jax.lax.rsqrt(bn_stats['var'] + eps)  # (H,)
+    shift = bn_params['bias'] - bn_stats['mean'] * s  # (H,)
+    kernel = dense_params['kernel']
+    return {'kernel': s[:, None] * kernel, 'bias': dense_params['bias'] + shift @ kernel}
+
+
+def make_norm(site: Site, *, eps: float, reference: bool = False,
+              name: str | None = None) -> nn.Module:
+    """The norm module for a norm Site."""
+    c = site.choice
+    if c == 'layernorm':
+        return LayerNorm(eps=eps, name=name)
+    if c == 'poly_rsqrt':
+        return PolyLayerNorm(site, eps=eps, reference=reference, name=name)
+    if c == 'affine':
+        return Affine(name=name)
+    if c == 'batchnorm':
+        return BatchNorm(name=name)
+    if c == 'identity':
+        return Identity(name=name)
+    raise ValueError(f'{c!r} is not a norm choice')

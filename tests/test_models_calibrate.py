@@ -1,0 +1,118 @@
+"""Calibration, the range monitor and the range loss on real polynomial models."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from polyzoo import fitting, models
+from polyzoo.nn import ApproxSpec, Poly, Site
+
+KEY = jax.random.key(0)
+
+# Every site polynomial, with the same parameters as the exact model (same param tree).
+POLY_SPEC = ApproxSpec(
+    act=Site('poly', poly=Poly('gelu', 16, (-4.0, 4.0))),
+    softmax=Site('polyexp', poly=Poly('exp', 12, (-4.0, 4.0)),
+                 aux=Poly('reciprocal', 12, (0.2, 5.0))),
+    norm=Site('poly_rsqrt', poly=Poly('rsqrt', 14, (0.1, 10.0))), name='all-poly')
+
+
+def _batches(n=3, b=4, s=8):
+    keys = jax.random.split(KEY, n)
+    out = []
+    for k in keys:
+        ids = jax.random.randint(k, (b, s), 1, 30522, dtype=jnp.int32)
+        mask = jnp.ones((b, s), jnp.float32).at[:, s - 2:].set(0.0)
+        out.append((ids, mask))
+    return out
+
+
+@pytest.fixture(scope='module')
+def calibrated():
+    exact = models.create('bert-test', num_classes=3)
+    poly = models.create('bert-test', spec=POLY_SPEC, num_classes=3)
+    batches = _batches()
+    v = poly.init(KEY, *batches[0])
+    v, report = models.calibrate(poly, v, batches, margin=0.1, return_report=True)
+    return exact, poly, v, report, batches
+
+
+def test_calibration_sets_intervals_around_measured_ranges(calibrated):
+    exact, poly, v, report, batches = calibrated
+    assert set(report) == set(models.model_polys(poly))
+    for site, r in report.items():
+        lo, hi = r['measured']
+        a, b = r['interval']
+        assert a < lo and b > hi, site
+        assert r['converged'], site
+        _, iv = models.approx_sites(v)[site]
+        np.testing.assert_allclose(iv, [a, b], rtol=1e-6)
+
+
+def test_polynomial_model_close_to_exact_when_in_range(calibrated):
+    exact, poly, v, report, batches = calibrated
+    for ids, mask in batches:
+        ref = exact.apply({'params': v['params']}, ids, mask)
+        out, state = poly.apply(v, ids, mask, mutable=['intermediates'])
+        counts = models.out_of_range(state, v)
+        assert all(int(c) == 0 for c in counts.values()), counts
+        assert float(models.range_loss(state, v)) == 0.0
+        np.testing.assert_allclose(out, ref, atol=0.05 * float(jnp.max(jnp.abs(ref))))
+        # the reference form of the polynomial model is the exact model
+        np.testing.assert_allclose(poly.clone(reference=True).apply(v, ids, mask), ref, atol=1e-5)
+
+
+def test_range_monitor_counts_what_is_outside(calibrated):
+    exact, poly, v, report, batches = calibrated
+    ids, mask = batches[0]
+    emb = poly.apply(v, ids, method='embed') * 4.0  # push activations out of range
+    _, state = poly.apply(v, emb, mask, method='encode_embedded', mutable=['intermediates'])
+    counts = models.out_of_range(state, v)
+    _, monitored = jax.jit(lambda v, e, m: models.apply_with_monitor(
+        poly, v, e, m, method='encode_embedded'))(v, emb, mask)
+    assert {k: int(c) for k, c in monitored.items()} == {k: int(c) for k, c in counts.items()}
+    inputs = models.site_inputs(state)
+    total = 0
+    for site, (_, iv) in models.approx_sites(v).items():
+        x = np.asarray(inputs[site])
+        expected = int(np.sum((x < float(iv[0])) | (x > float(iv[1]))))
+        assert int(counts[site]) == expected
+        total += expected
+    assert total > 0
+    # the range loss of training: exact functions in the forward, penalty on the intervals
+    ref = poly.clone(reference=True)
+    loss, grad = jax.value_and_grad(
+        lambda e: models.range_loss(ref.apply(v, e, mask, method='encode_embedded',
+                                              mutable=['intermediates'])[1], v))(emb)
+    assert float(loss) > 0 and bool(jnp.all(jnp.isfinite(grad)))
+
+
+def test_refit_batches_sites_by_function_and_degree(monkeypatch):
+    calls = []
+    real = fitting.minimax
+
+    def spy(fn, interval, degree, **kw):
+        calls.append((fn, np.shape(interval), degree))
+        return real(fn, interval, degree, **kw)
+
+    monkeypatch.setattr(fitting, 'minimax', spy)
+    model = models.create('vit-test', spec='zimerman', num_layers=2)
+    x = jax.random.uniform(KEY, (4, 28, 28, 1), jnp.float32)
+    v = model.init(KEY, x)
+    models.calibrate(model, v, [x])
+    # 4 GELU sites of degree 16 (2 layers x mlp + pointwise attention): one batched fit
+    assert calls == [('gelu', (4, 2), 16)]
+
+
+def test_calibration_reuses_the_compiled_forward(calibrated):
+    exact, poly, v, report, batches = calibrated
+    fwd = jax.jit(lambda v, ids, m: poly.apply(v, ids, m))
+    fwd(poly.init(KEY, *batches[0]), *batches[0])
+    fwd(v, *batches[1])
+    assert fwd._cache_size() == 1
+
+
+def test_refit_rejects_unknown_sites(calibrated):
+    exact, poly, v, report, batches = calibrated
+    with pytest.raises(ValueError, match='no polynomial sites'):
+        models.refit(poly, v, {'layer_0/mlp/fc1': (0.0, 1.0)})

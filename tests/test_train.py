@@ -1,0 +1,133 @@
+"""Training loop: learns, resumes bit-identically, runs data-parallel on several CPU devices."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from polyzoo.train import data, evaluate, loop, losses, mlp
+
+STEPS, BATCH = 24, 32
+
+
+def _setup(steps=STEPS, lr=3e-3):
+    ds = data.load_mnist()
+    model = mlp.create(num_classes=10)
+    variables = model.init(jax.random.key(0), ds.train.inputs[:2], train=False)
+    tx = loop.optimizer(lr, steps, warmup=2)
+    return ds, model, tx, loop.init_state(variables, tx, seed=0)
+
+
+def test_losses():
+    a = jnp.array([[2.0, -1.0, 0.5]], jnp.float32)
+    b = jnp.array([[0.0, 1.0, 0.0]], jnp.float32)
+    assert float(losses.logit_kl(a, a)) == pytest.approx(0.0, abs=1e-7)
+    assert float(losses.logit_kl(a, b)) > 0.1
+    h = {"layer_0": (jnp.ones((2, 3, 4), jnp.float32),)}
+    t = {"layer_0": (jnp.zeros((2, 3, 4), jnp.float32),)}
+    assert float(losses.hidden_mse(h, t)) == pytest.approx(1.0)
+    mask = jnp.array([[1.0, 0.0, 0.0], [1.0, 1.0, 0.0]], jnp.float32)
+    assert float(losses.hidden_mse(h, t, mask)) == pytest.approx(1.0)
+    assert int(losses.correct(a, jnp.array([0], jnp.int32))) == 1
+
+
+def test_fit_learns_and_evaluates():
+    ds, model, tx, state = _setup(steps=150)
+    cfg = loop.LoopConfig(steps=150, batch_size=64, log_every=50)
+    before = evaluate.evaluate(model, loop.variables_of(state), (ds.val.inputs,), ds.val.labels)
+    state, hist = loop.fit(model, state, tx, (ds.train.inputs,), ds.train.labels, cfg,
+                           progress=False)
+    after = evaluate.evaluate(model, loop.variables_of(state), (ds.val.inputs,), ds.val.labels)
+    assert int(state.step) == 150 and hist["throughput"] > 0
+    assert hist["log"][-1][1] < hist["log"][0][1]
+    assert before["accuracy"] < 0.3 and after["accuracy"] > 0.8
+    assert after["n"] == len(ds.val.labels)
+
+
+def test_resume_gives_identical_params(tmp_path):
+    ds, model, tx, state0 = _setup()
+    cfg = loop.LoopConfig(steps=STEPS, batch_size=BATCH, checkpoint_every=5)
+    straight, _ = loop.fit(model, state0, tx, (ds.train.inputs,), ds.train.labels, cfg,
+                           progress=False)
+    # Interrupted at STEPS/2 (a checkpoint is written there), then resumed from disk.
+    _, _, _, fresh = _setup()
+    run = tmp_path / "run"
+    half, _ = loop.fit(model, fresh, tx, (ds.train.inputs,), ds.train.labels, cfg,
+                       run_dir=run, until=STEPS // 2, progress=False)
+    assert loop.latest_checkpoint(run)[0] == STEPS // 2
+    _, _, _, fresh = _setup()  # a new process would start from the initial state again
+    resumed, hist = loop.fit(model, fresh, tx, (ds.train.inputs,), ds.train.labels, cfg,
+                             run_dir=run, progress=False)
+    assert hist["start_step"] == STEPS // 2 and int(resumed.step) == STEPS
+    for a, b in zip(jax.tree.leaves(straight), jax.tree.leaves(resumed)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert len(list(run.glob("step_*"))) == cfg.keep_checkpoints
+
+
+def test_frozen_params_do_not_move():
+    ds, model, _, _ = _setup()
+    variables = model.init(jax.random.key(0), ds.train.inputs[:2], train=False)
+    tx = loop.optimizer(1e-2, 10, frozen=lambda path: path.startswith("Dense_0"))
+    state = loop.init_state(variables, tx)
+    state, _ = loop.fit(model, state, tx, (ds.train.inputs,), ds.train.labels,
+                        loop.LoopConfig(steps=5, batch_size=BATCH), progress=False)
+    np.testing.assert_array_equal(state.params["Dense_0"]["kernel"],
+                                  variables["params"]["Dense_0"]["kernel"])
+    assert not np.array_equal(state.params["Dense_1"]["kernel"],
+                              variables["params"]["Dense_1"]["kernel"])
+
+
+def test_bad_batch_size_is_explained():
+    ds, model, tx, state = _setup()
+    with pytest.raises(ValueError, match="exceeds"):
+        loop.fit(model, state, tx, (ds.val.inputs[:10],), ds.val.labels[:10],
+                 loop.LoopConfig(steps=2, batch_size=64), progress=False)
+
+
+_DP_SCRIPT = textwrap.dedent("""
+    import json, sys
+    import jax, numpy as np
+    from polyzoo.train import data, loop, mlp
+    assert jax.device_count() == 4, jax.devices()
+    ds = data.load_mnist()
+    model = mlp.MLP(num_classes=10, dropout=0.0)
+    variables = model.init(jax.random.key(0), ds.train.inputs[:2], train=False)
+    tx = loop.optimizer(3e-3, 8)
+    state = loop.init_state(variables, tx)
+    batch = loop.shard_batch({"x": ds.train.inputs[:32]}, loop.data_mesh())
+    shards = {tuple(s.index[0].indices(32)) for s in batch["x"].addressable_shards}
+    state, hist = loop.fit(model, state, tx, (ds.train.inputs,), ds.train.labels,
+                           loop.LoopConfig(steps=8, batch_size=32), progress=False)
+    np.savez(sys.argv[1], **{"/".join(map(str, p)): np.asarray(x) for p, x in
+                             jax.tree_util.tree_flatten_with_path(state.params)[0]})
+    print(json.dumps({"devices": hist["devices"], "shards": sorted(shards)}))
+""")
+
+
+def test_data_parallel_on_four_cpu_devices(tmp_path):
+    out = tmp_path / "dp.npz"
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
+           "JAX_PLATFORMS": "cpu"}
+    proc = subprocess.run([sys.executable, "-c", _DP_SCRIPT, str(out)], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["devices"] == 4
+    assert report["shards"] == [[0, 8, 1], [8, 16, 1], [16, 24, 1], [24, 32, 1]]
+    # Same 8 steps on this process's single device: the same params up to summation order.
+    ds = data.load_mnist()
+    model = mlp.MLP(num_classes=10, dropout=0.0)
+    variables = model.init(jax.random.key(0), ds.train.inputs[:2], train=False)
+    tx = loop.optimizer(3e-3, 8)
+    state, _ = loop.fit(model, loop.init_state(variables, tx), tx, (ds.train.inputs,),
+                        ds.train.labels, loop.LoopConfig(steps=8, batch_size=32),
+                        progress=False)
+    got = np.load(out)
+    for path, x in jax.tree_util.tree_flatten_with_path(state.params)[0]:
+        np.testing.assert_allclose(got["/".join(map(str, path))], np.asarray(x),
+                                   rtol=2e-4, atol=2e-5)
