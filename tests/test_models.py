@@ -220,3 +220,21 @@ def test_export_ops_of_polynomial_forms():
     ve = exact.init(KEY, x)
     ops = models.non_he_ops(lambda v, x: exact.apply(v, x), ve, x, constant_argnums=(0,))
     assert {'exp', 'rsqrt'} <= set(ops)  # the checker does see non-polynomial ops
+
+
+def test_bad_config_sizes():
+    with pytest.raises(ValueError, match='hidden 30 is not divisible by heads 4'):
+        models.create('bert-test', hidden=30, heads=4)
+    with pytest.raises(ValueError, match="pool must be 'cls' or 'mean'"):
+        models.create('bert-test', pool='max')
+
+
+def test_mean_pooling_head_reads_valid_tokens_only():
+    model = models.create('bert-test', pool='mean', num_classes=3)
+    ids, mask = _bert_inputs(pad=3)
+    v = model.init(KEY, ids, mask)
+    feats = models.create('bert-test', num_classes=0).apply({'params': v['params']}, ids, mask)
+    pooled = jnp.sum(feats * mask[:, :, None], axis=1) / 5.0
+    head = v['params']['head']
+    np.testing.assert_allclose(model.apply(v, ids, mask), pooled @ head['kernel'] + head['bias'][None],
+                               atol=1e-5)

@@ -96,12 +96,15 @@ def test_refit_batches_sites_by_function_and_degree(monkeypatch):
         return real(fn, interval, degree, **kw)
 
     monkeypatch.setattr(fitting, 'minimax', spy)
-    model = models.create('vit-test', spec='zimerman', num_layers=2)
+    gelu6 = Poly('gelu', 6, (-4.0, 4.0))
+    spec = ApproxSpec(act=Site('poly', poly=gelu6), softmax=Site('pointwise', fn='gelu', poly=gelu6),
+                      norm=Site('batchnorm'), overrides={'layer_1/mlp/act': Site('relu')})
+    model = models.create('vit-test', spec=spec, num_layers=2)
     x = jax.random.uniform(KEY, (4, 28, 28, 1), jnp.float32)
     v = model.init(KEY, x)
     models.calibrate(model, v, [x])
-    # 4 GELU sites of degree 16 (2 layers x mlp + pointwise attention): one batched fit
-    assert calls == [('gelu', (4, 2), 16)]
+    # 3 GELU sites of degree 6 (2 pointwise attentions + 1 mlp): one batched fit
+    assert calls == [('gelu', (3, 2), 6)]
 
 
 def test_calibration_reuses_the_compiled_forward(calibrated):

@@ -23,7 +23,8 @@ class Vit(nn.Module):
         c = self.config
         self.spec.check_sites(site_names(c))
         if images.ndim != 4 or images.shape[1:] != c.image_size or images.dtype != jnp.float32:
-            raise ValueError(f'{c.name}: images must be float32 (batch, {", ".join(map(str, c.image_size))}), '
+            size = ', '.join(map(str, c.image_size))
+            raise ValueError(f'{c.name}: images must be float32 (batch, {size}), '
                              f'got {images.dtype} {images.shape}')
         b, (h, w, ch), p = images.shape[0], c.image_size, c.patch
         x = images.reshape(b, h // p, p, w // p, p, ch).transpose(0, 1, 3, 2, 4, 5)
@@ -33,8 +34,9 @@ class Vit(nn.Module):
                          (1, c.num_tokens, c.hidden), jnp.float32)
         x = x + pos
         for i in range(c.num_layers):
-            x = Block(c.hidden, c.heads, c.mlp_dim, c.eps, self.spec, prenorm=True,
-                      dropout=c.dropout, reference=self.reference, name=f'layer_{i}')(x, None, train)
+            block = Block(c.hidden, c.heads, c.mlp_dim, c.eps, self.spec, prenorm=True,
+                          dropout=c.dropout, reference=self.reference, name=f'layer_{i}')
+            x = block(x, None, train)
             if not self.is_initializing():  # keep activations out of init's variables
                 self.sow('hidden', f'layer_{i}_out', x)
         x = make_norm(self.spec.site('final_norm'), eps=c.eps, reference=self.reference,
