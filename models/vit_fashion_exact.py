@@ -13,5 +13,5 @@ RECIPE = Recipe(
     model="vit-mini/7",
     dataset="fashion_mnist",
     batch_size=128,
-    stages=(Stage("scratch", "exact", steps=4000, lr=1e-3, warmup=200, weight_decay=0.05),),
+    stages=(Stage("scratch", "exact", steps=1500, lr=1e-3, warmup=100, weight_decay=0.05),),
 )

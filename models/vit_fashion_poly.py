@@ -2,11 +2,11 @@
 
 BatchNorm instead of LayerNorm, scaled pointwise attention GELU(QK^T/sqrt(d))·V / L instead of
 softmax, and degree-8 minimax GELUs (MLP and attention). Two stages in the budget of the exact
-twin (4,000 steps of 128 images):
+twin (1,500 steps of 128 images):
   1. range-aware: the polynomial sites compute their exact function while the range loss keeps
-     every site input inside its interval [-8, 8] (3,400 steps);
-  2. polynomial: intervals calibrated on training data (measured range + 10% margin), minimax
-     refit, then fine-tuned with the polynomials in the forward pass and the range loss (600).
+     every site input inside its interval [-8, 8] (1,250 steps);
+  2. polynomial: intervals calibrated on training data (measured range + 25% margin), minimax
+     refit, then fine-tuned with the polynomials in the forward pass and the range loss (250).
 A final calibration (5% margin) is kept only if validation accuracy does not drop.
 Training with the polynomials from step 0 does not learn here (loss stays at ln 10): a
 degree-8 polynomial explodes outside its interval, which random init visits.
@@ -32,10 +32,10 @@ RECIPE = Recipe(
     dataset="fashion_mnist",
     batch_size=128,
     stages=(
-        Stage("range_aware", SPEC, steps=3400, lr=1e-3, warmup=200, weight_decay=0.05,
+        Stage("range_aware", SPEC, steps=1250, lr=1e-3, warmup=100, weight_decay=0.05,
               range_weight=0.1, calibrate=False, reference=True),
-        Stage("polynomial", SPEC, steps=600, lr=2e-4, warmup=50, weight_decay=0.05,
-              range_weight=0.1, calibrate=True, calibrate_margin=0.1),
+        Stage("polynomial", SPEC, steps=250, lr=2e-4, warmup=25, weight_decay=0.05,
+              range_weight=0.1, calibrate=True, calibrate_margin=0.25),
     ),
     twin="vit-fashion-exact",
     final_margin=0.05,

@@ -119,3 +119,10 @@ def test_user_npz(tmp_path):
 def test_unknown_dataset_lists_valid_names():
     with pytest.raises(ValueError, match="fashion_mnist"):
         data.load("cifar10")
+
+
+def test_splits_are_shuffled():
+    """A prefix of a split is a fair sample (the sources are sorted by class)."""
+    ds = data.load_fashion_mnist()
+    assert len(set(ds.train.labels[:100].tolist())) == 10
+    assert len(set(ds.test.labels[:100].tolist())) == 10

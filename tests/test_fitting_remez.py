@@ -117,7 +117,7 @@ def test_certificate_close_to_one_on_smooth_functions(i):
 def test_new_interval_does_not_recompile():
     fit1 = minimax("tanh", (-3.0, 3.0), 9)
     spec = _remez.KernelSpec(FUNCTIONS["tanh"], 9, None, False, _remez.default_grid_size(10), 60)
-    kernel = _remez.compiled_kernel(spec, False)
+    kernel = _remez.compiled_kernel(spec, False, False)
     before = kernel._cache_size()
     fit2 = minimax("tanh", (-1.0, 5.0), 9)
     fit3 = minimax("tanh", (0.5, 0.75), 9)
@@ -168,7 +168,7 @@ def test_relative_weight_and_parity():
 
 
 def test_nonconvergence_warns():
-    with pytest.warns(RuntimeWarning, match="did not converge"):
+    with pytest.warns(RuntimeWarning, match="without reaching tol"):
         fit = minimax("abs", (-1.0, 1.0), 30, max_iter=1)
     assert not fit.converged
 
@@ -191,7 +191,29 @@ def test_degree_63_certificates(name, interval, kw):
         fit = minimax(name, interval, 63, **kw)
     assert fit.converged
     dense = dense_error(FUNCTIONS[name], fit, relative=kw.get("relative", False), n=1_000_001)
-    assert dense <= fit.max_error * (1 + 1e-9)
+    # An independent dense check agrees up to float64 rounding of f - p.
+    assert dense <= fit.max_error * (1 + 1e-9) + _remez.NOISE_FLOOR * fit.noise
     gap = fit.max_error - fit.lower_bound
     # Certified to 1e-9 unless the gap is float64 rounding of f - p (GELU at 63: E ~ 2e-13).
     assert fit.certificate <= 1 + 1e-9 or gap <= _remez.NOISE_FLOOR * fit.noise
+
+
+def scaled_tanh(x, params):
+    return jnp.tanh(params[0] * x) * params[1]
+
+
+def test_batch_of_functions_is_one_compile():
+    theta = np.array([[0.5, 1.0], [1.0, 2.0], [2.0, 0.5], [3.0, 1.0]])
+    batch = minimax(scaled_tanh, (-2.0, 2.0), 7, params=theta)
+    assert batch.cheb.shape == (4, 8) and batch.interval.shape == (4, 2)
+    spec = _remez.KernelSpec(scaled_tanh, 7, None, False, _remez.default_grid_size(8), 60,
+                             (), True)
+    kernel = _remez.compiled_kernel(spec, True, True)
+    minimax(scaled_tanh, (-2.0, 2.0), 7, params=theta + 0.25)
+    assert kernel._cache_size() == 1
+    for i in range(4):
+        one = minimax(scaled_tanh, (-2.0, 2.0), 7, params=theta[i])
+        assert batch.max_error[i] == pytest.approx(one.max_error, rel=1e-9)
+        assert one.certificate <= 1 + 1e-9
+    with pytest.raises(ValueError, match="parameter rows"):
+        minimax(scaled_tanh, np.array([[-1.0, 1.0]] * 3), 7, params=theta)

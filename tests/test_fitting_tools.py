@@ -134,6 +134,8 @@ def test_library_entries_load_and_refit():
         (dict(fn="gelu", interval=(0.0, 1.0, 2.0), degree=3), "shape"),
         (dict(fn="reciprocal", interval=(-1.0, 1.0), degree=3), "NaN or inf"),
         (dict(fn="rsqrt", interval=(-1.0, 1.0), degree=3), "NaN or inf"),
+        (dict(fn="reciprocal", interval=(-1.0, 2.0), degree=3), "pole or a discontinuity"),
+        (dict(fn="sign", interval=(-1.0, 2.0), degree=3), "pole or a discontinuity"),
         (dict(fn="gelu", interval=(-2.0, 2.0), degree=4, parity="even"), "not even"),
         (dict(fn="exp", interval=(-2.0, 2.0), degree=5, parity="odd"), "not odd"),
         (dict(fn="abs", interval=(-1.0, 2.0), degree=4, parity="even"), "symmetric"),
@@ -141,6 +143,10 @@ def test_library_entries_load_and_refit():
         (dict(fn="tanh", interval=(-1.0, 1.0), degree=4, relative=True), "relative"),
         (dict(fn="nope", interval=(-1.0, 1.0), degree=4), "unknown function"),
         (dict(fn="math:nothing_here", interval=(-1.0, 1.0), degree=4), "cannot load"),
+        (dict(fn="math:erf", interval=(-1.0, 1.0), degree=4), "cannot be evaluated as a JAX"),
+        (dict(fn="numpy:sum", interval=(-1.0, 1.0), degree=4), "elementwise"),
+        (dict(fn="gelu", interval=(-1.0, 1.0), degree=4, gap=0.5), "gap"),
+        (dict(fn="sign", interval=(-1.0, 1.0), degree=5, parity="odd", gap=1.0), "gap"),
     ],
 )
 def test_bad_input_gets_a_clear_error(kwargs, match):

@@ -131,3 +131,35 @@ def test_data_parallel_on_four_cpu_devices(tmp_path):
     for path, x in jax.tree_util.tree_flatten_with_path(state.params)[0]:
         np.testing.assert_allclose(got["/".join(map(str, path))], np.asarray(x),
                                    rtol=2e-4, atol=2e-5)
+
+
+def test_distillation_step_on_bert():
+    """Hidden-state MSE + logit KL against a teacher, and the range loss, on a tiny BERT."""
+    from polyzoo import models
+
+    student = models.create("bert-test", spec="mpcformer", num_classes=2)
+    teacher = models.create("bert-test", spec="exact", num_classes=2)
+    ids = np.random.default_rng(0).integers(1, 1000, (64, 8)).astype(np.int32)
+    mask = np.ones((64, 8), np.float32)
+    mask[:, 6:] = 0.0
+    labels = (ids[:, 1] % 2).astype(np.int32)
+    t_vars = teacher.init(jax.random.key(1), ids[:2], mask[:2])
+    s_vars = student.init(jax.random.key(0), ids[:2], mask[:2])
+    tx = loop.optimizer(1e-3, 4)
+    objective = loop.Objective(hidden_weight=1.0, logit_weight=1.0, range_weight=0.1,
+                               range_loss=models.range_loss, mask_input=1)
+    step = jax.jit(loop.make_step(student, tx, objective, teacher))
+    state = loop.init_state(s_vars, tx)
+    batch = {"inputs": (jnp.asarray(ids[:16]), jnp.asarray(mask[:16])),
+             "labels": jnp.asarray(labels[:16])}
+    state, m = step(state, batch, t_vars)
+    assert {"loss", "task", "kl", "hidden", "range", "correct"} <= set(m)
+    assert float(m["kl"]) > 0 and float(m["hidden"]) > 0 and np.isfinite(float(m["loss"]))
+    # The student against itself as teacher: no distillation signal.
+    same = jax.jit(loop.make_step(student, tx, objective, student))
+    _, m2 = same(loop.init_state(s_vars, tx), batch, s_vars)
+    assert float(m2["kl"]) == pytest.approx(0.0, abs=1e-6)
+    assert float(m2["hidden"]) == pytest.approx(0.0, abs=1e-10)
+    with pytest.raises(ValueError, match="no teacher"):
+        loop.fit(student, loop.init_state(s_vars, tx), tx, (ids, mask), labels,
+                 loop.LoopConfig(steps=1, batch_size=16), objective, progress=False)

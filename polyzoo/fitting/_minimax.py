@@ -98,7 +98,7 @@ def check_degree(degree, parity) -> int:
     return degree
 
 
-def _spec(fn, degree, parity, relative, max_iter, grid_size, breakpoints=()):
+def _spec(fn, degree, parity, relative, max_iter, grid_size, breakpoints=(), with_params=False):
     if parity not in PARITIES:
         raise ValueError(f"parity must be None, 'even' or 'odd', got {parity!r}")
     degree = check_degree(degree, parity)
@@ -114,7 +114,8 @@ def _spec(fn, degree, parity, relative, max_iter, grid_size, breakpoints=()):
             f"{8 * n_unk + 1} (default {_remez.default_grid_size(n_unk)})"
         )
     return _remez.KernelSpec(
-        fn, degree, parity, bool(relative), grid_size, int(max_iter), tuple(breakpoints)
+        fn, degree, parity, bool(relative), grid_size, int(max_iter), tuple(breakpoints),
+        with_params,
     )
 
 
@@ -130,6 +131,7 @@ def minimax(
     tol: float = 1e-12,
     grid_size: int | None = None,
     breakpoints=None,
+    params=None,
     warn: bool = True,
 ) -> MinimaxFit:
     """Best uniform polynomial approximation of `fn` on `interval` (Remez exchange, float64).
@@ -141,7 +143,9 @@ def minimax(
     (f must have that symmetry); gap in [0, 1) excludes |x| < gap * b (used for sign). tol: stop
     when certificate - 1 <= tol (or at the float64 noise floor); max_iter caps the exchange.
     breakpoints: x where f has a kink (an error extremum the refinement cannot locate); the
-    built-ins abs, relu and sign declare 0 themselves.
+    built-ins abs, relu and sign declare 0 themselves. params (P,) or (B, P): fit the family
+    fn(x, params_row), traced, so a batch of B functions is one vmapped compile (and a new
+    batch of parameters does not recompile); it broadcasts against a batch of intervals.
     A fit that does not converge warns (and reports converged=False).
     """
     from jax.experimental import enable_x64
@@ -152,8 +156,19 @@ def minimax(
     breakpoints = tuple(float(x) for x in np.asarray(breakpoints, np.float64).reshape(-1))
     if not all(math.isfinite(x) for x in breakpoints):
         raise ValueError(f"breakpoints must be finite, got {breakpoints}")
-    spec = _spec(func, degree, parity, relative, max_iter, grid_size, breakpoints)
+    spec = _spec(func, degree, parity, relative, max_iter, grid_size, breakpoints,
+                 params is not None)
     iv = check_interval(interval)
+    pr = np.zeros((0,)) if params is None else np.asarray(params, np.float64)
+    if pr.ndim == 0:
+        pr = pr.reshape(1)
+    if pr.ndim > 2 or not np.all(np.isfinite(pr)):
+        raise ValueError(f"params must be a finite array of shape (P,) or (B, P), got {pr.shape}")
+    if pr.ndim == 2 and iv.ndim == 2 and pr.shape[0] != iv.shape[0]:
+        raise ValueError(f"{iv.shape[0]} intervals but {pr.shape[0]} parameter rows: give one "
+                         "interval, or as many intervals as parameter rows")
+    if pr.ndim == 2 and iv.ndim == 1:
+        iv = np.broadcast_to(iv, (pr.shape[0], 2)).copy()
     if parity is not None:
         sym = np.abs(iv[..., 0] + iv[..., 1]) <= 1e-12 * np.abs(iv).max(axis=-1)
         if not np.all(sym):
@@ -168,10 +183,18 @@ def minimax(
     if not (isinstance(tol, (int, float)) and math.isfinite(tol) and tol > 0):
         raise ValueError(f"tol must be a positive number, got {tol!r}")
 
-    batched = iv.ndim == 2
-    kernel = _remez.compiled_kernel(spec, batched)
+    kernel = _remez.compiled_kernel(spec, iv.ndim == 2, pr.ndim == 2)
     with enable_x64():
-        out = kernel(iv, np.float64(gap), np.float64(tol))
+        try:
+            out = kernel(iv, np.float64(gap), np.float64(tol), pr)
+        except ValueError:
+            raise
+        except Exception as err:  # a user function that JAX cannot trace
+            raise ValueError(
+                f"{name} cannot be evaluated as a JAX function of an array "
+                f"({type(err).__name__}: {str(err).splitlines()[0]}): write it with jax.numpy "
+                "operations, elementwise, array in -> array out"
+            ) from None
         out = {k: np.asarray(v) for k, v in out.items()}
 
     where = f"{name} on {iv.tolist()}"
@@ -179,8 +202,14 @@ def minimax(
         raise ValueError(f"{where} returns NaN or inf: choose an interval where it is finite")
     if np.any(out["parity_defect"] > 1e-9):
         raise ValueError(
-            f"{name} is not {parity} on {iv.tolist()} (|f(x) - {'-' if parity == 'odd' else ''}"
+            f"{name} is not {parity} on {iv.tolist()} (|f(x) {'+' if parity == 'odd' else '-'} "
             f"f(-x)| / max|f| = {np.max(out['parity_defect']):.3g}): drop parity or change it"
+        )
+    if np.any(out["jump"] > _remez.MAX_JUMP):
+        at = float(np.reshape(out["jump_at"], -1)[np.argmax(np.reshape(out["jump"], -1))])
+        raise ValueError(
+            f"{where} jumps near x = {at:.6g} (a pole or a discontinuity), where no polynomial "
+            "converges: fit on intervals that exclude that point (for sign, give a gap eps)"
         )
     if np.any(out["sign_change"]):
         raise ValueError(
@@ -188,11 +217,13 @@ def minimax(
             "or an interval without zeros"
         )
     lower = out["lower_bound"]
-    certificate = out["max_error"] / np.where(lower > 0, lower, np.nan)
+    with np.errstate(divide="ignore"):
+        certificate = out["max_error"] / lower  # inf where no alternation was resolved
     if warn and not np.all(out["converged"]):
         warnings.warn(
-            f"minimax {where} degree {spec.degree} did not converge in {spec.max_iter} "
-            f"iterations (certificate {np.nanmax(certificate):.12g}); raise max_iter or tol",
+            f"minimax {where} degree {spec.degree} stopped after "
+            f"{int(np.max(out['iterations']))} iterations (cap {spec.max_iter}) without reaching"
+            f" tol (certificate {np.max(certificate):.12g}): raise max_iter, or lower the degree",
             RuntimeWarning,
             stacklevel=2,
         )

@@ -6,9 +6,11 @@ fits a batch of intervals at once. The whole exchange runs inside one `lax.while
 
   1. solve for p and the levelled error h on the reference x_0 < .. < x_{N}:
          sum_k c_k T_k(x_i) + (-1)^i h / w(x_i) = f(x_i)
-  2. evaluate the weighted error e = w (f - p) on a fixed dense Chebyshev grid, take its top-K
-     local maxima of |e| and refine each by zooming (L-point sampling, Z levels) then a parabolic
-     step, all vectorised over the K brackets (no host round trip);
+  2. evaluate the weighted error e = w (f - p) on a fixed dense Chebyshev grid (M >= 32 N
+     points), take its top-K local maxima of |e| and refine each extremum: the vertex of the
+     parabola through its grid neighbours, then Newton steps with central differences (3
+     evaluations each), vectorised over the K peaks (no host round trip). Kinks (relu, abs,
+     sign at 0, or user `breakpoints`) are exact extra candidates;
   3. exchange (Chebfun's design): pool the refined extrema with the old reference (whose errors
      alternate, so at least N+1 alternations always exist), keep the largest |e| of each run of
      equal sign, and take the window of N+1 consecutive alternating points that contains the
@@ -17,7 +19,10 @@ fits a batch of intervals at once. The whole exchange runs inside one `lax.while
      Poussin lower bound on the minimax error. Stop when certificate - 1 <= tol, or when
      max|e| - lower bound is below the float64 noise of evaluating f - p.
 
-The best iterate (smallest max|e|) is returned. Start: Chebyshev extrema (as Chebfun).
+The best iterate (smallest max|e|) is returned. Start: Chebyshev extrema (as Chebfun), or N+1 of
+the N+2 extrema of T_{N+1} when the symmetric start is degenerate (odd f at odd degree). The
+kernel also reports checks on f (finite, parity, zeros for relative error, poles/jumps on the
+grid) that the host wrapper turns into ValueErrors; an invalid f skips the loop.
 Parity fits work on t in [gap, 1] with the basis T_0, T_2, .. (even) or T_1, T_3, .. (odd).
 """
 from __future__ import annotations
@@ -34,6 +39,7 @@ from polyzoo.fitting._chebyshev import basis_matrix, clenshaw
 
 PARABOLA_STEPS = 3  # finite-difference Newton steps per grid peak (3 evaluations each)
 EPS64 = float(np.finfo(np.float64).eps)
+MAX_JUMP = 0.5  # largest grid step of f, as a fraction of its range, before "pole or jump"
 NOISE_FLOOR = 64  # a gap below 64 rounding units that stops improving counts as converged
 
 
@@ -47,6 +53,7 @@ class KernelSpec(NamedTuple):
     grid_size: int  # M, odd
     max_iter: int
     breakpoints: tuple[float, ...] = ()  # kinks of f (in x): exact exchange candidates
+    with_params: bool = False  # fn(x, params) with traced params
 
 
 def basis_degrees(degree: int, parity: str | None) -> tuple[int, ...]:
@@ -73,15 +80,16 @@ def _initial_reference(degrees, parity) -> np.ndarray:
     return np.sort(pts)
 
 
-def _kernel(spec: KernelSpec, interval, gap, tol):
-    """interval (2,) f64, gap () f64 (parity fits: domain t in [gap, 1]), tol () f64."""
+def _kernel(spec: KernelSpec, interval, gap, tol, params):
+    """interval (2,) f64, gap () f64 (parity fits: domain t in [gap, 1]), tol () f64,
+    params (P,) f64: passed as fn(x, params) when spec.with_params (a family of functions)."""
     degrees = basis_degrees(spec.degree, spec.parity)
     n_unk = len(degrees)  # N unknown coefficients; the reference has N + 1 points
     n_ref = n_unk + 1
     n_full = spec.degree + 1
     m = spec.grid_size
     k_cand = min(m, 2 * n_unk + 16)
-    f = spec.fn
+    f = (lambda x: spec.fn(x, params)) if spec.with_params else spec.fn  # noqa: E731
     f64 = jnp.float64
 
     a, b = interval[0], interval[1]
@@ -107,9 +115,15 @@ def _kernel(spec: KernelSpec, interval, gap, tol):
         return weight(fx) * (fx - clenshaw(cf, t))
 
     # Fixed dense grid (M,), ascending Chebyshev–Lobatto points mapped onto the domain.
-    s_grid = jnp.asarray(-np.cos(np.pi * np.arange(m) / (m - 1)), f64)
+    s_np = -np.cos(np.pi * np.arange(m) / (m - 1))
+    s_grid = jnp.asarray((s_np - s_np[::-1]) / 2, f64)  # exactly symmetric, middle point 0
     t_grid = to_t01(s_grid)
-    f_grid = f(to_x(t_grid)).astype(f64)
+    f_grid = jnp.asarray(f(to_x(t_grid))).astype(f64)
+    if f_grid.shape != t_grid.shape:
+        raise ValueError(
+            f"the function maps an array of shape {t_grid.shape} to shape {f_grid.shape}: "
+            "it must act elementwise (array in -> array of the same shape out)"
+        )
     w_grid = weight(f_grid)
     basis_grid = basis_matrix(t_grid, degrees)  # (M, N)
 
@@ -132,7 +146,14 @@ def _kernel(spec: KernelSpec, interval, gap, tol):
         sign_change = jnp.any(f_grid[1:] * f_grid[:-1] <= 0) | jnp.any(f_grid == 0)
     else:
         sign_change = jnp.asarray(False)
-    ok = finite & (parity_defect <= 1e-9) & ~sign_change
+    # A pole or a jump: one grid step spans more than half the range of f (a continuous f on
+    # this dense grid changes by a small fraction of its range per step).
+    f_fin = jnp.where(jnp.isfinite(f_grid), f_grid, 0.0)
+    steps = jnp.abs(jnp.diff(f_fin))
+    jump_i = jnp.argmax(steps)
+    jump = steps[jump_i] / jnp.maximum(jnp.max(f_fin) - jnp.min(f_fin), 1e-300)
+    jump_at = to_x(t_grid[jump_i + 1])
+    ok = finite & (parity_defect <= 1e-9) & ~sign_change & (jump <= MAX_JUMP)
 
     def solve(ref):
         f_ref = f(to_x(ref)).astype(f64)
@@ -255,7 +276,8 @@ def _kernel(spec: KernelSpec, interval, gap, tol):
         # loop goes on while max|e| still improves by more than the noise, then stops).
         strict = good & ((found & ((cert - 1 <= tol) | (max_err - lower <= noise))) | (
             max_err <= noise))
-        floor = good & found & (max_err - lower <= NOISE_FLOOR * noise)
+        floor = good & ((found & (max_err - lower <= NOISE_FLOOR * noise)) | (
+            max_err <= NOISE_FLOOR * noise))
         conv = strict | floor
         improved = good & (max_err < st.best_err)
         stall = jnp.where(good & (max_err < st.best_err - noise), 0, st.stall + 1)
@@ -263,7 +285,7 @@ def _kernel(spec: KernelSpec, interval, gap, tol):
         return State(
             ref=jnp.where(found & good, new_ref, st.ref),
             it=st.it + 1,
-            done=strict | (floor & (stall >= 2)) | (stall >= 6) | ~found | ~good,
+            done=strict | (floor & ((stall >= 2) | ~found)) | (stall >= 6) | ~found | ~good,
             best_c=pick(c, st.best_c),
             best_h=pick(jnp.abs(h), st.best_h),
             best_err=pick(max_err, st.best_err),
@@ -315,13 +337,16 @@ def _kernel(spec: KernelSpec, interval, gap, tol):
         finite=finite,
         parity_defect=parity_defect,
         sign_change=sign_change,
+        jump=jump,
+        jump_at=jump_at,
     )
 
 
 @functools.lru_cache(maxsize=256)
-def compiled_kernel(spec: KernelSpec, batched: bool):
-    """jit(kernel) for one static spec; batched: vmap over intervals (B, 2) in one compile."""
+def compiled_kernel(spec: KernelSpec, batch_intervals: bool, batch_params: bool = False):
+    """jit(kernel) for one static spec; vmap over intervals (B, 2) and/or params (B, P)."""
     fn = functools.partial(_kernel, spec)
-    if batched:
-        fn = jax.vmap(fn, in_axes=(0, None, None))
+    if batch_intervals or batch_params:
+        fn = jax.vmap(fn, in_axes=(0 if batch_intervals else None, None, None,
+                                   0 if batch_params else None))
     return jax.jit(fn)

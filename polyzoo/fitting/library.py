@@ -31,11 +31,11 @@ TABLE = [
     ("silu", (-8.0, 8.0), (7, 15, 31), {}),
     ("tanh", (-8.0, 8.0), (7, 15, 31), {"parity": "odd"}),
     ("sigmoid", (-8.0, 8.0), (7, 15, 31), {}),
-    ("exp", (-16.0, 0.0), (7, 15, 31), {}),
+    ("exp", (-16.0, 0.0), (7, 11, 15), {}),
     ("reciprocal", (1.0, 128.0), (7, 15, 31), {"relative": True}),
     ("rsqrt", (0.05, 10.0), (7, 15, 31), {"relative": True}),
 ]
-COMPOSITES = [("sign", 2.0**-8, (15, 15, 27))]  # name f"sign-eps{eps}-d15.15.27"
+COMPOSITES = [("sign", 2.0**-8, (15, 15, 27))]  # named "sign-composite-d15.15.27"
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ def generate() -> list[dict]:
             )
     for function, eps, degrees in COMPOSITES:
         comp = composite_sign(eps, degrees)
-        name = f"{function}-eps{eps:g}-d{'.'.join(map(str, degrees))}"
+        name = f"{function}-composite-d{'.'.join(map(str, degrees))}"
         stages = [_fit_record(f"{name}/{i}", function, st, "odd", False)
                   for i, st in enumerate(comp.stages)]
         records.append(dict(

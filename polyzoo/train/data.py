@@ -27,7 +27,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 SPLIT_SEED = 0
 
 
@@ -100,7 +100,8 @@ def _sentiment_csv() -> Path:
 
 def stratified_split(labels: np.ndarray, fractions: tuple[float, float], seed: int = SPLIT_SEED,
                      groups: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
-    """Indices (train, val, test): per class, a fixed permutation cut at `fractions` (val, test).
+    """Indices (train, val, test), each shuffled: per class, a fixed permutation cut at
+    `fractions` (val, test).
 
     With `groups` (e.g. movie names) whole groups go to one side, assigned per majority label,
     so no group is on two sides.
@@ -123,7 +124,9 @@ def stratified_split(labels: np.ndarray, fractions: tuple[float, float], seed: i
         side[members[n_test:n_test + n_val]] = 1
     if groups is not None:
         side = side[inverse]
-    return tuple(np.flatnonzero(side == s) for s in (0, 1, 2))
+    # Each split in a fixed shuffled order (sources are sorted by class; a prefix of a split
+    # must be a fair sample, e.g. for calibration).
+    return tuple(rng.permutation(np.flatnonzero(side == s)) for s in (0, 1, 2))
 
 
 def _make(name, inputs, labels, classes, fractions, groups=None) -> Dataset:

@@ -16,6 +16,13 @@ from polyzoo.train import losses
 EVAL_BATCH = 250
 
 
+def _site_size(intermediates, site: str) -> int:
+    """Number of values a site received (static)."""
+    from polyzoo.models import site_inputs
+
+    return int(np.prod(site_inputs(intermediates)[site].shape))
+
+
 def evaluate(model, variables: dict, inputs: tuple[np.ndarray, ...], labels: np.ndarray, *,
              out_of_range: Callable | None = None, batch_size: int = EVAL_BATCH) -> dict:
     """{'accuracy', 'correct', 'n', 'out_of_range': {site: count}, 'out_of_range_total'}.
@@ -25,17 +32,19 @@ def evaluate(model, variables: dict, inputs: tuple[np.ndarray, ...], labels: np.
     """
     def forward(variables, *xs):
         if out_of_range is None:
-            return model.apply(variables, *xs, train=False), {}
+            return model.apply(variables, *xs, train=False), {}, {}
         logits, state = model.apply(variables, *xs, train=False, mutable=["intermediates"])
         counts = out_of_range(state["intermediates"], variables)
-        return logits, {k: jnp.asarray(v, jnp.int32) for k, v in counts.items()}
+        return logits, {k: jnp.asarray(v, jnp.int32) for k, v in counts.items()}, \
+            {k: _site_size(state["intermediates"], k) for k in counts}
 
     forward = jax.jit(forward)
     n = len(labels)
-    correct, oor = 0, {}
+    correct, oor, values = 0, {}, 0
     for start in range(0, n, batch_size):
         xs = tuple(x[start:start + batch_size] for x in inputs)
-        logits, counts = forward(variables, *xs)
+        logits, counts, sizes = forward(variables, *xs)
+        values += sum(int(v) for v in sizes.values())
         correct += int(losses.correct(logits, jnp.asarray(labels[start:start + batch_size])))
         for site, c in counts.items():
             oor[site] = oor.get(site, 0) + int(c)
@@ -43,4 +52,5 @@ def evaluate(model, variables: dict, inputs: tuple[np.ndarray, ...], labels: np.
     if out_of_range is not None:
         out["out_of_range"] = dict(sorted(oor.items()))
         out["out_of_range_total"] = int(sum(oor.values()))
+        out["site_values"] = values  # inputs seen by all polynomial sites together
     return out

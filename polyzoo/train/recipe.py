@@ -26,6 +26,7 @@ import jax
 import numpy as np
 
 from polyzoo.train import data as data_lib
+from polyzoo.train.batchnorm import precise_batch_stats
 from polyzoo.train import evaluate as eval_lib
 from polyzoo.train import loop
 from polyzoo.zoo import trees
@@ -96,12 +97,16 @@ def load_recipe(ref: str) -> Recipe:
 # ----------------------------------------------------------------------------- data
 
 def inputs_of(recipe: Recipe, ds: data_lib.Dataset, split: str) -> tuple[np.ndarray, ...]:
+    return split_inputs(ds, split, recipe.max_len)
+
+
+def split_inputs(ds: data_lib.Dataset, split: str, max_len: int | None) -> tuple[np.ndarray, ...]:
     """Model inputs of a split: (images,) or (ids (N, S) int32, mask (N, S) float32)."""
     x = ds.split(split).inputs
     if x.dtype.kind == "U":
-        from polyzoo.train import text
+        from polyzoo.models.pretrained import tokenize
 
-        return text.tokenize(x, recipe.max_len)
+        return tokenize(x.tolist(), max_len)
     return (x,)
 
 
@@ -126,8 +131,7 @@ def init_variables(recipe: Recipe, model, example) -> dict:
     if recipe.init == "minilm":
         from polyzoo.models import pretrained
 
-        base = pretrained.load_minilm()
-        return carry_over(base, variables, f"{recipe.name}: MiniLM weights")
+        return jax.tree.map(np.asarray, pretrained.load_minilm(model, seed=recipe.seed))
     if recipe.init.startswith("zoo:"):
         from polyzoo import zoo
 
@@ -176,12 +180,12 @@ def evaluate(model, variables, inputs, labels) -> dict:
 
 # ----------------------------------------------------------------------------- run
 
-def run_dir(recipe: Recipe, stage: Stage) -> Path:
-    return data_lib.data_root() / "runs" / recipe.name / stage.name
+def run_dir(recipe: Recipe, stage: Stage, runs=None) -> Path:
+    return Path(runs or data_lib.data_root() / "runs") / recipe.name / stage.name
 
 
 def run(recipe: Recipe, *, progress: bool = True, publish: bool = True,
-        root=None, steps_scale: float = 1.0) -> dict:
+        root=None, runs=None, steps_scale: float = 1.0) -> dict:
     """Run every stage of `recipe`, then store the result in the zoo (if `publish`).
 
     steps_scale shrinks every stage's budget (tests); a scaled run is never published.
@@ -224,11 +228,12 @@ def run(recipe: Recipe, *, progress: bool = True, publish: bool = True,
         state, hist = loop.fit(model, state, tx, train_in, ds.train.labels,
                                loop.LoopConfig(steps=steps, batch_size=recipe.batch_size,
                                                seed=recipe.seed),
-                               objective, run_dir=None if steps_scale != 1.0 else run_dir(recipe, stage),
+                               objective, run_dir=None if steps_scale != 1.0 else run_dir(recipe, stage, runs),
                                teacher=teacher if objective.needs_teacher else None,
                                progress=progress, desc=f"{recipe.name}/{stage.name}")
         variables = jax.tree.map(np.asarray, loop.variables_of(state))
         model = model.clone(reference=False)  # what is stored: the polynomial forward
+        variables = precise_batch_stats(model, variables, train_in)
         val = evaluate(model, variables, val_in, ds.val.labels)
         stage_log.append({"stage": stage.name, "steps": steps, "seconds": round(hist["seconds"], 1),
                           "throughput": round(hist["throughput"], 1), "devices": hist["devices"],
@@ -239,6 +244,7 @@ def run(recipe: Recipe, *, progress: bool = True, publish: bool = True,
     if recipe.final_margin is not None and has_polys(model):
         recal, recal_report = calibrate(model, variables, train_in, recipe.calib_examples,
                                         recipe.final_margin)
+        recal = precise_batch_stats(model, recal, train_in)
         before = evaluate(model, variables, val_in, ds.val.labels)["accuracy"]
         after = evaluate(model, recal, val_in, ds.val.labels)["accuracy"]
         print(f"final calibration (margin {recipe.final_margin}): val {before:.4f} -> {after:.4f}")
@@ -268,6 +274,9 @@ def run(recipe: Recipe, *, progress: bool = True, publish: bool = True,
         "devices": jax.device_count(), "platform": jax.devices()[0].platform,
         "base": minilm_base() if recipe.store_only else None,
     }
+    # What rounding to the storage dtype costs (the manifest metrics are measured after it).
+    meta["float32_metrics"] = {k: v for k, v in measure(model, variables).items()
+                               if k in ("accuracy", "correct", "n", "out_of_range_total")}
     keep = None
     if recipe.store_only:
         prefixes = tuple(f"params/{p}" for p in recipe.store_only)

@@ -1,0 +1,49 @@
+"""Polynomial MiniLM for sentiment by staged distillation from the fine-tuned exact MiniLM.
+
+Teacher and initialisation: the zoo entry bert-sentiment-exact. Two stages, as THE-X (Chen
+et al. 2022) found necessary, each distilled MPCFormer-style (Li et al. ICLR 2023: hidden-state
+MSE per layer + logit KL) with the range loss (Zimerman et al. ICML 2024):
+  1. activations and softmax: minimax GELU (degree 8) and MPCFormer's 2Quad attention
+     (s + 5)^2 normalised through a minimax reciprocal (degree 8), LayerNorm still exact;
+  2. LayerNorm: 1/sqrt(var) becomes a minimax polynomial (degree 12, relative error).
+Every interval is calibrated on training data before each stage; embeddings stay frozen
+(client side), so only the encoder layers and head are stored.
+
+Command:  polyzoo train bert_sentiment_poly   (after bert_sentiment_exact)
+Runtime:  see `train_time_s` in checkpoints/manifest.json (2 shared CPU cores)
+Metric:   see models/cards/bert-sentiment-poly.md (test accuracy vs the exact MiniLM)
+"""
+from polyzoo.nn import ApproxSpec, Poly, Site
+from polyzoo.train.recipe import Recipe, Stage
+
+EMBEDDINGS = ("word_embeddings", "position_embeddings", "token_type_embeddings", "embed_norm")
+LAYERS = tuple(f"layer_{i}" for i in range(6)) + ("head",)
+
+ACT_SOFTMAX = ApproxSpec(
+    act=Site("poly", poly=Poly("gelu", 8, (-8.0, 8.0))),
+    softmax=Site("2quad", param=5.0, aux=Poly("reciprocal", 8, (1.0, 100.0))),
+    name="minilm-poly-act-softmax",
+)
+FULL = ApproxSpec(
+    act=ACT_SOFTMAX.act, softmax=ACT_SOFTMAX.softmax,
+    norm=Site("poly_rsqrt", poly=Poly("rsqrt", 12, (0.05, 20.0))),
+    name="minilm-poly",
+)
+DISTILL = dict(hidden_weight=1.0, logit_weight=1.0, range_weight=0.1, temperature=1.0,
+               weight_decay=0.01, frozen=EMBEDDINGS)
+
+RECIPE = Recipe(
+    name="bert-sentiment-poly",
+    model="bert-minilm",
+    dataset="sentiment",
+    task="sentiment classification (fresh / rotten)",
+    init="zoo:bert-sentiment-exact",
+    teacher="zoo:bert-sentiment-exact",
+    twin="bert-sentiment-exact",
+    max_len=48,
+    batch_size=32,
+    stages=(Stage("act_softmax", ACT_SOFTMAX, steps=300, lr=5e-5, warmup=30, **DISTILL),
+            Stage("layernorm", FULL, steps=300, lr=5e-5, warmup=30, **DISTILL)),
+    store_only=LAYERS,
+    final_margin=0.05,
+)

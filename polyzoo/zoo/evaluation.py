@@ -1,0 +1,40 @@
+"""Recompute a zoo entry's metrics from its checkpoint (what `polyzoo zoo eval` runs).
+
+The very function that measured the metrics when the entry was published
+(`polyzoo.train.recipe.evaluate`, same split, same batch size) runs again on the restored
+variables, so the result must equal the manifest's.
+"""
+from __future__ import annotations
+
+from polyzoo.zoo.registry import ZooEntry, load
+
+
+def evaluate_entry(entry: ZooEntry, split: str | None = None) -> dict:
+    from polyzoo.train import data, recipe
+
+    meta = entry.meta
+    ds = data.load(meta["dataset"])
+    split = split or meta.get("split", "test")
+    inputs = recipe.split_inputs(ds, split, meta.get("max_len"))
+    return recipe.evaluate(entry.model, entry.variables, inputs, ds.split(split).labels)
+
+
+def summary(name: str, root=None) -> dict:
+    """name, task, split, polynomial and exact-twin accuracy, out-of-range count, and whether
+    the recomputed metrics equal the manifest's."""
+    entry = load(name, root)
+    metrics = evaluate_entry(entry)
+    twin_acc = None
+    if entry.meta.get("twin"):
+        twin = load(entry.meta["twin"], root)
+        twin_acc = evaluate_entry(twin)["accuracy"]
+    return {
+        "name": name, "task": entry.meta.get("task"), "dataset": entry.meta.get("dataset"),
+        "split": entry.meta.get("split", "test"),
+        "accuracy": metrics["accuracy"], "twin": entry.meta.get("twin"),
+        "twin_accuracy": twin_acc,
+        "out_of_range": metrics.get("out_of_range_total", 0),
+        "site_values": metrics.get("site_values", 0),
+        "manifest_accuracy": entry.meta["metrics"]["accuracy"],
+        "reproduced": metrics == entry.meta["metrics"],
+    }

@@ -1,0 +1,139 @@
+"""Recipes end to end on tiny models: stages, calibration, publish, `zoo eval` reproduces."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from polyzoo.nn import ApproxSpec, Poly, Site
+from polyzoo.train import recipe as recipe_lib
+from polyzoo.train.recipe import Recipe, Stage
+from polyzoo.zoo import card, evaluation, registry
+
+SPEC = ApproxSpec(act=Site("poly", poly=Poly("gelu", 6, (-6.0, 6.0))),
+                  softmax=Site("pointwise", fn="gelu", poly=Poly("gelu", 6, (-6.0, 6.0))),
+                  norm=Site("batchnorm"), name="tiny-poly")
+
+TINY = Recipe(
+    name="tiny-vit-mnist", model="vit-test", dataset="mnist", batch_size=64,
+    stages=(Stage("range_aware", SPEC, steps=40, lr=3e-3, warmup=5, range_weight=0.1,
+                  calibrate=False, reference=True),
+            Stage("polynomial", SPEC, steps=10, lr=5e-4, warmup=2, range_weight=0.1,
+                  calibrate_margin=0.25)),
+    calib_examples=512, recipe_file="tests/test_train_recipe.py", command="pytest")
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory):
+    root = tmp_path_factory.mktemp("zoo")
+    runs = tmp_path_factory.mktemp("runs")
+    entry = recipe_lib.run(TINY, progress=False, root=root, runs=runs)
+    return root, runs, entry
+
+
+def test_recipe_publishes_what_it_measured(published):
+    root, runs, entry = published
+    assert [s["stage"] for s in entry["stages"]] == ["range_aware", "polynomial"]
+    assert entry["metrics"]["n"] == 2000 and entry["metrics"]["accuracy"] > 0.3
+    sites = entry["sites"]
+    assert set(sites) == {"layer_0/mlp/act", "layer_0/attn/softmax/act"}
+    for s in sites.values():
+        lo, hi = s["interval"]
+        assert lo < s["measured"][0] and s["measured"][1] < hi and s["max_error"] >= 0
+    assert (runs / "tiny-vit-mnist" / "polynomial").is_dir()  # resumable checkpoints
+    assert abs(entry["float32_metrics"]["accuracy"] - entry["metrics"]["accuracy"]) < 0.01
+
+
+def test_zoo_eval_reproduces_the_manifest(published):
+    root, _, entry = published
+    out = evaluation.summary("tiny-vit-mnist", root=root)
+    assert out["reproduced"] and out["accuracy"] == entry["metrics"]["accuracy"]
+    assert out["out_of_range"] == entry["metrics"]["out_of_range_total"]
+    assert out["site_values"] > 0
+
+
+def test_model_card(published):
+    root, _, entry = published
+    text = card.render("tiny-vit-mnist", root=root)
+    assert "| `layer_0/mlp/act` | gelu | 6 |" in text
+    assert f"{100 * entry['metrics']['accuracy']:.2f}%" in text
+    assert "Out-of-range inputs on the test split" in text
+
+
+def test_cli_zoo_list_show_eval(published, monkeypatch):
+    root, _, entry = published
+    env_root = str(root)
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "polyzoo.cli", *args], capture_output=True,
+                              text=True, env={**__import__("os").environ,
+                                              "POLYZOO_CHECKPOINTS": env_root}, timeout=300)
+
+    listed = cli("zoo", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert [r["name"] for r in json.loads(listed.stdout)] == ["tiny-vit-mnist"]
+    shown = cli("zoo", "show", "tiny-vit-mnist")
+    assert json.loads(shown.stdout)["recipe"] == "tests/test_train_recipe.py"
+    ev = cli("zoo", "eval", "tiny-vit-mnist", "--json")
+    assert ev.returncode == 0, ev.stderr
+    out = json.loads(ev.stdout)
+    assert out["accuracy"] == entry["metrics"]["accuracy"] and out["reproduced"]
+    assert {"name", "task", "split", "accuracy", "twin_accuracy", "out_of_range"} <= set(out)
+    bad = cli("zoo", "eval", "nope")
+    assert bad.returncode == 2 and "valid names: tiny-vit-mnist" in bad.stderr
+
+
+def test_unknown_recipe_lists_the_available_ones():
+    with pytest.raises(FileNotFoundError, match="vit_fashion_poly"):
+        recipe_lib.load_recipe("no_such_recipe")
+
+
+def test_every_recipe_in_models_loads():
+    from pathlib import Path
+
+    for path in sorted((Path(recipe_lib.__file__).parents[2] / "models").glob("*.py")):
+        r = recipe_lib.load_recipe(str(path))
+        assert r.command == f"polyzoo train {path.stem}" and r.stages
+        assert "Command:" in path.read_text()
+
+
+@pytest.mark.slow
+def test_staged_distillation_on_a_user_csv(tmp_path, monkeypatch):
+    """Exact BERT on a CSV nobody has seen, then a polynomial student distilled from it
+    (hidden-state MSE + logit KL + range loss) in two stages: the language recipe's path."""
+    import csv
+
+    monkeypatch.setenv("POLYZOO_CHECKPOINTS", str(tmp_path / "zoo"))
+    rng = np.random.default_rng(0)
+    good, bad = ["great", "moving", "superb", "fun"], ["dull", "awful", "boring", "flat"]
+    rows = [("text", "label")]
+    for i in range(400):
+        label = i % 2
+        words = rng.choice(good if label else bad, 2).tolist() + ["film", "plot"]
+        rows.append((" ".join(rng.permutation(words)), "pos" if label else "neg"))
+    path = tmp_path / "reviews.csv"
+    with open(path, "w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    common = dict(model="bert-test", dataset=str(path), task="sentiment", max_len=8,
+                  batch_size=32, calib_examples=128, recipe_file="tests", command="pytest")
+    exact = Recipe(name="csv-exact", stages=(Stage("finetune", "exact", steps=60, lr=3e-3),),
+                   final_margin=None, **common)
+    first = recipe_lib.run(exact, progress=False, runs=tmp_path / "runs")
+    assert first["metrics"]["accuracy"] > 0.9
+    act = ApproxSpec(act=Site("poly", poly=Poly("gelu", 8, (-8.0, 8.0))),
+                     softmax=Site("2quad", param=5.0, aux=Poly("reciprocal", 8, (1.0, 100.0))),
+                     name="s1")
+    full = ApproxSpec(act=act.act, softmax=act.softmax,
+                      norm=Site("poly_rsqrt", poly=Poly("rsqrt", 12, (0.05, 20.0))), name="s2")
+    distill = dict(steps=15, lr=1e-3, hidden_weight=1.0, logit_weight=1.0, range_weight=0.1)
+    poly = Recipe(name="csv-poly", init="zoo:csv-exact", teacher="zoo:csv-exact",
+                  twin="csv-exact", stages=(Stage("act_softmax", act, **distill),
+                                            Stage("layernorm", full, **distill)), **common)
+    second = recipe_lib.run(poly, progress=False, runs=tmp_path / "runs")
+    assert second["spec"]["name"] == "s2" and second["teacher"] == "zoo:csv-exact"
+    assert any(s.endswith("norm1/rsqrt") for s in second["sites"])
+    assert any(s.endswith("softmax/recip") for s in second["sites"])
+    assert second["metrics"]["accuracy"] > 0.8
+    out = evaluation.summary("csv-poly")
+    assert out["reproduced"] and out["twin_accuracy"] == first["metrics"]["accuracy"]
