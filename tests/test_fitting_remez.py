@@ -38,6 +38,13 @@ def test_abs_degree_2_and_3_is_x2_plus_one_eighth(degree):
     assert fit.converged and fit.certificate <= 1 + 1e-12
 
 
+@pytest.mark.parametrize("degree", [2, 3])
+def test_a_polynomial_of_lower_degree_is_reproduced(degree):
+    fit = minimax("abs", (0.5, 2.0), degree)  # |x| = x there: error at float64 rounding
+    assert fit.converged and fit.max_error <= 1e-15
+    np.testing.assert_allclose(fit.power, np.eye(degree + 1)[1], atol=1e-14)
+
+
 def test_exp_degree_1_closed_form():
     e = math.e
     fit = minimax("exp", (0.0, 1.0), 1)

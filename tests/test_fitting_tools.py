@@ -141,6 +141,7 @@ def test_library_entries_load_and_refit():
         (dict(fn="abs", interval=(-1.0, 2.0), degree=4, parity="even"), "symmetric"),
         (dict(fn="gelu", interval=(-1.0, 1.0), degree=4, parity="sideways"), "parity"),
         (dict(fn="tanh", interval=(-1.0, 1.0), degree=4, relative=True), "relative"),
+        (dict(fn="exp", interval=(4.0, 200.0), degree=4, relative=True), "worse than a const"),
         (dict(fn="nope", interval=(-1.0, 1.0), degree=4), "unknown function"),
         (dict(fn="math:nothing_here", interval=(-1.0, 1.0), degree=4), "cannot load"),
         (dict(fn="math:erf", interval=(-1.0, 1.0), degree=4), "cannot be evaluated as a JAX"),

@@ -163,3 +163,20 @@ def test_distillation_step_on_bert():
     with pytest.raises(ValueError, match="no teacher"):
         loop.fit(student, loop.init_state(s_vars, tx), tx, (ids, mask), labels,
                  loop.LoopConfig(steps=1, batch_size=16), objective, progress=False)
+
+
+def test_precise_batch_stats_are_batch_medians():
+    from polyzoo.train.batchnorm import precise_batch_stats
+
+    ds = data.load_mnist()
+    model = mlp.MLP(num_classes=10, dropout=0.0)
+    variables = jax.tree.map(np.asarray, model.init(jax.random.key(0), ds.train.inputs[:2]))
+    x = ds.train.inputs[:1024].copy()
+    out = precise_batch_stats(model, variables, (x,), batches=4)
+    h = x.reshape(len(x), -1) @ variables["params"]["Dense_0"]["kernel"]  # (N, hidden)
+    means = np.stack([h[i * 256:(i + 1) * 256].mean(0) for i in range(4)])
+    np.testing.assert_allclose(out["batch_stats"]["BatchNorm_0"]["mean"], np.median(means, 0),
+                               rtol=1e-4, atol=1e-5)
+    x[:256] *= 1e4  # one exploding batch does not move the median
+    robust = precise_batch_stats(model, variables, (x,), batches=4)
+    assert np.all(robust["batch_stats"]["BatchNorm_0"]["var"] < 10 * out["batch_stats"]["BatchNorm_0"]["var"] + 1)

@@ -137,3 +137,19 @@ def test_staged_distillation_on_a_user_csv(tmp_path, monkeypatch):
     assert second["metrics"]["accuracy"] > 0.8
     out = evaluation.summary("csv-poly")
     assert out["reproduced"] and out["twin_accuracy"] == first["metrics"]["accuracy"]
+
+
+def test_convert_retargets_the_minilm_recipes(tmp_path):
+    from polyzoo.train.convert import recipes_for
+
+    path = tmp_path / "mine.csv"
+    path.write_text("text,label\ngood,1\nbad,0\n")
+    exact, poly = recipes_for(str(path), "mine", steps_scale=0.5)
+    assert (exact.name, poly.name) == ("mine-exact", "mine-poly")
+    assert exact.dataset == poly.dataset == str(path)
+    assert poly.init == poly.teacher == "zoo:mine-exact" and poly.twin == "mine-exact"
+    base = recipe_lib.load_recipe("bert_sentiment_poly")
+    assert [s.steps for s in poly.stages] == [s.steps // 2 for s in base.stages]
+    assert [s.spec for s in poly.stages] == [s.spec for s in base.stages]
+    with pytest.raises(FileNotFoundError, match="no such CSV"):
+        recipes_for(str(tmp_path / "absent.csv"), "x")

@@ -24,4 +24,8 @@ def _run(args) -> int:
     out = recipe_lib.run(recipe, progress=not args.no_progress,
                          steps_scale=0.01 if args.dry_run else 1.0)
     print(json.dumps({"name": recipe.name, "metrics": out["metrics"]}, indent=2))
+    if not args.dry_run:
+        from polyzoo.zoo import card
+
+        print(f"model card: {card.write(recipe.name)}")
     return 0

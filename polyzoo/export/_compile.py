@@ -30,9 +30,18 @@ class Knobs:
     p_error: float | None = None
     global_p_error: float | None = None
     input_bits: int | None = None  # model input precision; default n_bits (no requantisation)
+    rounding_method: str = "approximate"  # or "exact" (slower, one more PBS per rounding)
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
+
+    def concrete_rounding(self):
+        if self.rounding_threshold_bits is None:
+            return None
+        if self.rounding_method not in ("approximate", "exact"):
+            raise ValueError(f"rounding_method {self.rounding_method!r}: use 'approximate' or "
+                             "'exact'")
+        return {"n_bits": int(self.rounding_threshold_bits), "method": self.rounding_method}
 
     def concrete_n_bits(self):
         """Concrete-ML's n_bits. An int n means n for weights, activations and (unless
@@ -175,7 +184,7 @@ def compile_onnx(onnx_model: onnx.ModelProto, calibration: np.ndarray, knobs: Kn
     try:
         module = compile_onnx_model(
             fuse_gemm(onnx_model), calibration, n_bits=knobs.concrete_n_bits(),
-            rounding_threshold_bits=knobs.rounding_threshold_bits, p_error=knobs.p_error,
+            rounding_threshold_bits=knobs.concrete_rounding(), p_error=knobs.p_error,
             global_p_error=knobs.global_p_error, configuration=configuration, verbose=verbose)
     except RuntimeError as err:
         if not _WIDE.search(str(err)):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 import time
 import numpy as np
 
@@ -13,7 +14,7 @@ from polyzoo.export._compile import Circuit, layer_of
 @dataclasses.dataclass
 class CircuitReport:
     pbs: int                          # programmable bootstraps per sample (compiler statistics)
-    pbs_per_layer: dict[str, int]     # by Flax module path; '<other>' holds what no layer claims
+    pbs_per_layer: dict[str, int]     # by Flax module path (MLIR lookups); see layer_statistics
     max_bit_width: int                # widest integer in the circuit
     bit_width_per_layer: dict[str, int]
     key_bytes: dict[str, int]         # secret, bootstrap, keyswitch
@@ -57,56 +58,76 @@ class CircuitReport:
         return "\n".join(lines)
 
 
-def _node_layers(graph) -> dict:
-    """Each node's layer: its own tag, else the nearest tagged predecessor's."""
-    import networkx as nx
+_LOC_DEF = re.compile(r'^(#loc\d+) = loc\("@([^|"]+?)\s*\|')
+_OP = re.compile(r'^\s*(%[\w.]+)(?::\d+)? = (.*) loc\((#loc\d+)\)\s*$')
+_LUT = re.compile(r'"FHELinalg\.apply_(?:multi_|mapped_)?lookup_table"|"FHE\.apply_lookup_table"')
+_RESULT = re.compile(r'-> tensor<([\dx]+)x!FHE')
 
-    layers = {}
-    for node in nx.topological_sort(graph.graph):
-        if node.tag:
-            layers[node] = layer_of(node.tag)
-            continue
-        preds = [layers[p] for p in graph.graph.predecessors(node) if layers.get(p)]
-        layers[node] = preds[0] if preds else "<input>"
-    return layers
+
+def _mlir_lookups(circuit) -> list[tuple[str, int]]:
+    """(layer, PBS) for every table lookup in the circuit's MLIR, in program order.
+
+    A lookup tagged with a layer (Concrete-ML tags ops by ONNX node name) is that layer's; an
+    untagged one (input re-quantisation, fused activation) belongs to the nearest tagged op
+    that consumes its result, i.e. to the layer it prepares inputs for ('<output>' at the end).
+    """
+    text = circuit.fhe_circuit._module.mlir_module.operation.get_asm(enable_debug_info=True)
+    tags, ops = {}, []
+    for line in text.splitlines():
+        m = _LOC_DEF.match(line)
+        if m:
+            tags[m.group(1)] = layer_of(m.group(2).strip())
+    for line in text.splitlines():
+        m = _OP.match(line)
+        if m:
+            result, body, loc = m.groups()
+            operands = re.findall(r"%[\w.]+", body.split(" : ")[0])
+            ops.append((result, body, tags.get(loc), operands))
+    consumers: dict[str, list[int]] = {}
+    for i, (_, _, _, operands) in enumerate(ops):
+        for name in operands:
+            consumers.setdefault(name, []).append(i)
+
+    def owner(i, seen=None):
+        seen = seen if seen is not None else set()
+        if ops[i][2]:
+            return ops[i][2]
+        for j in consumers.get(ops[i][0], []):
+            if j not in seen:
+                seen.add(j)
+                found = owner(j, seen)
+                if found != "<output>":
+                    return found
+        return "<output>"
+
+    lookups = []
+    for i, (_, body, _, _) in enumerate(ops):
+        if _LUT.search(body):
+            shape = _RESULT.search(body)
+            n = math.prod(int(d) for d in shape.group(1).split("x")) if shape else 1
+            lookups.append((owner(i), n))
+    return lookups
 
 
 def layer_statistics(circuit: Circuit) -> tuple[dict[str, int], dict[str, int]]:
-    """(PBS per layer, max bit-width per layer) from the circuit's graph.
+    """(PBS per layer from the MLIR's table lookups, max bit-width per layer from the graph).
 
-    A table lookup costs one PBS per output element and is charged to the layer that feeds it
-    (Concrete-ML fuses an activation into the lookup that follows the linear layer before it).
-    Encrypted-by-encrypted products are lowered by the compiler into further PBS; the part of
-    the compiler's total that the table lookups do not explain is charged to the layers that
-    own such products, in proportion to their scalar products, or to '<other>'.
+    If the compiler's total differs from the lookups counted in the MLIR (it may add PBS for
+    exact rounding or key conversions), the difference is reported as '<compiler>'.
     """
-    graph = circuit.fhe_circuit.graph
     total = int(circuit.fhe_circuit.statistics["programmable_bootstrap_count"])
-    layers = _node_layers(graph)
     pbs: dict[str, int] = {}
+    for layer, n in _mlir_lookups(circuit):
+        pbs[layer] = pbs.get(layer, 0) + n
+    if total != sum(pbs.values()):
+        pbs["<compiler>"] = total - sum(pbs.values())
     bits: dict[str, int] = {}
-    products: dict[str, int] = {}
-    for node, layer in layers.items():
+    graph = circuit.fhe_circuit.graph
+    for node in graph.graph.nodes:
         width = getattr(node.output.dtype, "bit_width", None)
         if width is not None and node.output.is_encrypted:
+            layer = layer_of(node.tag) if node.tag else "<untagged>"
             bits[layer] = max(bits.get(layer, 0), int(width))
-        if node.converted_to_table_lookup:
-            pbs[layer] = pbs.get(layer, 0) + int(math.prod(node.output.shape))
-            continue
-        preds = list(graph.graph.predecessors(node))
-        name = node.properties.get("name")
-        if name in ("matmul", "multiply", "dot") and len(preds) == 2 and all(
-                p.output.is_encrypted for p in preds):
-            inner = int(preds[0].output.shape[-1]) if name == "matmul" else 1
-            products[layer] = products.get(layer, 0) + int(math.prod(node.output.shape)) * inner
-    rest = total - sum(pbs.values())
-    scalar = sum(products.values())
-    if rest > 0 and scalar:
-        for layer, n in products.items():
-            pbs[layer] = pbs.get(layer, 0) + rest * n // scalar
-        rest = total - sum(pbs.values())
-    if rest:
-        pbs["<other>"] = pbs.get("<other>", 0) + rest
     return pbs, bits
 
 

@@ -30,7 +30,9 @@ class MinimaxFit(NamedTuple):
     levelled_error: |h| of the last linear solve; reference (..., n_ref): alternation points
     (x); certificate = max_error / lower_bound >= 1 (1 = optimal); lower_bound: de la Vallee
     Poussin bound min |e| at the alternating reference, so lower_bound <= E_n(f) <= max_error;
-    noise: float64 rounding level of f - p (certificates cannot resolve gaps below it).
+    certificate is inf when the error is at float64 rounding and no alternation is resolved
+    (e.g. f is numerically a polynomial of degree <= n); noise: the rounding unit of w (f - p)
+    (a gap max_error - lower_bound below ~64 noise cannot be resolved in float64).
     """
 
     cheb: np.ndarray
@@ -197,31 +199,51 @@ def minimax(
             ) from None
         out = {k: np.asarray(v) for k, v in out.items()}
 
-    where = f"{name} on {iv.tolist()}"
-    if not np.all(out["finite"]):
-        raise ValueError(f"{where} returns NaN or inf: choose an interval where it is finite")
-    if np.any(out["parity_defect"] > 1e-9):
+    def where(bad) -> str:
+        """'name on [a, b]' for the first offending entry (and its index in a batch)."""
+        bad = np.reshape(bad, -1)
+        i = int(np.argmax(bad))
+        a, b = np.reshape(iv, (-1, 2))[i]
+        entry = f" (batch entry {i} of {bad.shape[0]})" if iv.ndim == 2 or pr.ndim == 2 else ""
+        return f"{name} on [{a:g}, {b:g}]{entry}"
+
+    bad = ~out["finite"]
+    if np.any(bad):
+        raise ValueError(f"{where(bad)} returns NaN or inf: choose an interval where it is finite")
+    bad = out["parity_defect"] > 1e-9
+    if np.any(bad):
         raise ValueError(
-            f"{name} is not {parity} on {iv.tolist()} (|f(x) {'+' if parity == 'odd' else '-'} "
-            f"f(-x)| / max|f| = {np.max(out['parity_defect']):.3g}): drop parity or change it"
+            f"{where(bad)} is not {parity} (|f(x) {'+' if parity == 'odd' else '-'} f(-x)| / "
+            f"max|f| = {np.max(out['parity_defect']):.3g}): drop parity or change it"
         )
-    if np.any(out["jump"] > _remez.MAX_JUMP):
-        at = float(np.reshape(out["jump_at"], -1)[np.argmax(np.reshape(out["jump"], -1))])
+    bad = out["jump"] > _remez.MAX_JUMP
+    if np.any(bad):
+        at = float(np.reshape(out["jump_at"], -1)[np.argmax(np.reshape(bad, -1))])
         raise ValueError(
-            f"{where} jumps near x = {at:.6g} (a pole or a discontinuity), where no polynomial "
-            "converges: fit on intervals that exclude that point (for sign, give a gap eps)"
+            f"{where(bad)} jumps near x = {at:.6g} (a pole or a discontinuity), where no "
+            "polynomial converges: fit on intervals that exclude that point (for sign, give a "
+            "gap eps)"
         )
-    if np.any(out["sign_change"]):
+    bad = out["sign_change"]
+    if np.any(bad):
         raise ValueError(
-            f"relative error needs f != 0, but {where} has a zero: use absolute error "
+            f"relative error needs f != 0, but {where(bad)} has a zero: use absolute error "
             "or an interval without zeros"
         )
+    bad = out["max_error"] > 1.01 * out["trivial"] + _remez.NOISE_FLOOR * out["noise"]
+    if np.any(bad):
+        raise ValueError(
+            f"{where(bad)}: the fit is worse than a constant, so float64 cannot resolve this "
+            f"problem (for relative error, f spans too many orders of magnitude): narrow the "
+            "interval, lower the degree, or use absolute error"
+        )
     lower = out["lower_bound"]
-    with np.errstate(divide="ignore"):
-        certificate = out["max_error"] / lower  # inf where no alternation was resolved
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # inf where no alternation was resolved; 1 where f is a polynomial of degree <= n
+        certificate = np.where(out["max_error"] == 0, 1.0, out["max_error"] / lower)
     if warn and not np.all(out["converged"]):
         warnings.warn(
-            f"minimax {where} degree {spec.degree} stopped after "
+            f"minimax {where(~out['converged'])} degree {spec.degree} stopped after "
             f"{int(np.max(out['iterations']))} iterations (cap {spec.max_iter}) without reaching"
             f" tol (certificate {np.max(certificate):.12g}): raise max_iter, or lower the degree",
             RuntimeWarning,

@@ -240,7 +240,7 @@ def _kernel(spec: KernelSpec, interval, gap, tol, params):
         alt_t, alt_e = pos[winner], err[winner]
         alt_m = jnp.where(r_idx < n_runs, jnp.abs(alt_e), -jnp.inf)
         r_star = jnp.argmax(alt_m)
-        max_err = alt_m[r_star]
+        max_err = jnp.maximum(alt_m[r_star], 0.0)  # 0 when f - p vanishes everywhere
 
         # Window of N+1 consecutive alternating points containing r_star, largest min |e|.
         win = jnp.minimum(r_idx[:, None] + jnp.arange(n_ref)[None, :], n_c - 1)  # (C, N+1)
@@ -339,6 +339,11 @@ def _kernel(spec: KernelSpec, interval, gap, tol, params):
         sign_change=sign_change,
         jump=jump,
         jump_at=jump_at,
+        # The error of p = best constant (p = 0 for odd fits) on the grid: no minimax fit can
+        # do worse.
+        trivial=(jnp.asarray(1.0, f64) if spec.relative
+                 else jnp.max(jnp.abs(f_fin)) if spec.parity == "odd"
+                 else (jnp.max(f_fin) - jnp.min(f_fin)) / 2),
     )
 
 

@@ -1,9 +1,11 @@
 """Precise BatchNorm statistics (Wu & Johnson 2021): re-estimate the running mean/var.
 
 The running averages kept during training follow the weights as they move, and a single
-batch whose polynomial site left its interval can poison them for hundreds of steps. After
-training, the statistics are re-estimated with the final weights: the mean over many
-training batches of each batch's mean and variance (deeper layers normalised as in training).
+batch whose polynomial site left its interval (a polynomial explodes outside it) can poison
+them for hundreds of steps. After training, the statistics are re-estimated with the final
+weights from many training batches (deeper layers normalised as in training): per feature,
+the median over batches of each batch's mean and variance, so that a rare exploding batch
+cannot move them.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import numpy as np
 
 def precise_batch_stats(model, variables: dict, inputs: tuple[np.ndarray, ...], *,
                         batches: int = 32, batch_size: int = 256, momentum: float = 0.9) -> dict:
-    """`variables` with 'batch_stats' replaced by averages of per-batch statistics.
+    """`variables` with 'batch_stats' replaced by medians of per-batch statistics.
 
     momentum must be the BatchNorm modules' (polyzoo.nn.BatchNorm: 0.9): with the running
     value zeroed, one training-mode update leaves (1 - momentum) x the batch statistic.
@@ -33,10 +35,8 @@ def precise_batch_stats(model, variables: dict, inputs: tuple[np.ndarray, ...], 
     if n < 1:
         raise ValueError(f"need at least {batch_size} examples to re-estimate BatchNorm "
                          f"statistics, got {len(inputs[0])}")
-    total = None
-    for i in range(n):
-        xs = tuple(x[i * batch_size:(i + 1) * batch_size] for x in inputs)
-        stats = jax.device_get(batch_stats(variables, *xs))
-        total = stats if total is None else jax.tree.map(np.add, total, stats)
-    mean = jax.tree.map(lambda s: (s / n).astype(np.float32), total)
-    return {**variables, "batch_stats": mean}
+    per_batch = [jax.device_get(batch_stats(variables, *(x[i * batch_size:(i + 1) * batch_size]
+                                                          for x in inputs))) for i in range(n)]
+    median = jax.tree.map(lambda *s: np.median(np.stack(s), axis=0).astype(np.float32),
+                          *per_batch)
+    return {**variables, "batch_stats": median}

@@ -166,6 +166,15 @@ def shard_batch(batch: PyTree, mesh: Mesh) -> PyTree:
     return jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, x), batch)
 
 
+def to_host(tree: PyTree) -> PyTree:
+    """numpy copies of (replicated) arrays; on several hosts each reads its local replica."""
+    def get(x):
+        if isinstance(x, jax.Array) and not x.is_fully_addressable and x.is_fully_replicated:
+            return np.asarray(x.addressable_data(0))
+        return np.asarray(x)
+    return jax.tree.map(get, tree)
+
+
 def replicate(tree: PyTree, mesh: Mesh) -> PyTree:
     """Fresh replicated copies (never aliases of the caller's arrays, which a step donates)."""
     return jax.device_put(tree, NamedSharding(mesh, P()), may_alias=False)
@@ -186,8 +195,10 @@ def latest_checkpoint(run_dir: str | Path) -> tuple[int, Path] | None:
 def _save_state(state: TrainState, run_dir: Path, keep: int) -> None:
     from polyzoo.zoo import checkpoint
 
-    step = int(state.step)
-    checkpoint.save(run_dir / f"step_{step:08d}", state)
+    if jax.process_index() != 0:  # one writer; every process restores from the shared dir
+        return
+    step = int(to_host(state.step))
+    checkpoint.save(run_dir / f"step_{step:08d}", to_host(state))
     old = sorted(p for p in run_dir.glob("step_*") if _STEP_DIR.match(p.name))[:-keep]
     for p in old:
         shutil.rmtree(p, ignore_errors=True)
@@ -230,10 +241,10 @@ def fit(model, state: TrainState, tx, inputs: tuple[np.ndarray, ...], labels: np
     if objective.needs_teacher and teacher is None:
         raise ValueError("distillation weights are set but no teacher was given")
     step_fn = jax.jit(make_step(model, tx, objective, t_model), donate_argnums=0)
+    start = int(np.asarray(state.step))
     state = replicate(state, mesh)
     t_vars = replicate(t_vars, mesh)
 
-    start = int(state.step)
     n = len(labels)
     per_process = config.batch_size // jax.process_count()
     log, window, t_first, t0 = [], [], None, time.perf_counter()
@@ -250,7 +261,7 @@ def fit(model, state: TrainState, tx, inputs: tuple[np.ndarray, ...], labels: np
             jax.block_until_ready(state)
             t_first = time.perf_counter()
         if (step + 1) % config.log_every == 0 or step + 1 == until:
-            m = jax.device_get(window)
+            m = to_host(window)
             loss = float(np.mean([w["loss"] for w in m]))
             acc = float(np.sum([w["correct"] for w in m])) / (len(m) * config.batch_size)
             log.append((step + 1, loss, acc))
@@ -263,7 +274,7 @@ def fit(model, state: TrainState, tx, inputs: tuple[np.ndarray, ...], labels: np
     t_end = time.perf_counter()
     timed = until - start - 1
     throughput = timed * config.batch_size / (t_end - t_first) if timed > 0 else float("nan")
-    state = jax.device_get(state)
+    state = to_host(state)
     return state, {"throughput": throughput, "seconds": t_end - t0, "log": log,
                    "devices": n_dev, "start_step": start}
 

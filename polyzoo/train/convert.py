@@ -1,0 +1,36 @@
+"""The language recipe on a user's own CSV: fine-tune exact MiniLM, then distil it to
+polynomial form (the stages of models/bert_sentiment_poly.py), both stored in the zoo.
+
+    polyzoo convert reviews.csv --name reviews      ->  zoo entries reviews-exact, reviews-poly
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from polyzoo.train import recipe as recipe_lib
+
+
+def recipes_for(csv: str, name: str, *, exact: str = "bert_sentiment_exact",
+                poly: str = "bert_sentiment_poly", steps_scale: float = 1.0):
+    """(exact recipe, polynomial recipe) retargeted to `csv`, named NAME-exact / NAME-poly."""
+    if not Path(csv).exists():
+        raise FileNotFoundError(f"{csv}: no such CSV file (expected rows `text,label`)")
+    e, p = recipe_lib.load_recipe(exact), recipe_lib.load_recipe(poly)
+    scale = lambda r: tuple(dataclasses.replace(s, steps=max(2, int(s.steps * steps_scale)),  # noqa: E731
+                                                warmup=int(s.warmup * steps_scale))
+                            for s in r.stages)
+    command = f"polyzoo convert {csv} --name {name}"
+    e = dataclasses.replace(e, name=f"{name}-exact", dataset=str(csv), task="text classification",
+                            stages=scale(e), command=command)
+    p = dataclasses.replace(p, name=f"{name}-poly", dataset=str(csv), task="text classification",
+                            init=f"zoo:{name}-exact", teacher=f"zoo:{name}-exact",
+                            twin=f"{name}-exact", stages=scale(p), command=command)
+    return e, p
+
+
+def convert(csv: str, name: str, *, progress: bool = True, steps_scale: float = 1.0, **kw):
+    exact, poly = recipes_for(csv, name, steps_scale=steps_scale, **kw)
+    first = recipe_lib.run(exact, progress=progress)
+    second = recipe_lib.run(poly, progress=progress)
+    return first, second

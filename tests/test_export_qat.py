@@ -1,0 +1,90 @@
+"""Quantisation-aware training helpers: fake quantisers, straight-through gradients, and the
+jaxpr-level insertion of Concrete-ML's quantisers (polyzoo.export.qat)."""
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from polyzoo.export import qat
+
+def test_fake_quant_grid_and_straight_through_gradient():
+    x = jnp.linspace(-1.0, 3.0, 101, dtype=jnp.float32)
+    q = qat.fake_quant(x, 3)
+    assert len(np.unique(np.asarray(q))) == 8  # 2**3 levels over [min, max]
+    assert float(jnp.max(jnp.abs(q - x))) <= 4.0 / 7 / 2 + 1e-6
+    grad = jax.grad(lambda v: jnp.sum(qat.fake_quant(v, 3)))(x)
+    np.testing.assert_array_equal(grad, np.ones_like(x))  # identity gradient (STE)
+    clipped = qat.fake_quant(x, 4, lo=0.0, hi=1.0)
+    assert float(clipped.min()) == 0.0 and float(clipped.max()) == 1.0
+
+def test_symmetric_weight_quantisation_keeps_zero():
+    w = jnp.array([-0.8, -0.1, 0.0, 0.05, 0.4], jnp.float32)
+    q = qat.fake_quant_symmetric(w, 4)
+    assert float(q[2]) == 0.0
+    assert float(jnp.max(jnp.abs(q))) == pytest.approx(0.8)
+    assert len(np.unique(np.round(np.asarray(q) / (0.8 / 7)))) <= 15
+
+class Net(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+        h = jax.nn.relu(nn.Dense(8, name="fc1")(x))
+        a = jnp.einsum("bi,bj->bij", h, h).reshape(x.shape[0], 64)  # encrypted x encrypted
+        return nn.Dense(3, name="fc2")(a)
+
+@pytest.fixture(scope="module")
+def net():
+    x = np.random.default_rng(0).normal(size=(64, 5)).astype(np.float32)
+    model = Net()
+    params = model.init(jax.random.key(0), x[:1])["params"]
+    fn = lambda p, xb: model.apply({"params": p}, xb)  # noqa: E731
+    return fn, params, x
+
+def test_every_matrix_product_is_quantised(net):
+    fn, params, x = net
+    ranges = qat.activation_ranges(fn, params, x)
+    # fc1 input, both einsum operands, fc2 input, and the model output
+    assert len(ranges) == 5
+    assert ranges[0] == pytest.approx((float(x.min()), float(x.max())))
+    assert len(qat.activation_ranges(fn, params, x, rounding_bits=6)) == 5 + 3  # + accumulators
+
+def test_quantized_converges_to_float_with_bits(net):
+    fn, params, x = net
+    exact = np.asarray(fn(params, x))
+    errors = [float(np.max(np.abs(np.asarray(qat.quantized(fn, b)(params, x)) - exact)))
+              for b in (3, 6, 12)]
+    assert errors[0] > errors[1] > errors[2] and errors[2] < 1e-2 * np.abs(exact).max()
+
+def test_quantized_trains_under_jit(net):
+    fn, params, x = net
+    y = jnp.asarray(np.arange(len(x)) % 3, jnp.int32)
+    ranges = jnp.asarray(qat.activation_ranges(fn, params, x, n_bits=4), jnp.float32)
+
+    @jax.jit
+    def loss(p, ranges):
+        logits = qat.quantized(fn, 4, ranges=ranges)(p, x)
+        return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), y[:, None], 1))
+
+    value, grads = jax.value_and_grad(loss)(params, ranges)
+    assert np.isfinite(float(value))
+    assert all(float(jnp.abs(g).sum()) > 0 for g in jax.tree_util.tree_leaves(grads))
+    stepped = jax.tree.map(lambda p, g: p - 0.05 * g, params, grads)
+    assert float(loss(stepped, ranges)) < float(value)
+
+def test_too_few_ranges_is_an_error(net):
+    fn, params, x = net
+    with pytest.raises(ValueError, match="calibrated ranges"):
+        qat.quantized(fn, 4, ranges=[(0.0, 1.0)])(params, x)
+
+def test_cli_unknown_model_lists_valid_names(capsys, tmp_path):
+    from polyzoo.cli import main
+
+    assert main(["export", "no-such-model", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "unknown model 'no-such-model'" in err and "vit-micro-mnist" in err
+
+def test_cli_run_encrypted_on_a_missing_directory(capsys, tmp_path):
+    from polyzoo.cli import main
+
+    assert main(["run-encrypted", str(tmp_path)]) == 2
+    assert "not a polyzoo client directory" in capsys.readouterr().err
