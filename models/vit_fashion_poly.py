@@ -1,22 +1,23 @@
 """Polynomial ViT on Fashion-MNIST, trained from scratch (Zimerman et al. ICML 2024 style).
 
 BatchNorm instead of LayerNorm, scaled pointwise attention GELU(QK^T/sqrt(d))·V / L instead of
-softmax, and degree-8 minimax GELUs (MLP and attention). Two stages in the budget of the exact
-twin (1,500 steps of 128 images):
-  1. range-aware: the polynomial sites compute their exact function while the range loss keeps
-     every site input inside its interval [-8, 8] (1,250 steps);
-  2. polynomial: intervals calibrated on training data (measured range + 10% margin), minimax
-     refit, then fine-tuned with the polynomials in the forward pass and the range loss (250).
-BatchNorm statistics are then re-estimated as medians over training batches (a rare batch
-whose polynomial left its interval explodes and would poison a mean). A final calibration
-(5% margin) is kept only if validation accuracy does not drop.
-Training with the polynomials from step 0 does not learn here (loss stays at ln 10): a
-degree-8 polynomial explodes outside its interval, which random init visits.
+softmax, and minimax GELUs (MLP and attention). Same budget as the exact twin (1,500 steps of
+128 images):
+  1. range-aware training (1,500 steps): the polynomial sites compute their exact function
+     while the range loss (weight 1) pulls every site input towards its interval [-8, 8];
+  2. calibration (no training): every interval set to the measured range on 2,048 training
+     images + 20% margin, every site refitted by the minimax engine at degree 24, BatchNorm
+     statistics re-estimated (medians over training batches) with the polynomials in place.
+A final calibration (5% margin) is kept only if validation accuracy does not drop.
+Degree 24, because the measured attention-score ranges reach about [-35, 13]: on the
+validation split (2,000 images) the calibrated model reached 72% at degree 8, 83% at 12, 86%
+at 16 and 86.6% at 24, against 87.2% with the exact functions. Fine-tuning with the
+polynomials in the forward pass diverged here (a polynomial explodes outside its interval).
 Exact twin: models/vit_fashion_exact.py (same architecture, budget; softmax, LayerNorm, GELU).
 
 Command:  polyzoo train vit_fashion_poly
 Runtime:  see `train_time_s` in checkpoints/manifest.json (2 shared CPU cores)
-Metric:   see checkpoints/vit-fashion-poly/README.md (test accuracy vs the exact twin)
+Metric:   see models/cards/vit-fashion-poly.md (test accuracy vs the exact twin)
 """
 from polyzoo.nn import ApproxSpec, Poly, Site
 from polyzoo.train.recipe import Recipe, Stage
@@ -27,6 +28,12 @@ SPEC = ApproxSpec(
     norm=Site("batchnorm"),
     name="vit-poly-gelu8",
 )
+FINAL = ApproxSpec(
+    act=Site("poly", poly=Poly("gelu", 24, (-8.0, 8.0))),
+    softmax=Site("pointwise", fn="gelu", poly=Poly("gelu", 24, (-8.0, 8.0))),
+    norm=Site("batchnorm"),
+    name="vit-poly-gelu24",
+)
 
 RECIPE = Recipe(
     name="vit-fashion-poly",
@@ -34,10 +41,9 @@ RECIPE = Recipe(
     dataset="fashion_mnist",
     batch_size=128,
     stages=(
-        Stage("range_aware", SPEC, steps=1250, lr=1e-3, warmup=100, weight_decay=0.05,
+        Stage("range_aware", SPEC, steps=1500, lr=1e-3, warmup=100, weight_decay=0.05,
               range_weight=1.0, calibrate=False, reference=True),
-        Stage("polynomial", SPEC, steps=250, lr=1e-4, warmup=25, weight_decay=0.05,
-              range_weight=1.0, calibrate=True, calibrate_margin=0.1),
+        Stage("calibrated", FINAL, steps=0, lr=0.0, calibrate=True, calibrate_margin=0.2),
     ),
     twin="vit-fashion-exact",
     final_margin=0.05,

@@ -1,7 +1,8 @@
 """Concrete-ML compilation, circuit report, and a real encrypted execution (client/server) of a
 tiny exported circuit that must equal its simulation; key separation and mismatch errors.
 
-One small circuit (3 bits, 7 PBS) is compiled and one key set generated for the whole module.
+One small circuit (3 bits, 7 PBS; p_error 2^-20, so execution is bit-identical to the
+simulation) is compiled and one key set generated for the whole module.
 """
 import dataclasses
 import functools
@@ -40,7 +41,7 @@ def tiny():
     model = TinyMLP()
     fn = functools.partial(model.apply, model.init(jax.random.key(1), x[:1]))
     labels = np.argmax(np.asarray(fn(x)), -1)
-    circuit = compile_onnx(to_onnx(fn, x[:1]), x, Knobs(n_bits=3, p_error=0.05))
+    circuit = compile_onnx(to_onnx(fn, x[:1]), x, Knobs(n_bits=3, p_error=2.0 ** -20))
     return fn, circuit, x, labels
 
 

@@ -88,3 +88,23 @@ def test_cli_run_encrypted_on_a_missing_directory(capsys, tmp_path):
 
     assert main(["run-encrypted", str(tmp_path)]) == 2
     assert "not a polyzoo client directory" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_micro_vit_export_cli_end_to_end(tmp_path, capsys):
+    """Train a small micro ViT (few steps), export it with the CLI, check the JSON report."""
+    import json
+
+    from polyzoo.cli import main
+    from polyzoo.export import micro
+
+    path = tmp_path / "vm.msgpack"
+    assert micro.main(["--float-steps", "300", "--qat-steps", "100", "--out", str(path)]) == 0
+    capsys.readouterr()
+    assert main(["export", str(path), "--out", str(tmp_path / "out"), "--n-test", "40",
+                 "--p-error", "0.05", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert {"pbs", "max_bit_width", "float_accuracy", "simulated_accuracy"} <= set(report)
+    assert report["pbs"] == sum(report["pbs_per_layer"].values())
+    assert (tmp_path / "out" / "server" / "server.zip").exists()
+    assert not list((tmp_path / "out" / "server").glob("*key*"))

@@ -20,7 +20,8 @@ TINY = Recipe(
     stages=(Stage("range_aware", SPEC, steps=40, lr=3e-3, warmup=5, range_weight=0.1,
                   calibrate=False, reference=True),
             Stage("polynomial", SPEC, steps=10, lr=5e-4, warmup=2, range_weight=0.1,
-                  calibrate_margin=0.25)),
+                  calibrate_margin=0.25),
+            Stage("calibrated", SPEC, steps=0, lr=0.0, calibrate_margin=0.2)),
     calib_examples=512, recipe_file="tests/test_train_recipe.py", command="pytest")
 
 
@@ -34,7 +35,8 @@ def published(tmp_path_factory):
 
 def test_recipe_publishes_what_it_measured(published):
     root, runs, entry = published
-    assert [s["stage"] for s in entry["stages"]] == ["range_aware", "polynomial"]
+    assert [s["stage"] for s in entry["stages"]] == ["range_aware", "polynomial", "calibrated"]
+    assert entry["stages"][-1]["steps"] == 0 and entry["stages"][-1]["throughput"] is None
     assert entry["metrics"]["n"] == 2000 and entry["metrics"]["accuracy"] > 0.3
     sites = entry["sites"]
     assert set(sites) == {"layer_0/mlp/act", "layer_0/attn/softmax/act"}

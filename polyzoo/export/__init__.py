@@ -5,15 +5,19 @@
     circuit = compile_onnx(onnx_model, calibration, Knobs(n_bits=4, rounding_threshold_bits=6))
     report = circuit_report(circuit, fn, x_test, y_test)   # PBS, bits, keys, accuracies
     save_deployment(circuit, out_dir); Client(...); Server(...)
-    fake_quant / quantized_apply                 # quantisation-aware training (qat.py)
+    qat.quantized(fn, n_bits)                    # quantisation-aware training (fake quant, STE)
+    export_model(resolve(name), out_dir, knobs)  # what `polyzoo export` runs
 
 Concrete is imported lazily inside the functions that need it.
 """
 from polyzoo.export._check import check_onnx, run_onnx
 from polyzoo.export._compile import Circuit, CircuitTooWide, Knobs, compile_onnx
+from polyzoo.export import qat
 from polyzoo.export._deploy import (Client, DeploymentError, Request, Response, Server,
                                     save_deployment)
+from polyzoo.export._pipeline import export_model
 from polyzoo.export._report import CircuitReport, circuit_report, simulate_batched
+from polyzoo.export._sources import Source, resolve
 from polyzoo.export._translate import OPSET, UnsupportedOperation, to_onnx
 
 __all__ = [
@@ -21,4 +25,5 @@ __all__ = [
     "Knobs", "Circuit", "CircuitTooWide", "compile_onnx",
     "CircuitReport", "circuit_report", "simulate_batched",
     "Client", "Server", "Request", "Response", "DeploymentError", "save_deployment",
+    "Source", "resolve", "export_model", "qat",
 ]

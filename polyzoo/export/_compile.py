@@ -44,9 +44,10 @@ class Knobs:
         return {"n_bits": int(self.rounding_threshold_bits), "method": self.rounding_method}
 
     def concrete_n_bits(self):
-        """Concrete-ML's n_bits. An int n means n for weights, activations and (unless
-        input_bits says otherwise) the model input, so that the input needs no re-quantising
-        table lookup (Concrete-ML's default of 5 input bits costs one PBS per input element)."""
+        """Concrete-ML's n_bits. An int n means n for weights, activations, outputs and (unless
+        input_bits says otherwise) the model input. Measured on the micro ViT: Concrete-ML's
+        default of 5 input/output bits costs one re-quantising PBS per input element, and it
+        quantises every Reshape input at model_outputs bits (2,966 vs 2,064 PBS at n = 4)."""
         if isinstance(self.n_bits, dict):
             return dict(self.n_bits)
         n = int(self.n_bits)

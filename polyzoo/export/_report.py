@@ -68,8 +68,9 @@ def _mlir_lookups(circuit) -> list[tuple[str, int]]:
     """(layer, PBS) for every table lookup in the circuit's MLIR, in program order.
 
     A lookup tagged with a layer (Concrete-ML tags ops by ONNX node name) is that layer's; an
-    untagged one (input re-quantisation, fused activation) belongs to the nearest tagged op
-    that consumes its result, i.e. to the layer it prepares inputs for ('<output>' at the end).
+    untagged one (the activation and re-quantisation Concrete-ML fuses after a layer) belongs
+    to the nearest tagged op it is computed from, i.e. to the layer whose output it transforms
+    ('<input>' if none).
     """
     text = circuit.fhe_circuit._module.mlir_module.operation.get_asm(enable_debug_info=True)
     tags, ops = {}, []
@@ -83,29 +84,18 @@ def _mlir_lookups(circuit) -> list[tuple[str, int]]:
             result, body, loc = m.groups()
             operands = re.findall(r"%[\w.]+", body.split(" : ")[0])
             ops.append((result, body, tags.get(loc), operands))
-    consumers: dict[str, list[int]] = {}
-    for i, (_, _, _, operands) in enumerate(ops):
-        for name in operands:
-            consumers.setdefault(name, []).append(i)
-
-    def owner(i, seen=None):
-        seen = seen if seen is not None else set()
-        if ops[i][2]:
-            return ops[i][2]
-        for j in consumers.get(ops[i][0], []):
-            if j not in seen:
-                seen.add(j)
-                found = owner(j, seen)
-                if found != "<output>":
-                    return found
-        return "<output>"
+    producer = {result: i for i, (result, _, _, _) in enumerate(ops)}
+    owners: list[str] = []  # SSA ops are in topological order: one forward pass suffices
+    for i, (_, _, tag, operands) in enumerate(ops):
+        ups = [owners[producer[n]] for n in operands if n in producer]
+        owners.append(tag or next((u for u in ups if u != "<input>"), "<input>"))
 
     lookups = []
     for i, (_, body, _, _) in enumerate(ops):
         if _LUT.search(body):
             shape = _RESULT.search(body)
             n = math.prod(int(d) for d in shape.group(1).split("x")) if shape else 1
-            lookups.append((owner(i), n))
+            lookups.append((owners[i], n))
     return lookups
 
 

@@ -37,7 +37,7 @@ from jax import lax
 
 from polyzoo.fitting._chebyshev import basis_matrix, clenshaw
 
-PARABOLA_STEPS = 3  # finite-difference Newton steps per grid peak (3 evaluations each)
+PARABOLA_STEPS = 2  # finite-difference Newton steps per grid peak (3 evaluations each)
 EPS64 = float(np.finfo(np.float64).eps)
 MAX_JUMP = 0.5  # largest grid step of f, as a fraction of its range, before "pole or jump"
 NOISE_FLOOR = 64  # a gap below 64 rounding units that stops improving counts as converged
@@ -88,7 +88,7 @@ def _kernel(spec: KernelSpec, interval, gap, tol, params):
     n_ref = n_unk + 1
     n_full = spec.degree + 1
     m = spec.grid_size
-    k_cand = min(m, 2 * n_unk + 16)
+    k_cand = min(m, n_unk + 12)  # the error of a near-best p has ~N+1 extrema (+kinks)
     f = (lambda x: spec.fn(x, params)) if spec.with_params else spec.fn  # noqa: E731
     f64 = jnp.float64
 

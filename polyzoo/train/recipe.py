@@ -184,6 +184,28 @@ def run_dir(recipe: Recipe, stage: Stage, runs=None) -> Path:
     return Path(runs or data_lib.data_root() / "runs") / recipe.name / stage.name
 
 
+def _train_stage(recipe, stage, model, variables, train_in, labels, steps, teacher, rdir,
+                 progress):
+    from polyzoo import models
+
+    frozen = stage.frozen
+    tx = loop.optimizer(stage.lr, steps, warmup=stage.warmup, weight_decay=stage.weight_decay,
+                        frozen=(lambda p: p.startswith(frozen)) if frozen else None)
+    objective = loop.Objective(
+        task_weight=stage.task_weight, range_weight=stage.range_weight,
+        range_loss=models.range_loss, hidden_weight=stage.hidden_weight,
+        logit_weight=stage.logit_weight, temperature=stage.temperature,
+        mask_input=1 if len(train_in) == 2 else None)
+    state = loop.init_state(variables, tx, seed=recipe.seed)
+    state, hist = loop.fit(model, state, tx, train_in, labels,
+                           loop.LoopConfig(steps=steps, batch_size=recipe.batch_size,
+                                           seed=recipe.seed),
+                           objective, run_dir=rdir,
+                           teacher=teacher if objective.needs_teacher else None,
+                           progress=progress, desc=f"{recipe.name}/{stage.name}")
+    return jax.tree.map(np.asarray, loop.variables_of(state)), hist
+
+
 def run(recipe: Recipe, *, progress: bool = True, publish: bool = True,
         root=None, runs=None, steps_scale: float = 1.0) -> dict:
     """Run every stage of `recipe`, then store the result in the zoo (if `publish`).
@@ -214,29 +236,21 @@ def run(recipe: Recipe, *, progress: bool = True, publish: bool = True,
         if stage.calibrate:
             variables, report = calibrate(model, variables, train_in, recipe.calib_examples,
                                           stage.calibrate_margin)
-        steps = max(2, int(stage.steps * steps_scale))
-        frozen = stage.frozen
-        tx = loop.optimizer(stage.lr, steps, warmup=stage.warmup,
-                            weight_decay=stage.weight_decay,
-                            frozen=(lambda p: p.startswith(frozen)) if frozen else None)
-        objective = loop.Objective(
-            task_weight=stage.task_weight, range_weight=stage.range_weight,
-            range_loss=models.range_loss, hidden_weight=stage.hidden_weight,
-            logit_weight=stage.logit_weight, temperature=stage.temperature,
-            mask_input=1 if len(train_in) == 2 else None)
-        state = loop.init_state(variables, tx, seed=recipe.seed)
-        state, hist = loop.fit(model, state, tx, train_in, ds.train.labels,
-                               loop.LoopConfig(steps=steps, batch_size=recipe.batch_size,
-                                               seed=recipe.seed),
-                               objective, run_dir=None if steps_scale != 1.0 else run_dir(recipe, stage, runs),
-                               teacher=teacher if objective.needs_teacher else None,
-                               progress=progress, desc=f"{recipe.name}/{stage.name}")
-        variables = jax.tree.map(np.asarray, loop.variables_of(state))
-        model = model.clone(reference=False)  # what is stored: the polynomial forward
+        steps = 0 if stage.steps == 0 else max(2, int(stage.steps * steps_scale))
+        hist = {"seconds": 0.0, "throughput": None, "devices": jax.device_count(),
+                "start_step": 0, "log": []}
+        if steps:  # steps=0: a calibration-only stage
+            variables, hist = _train_stage(recipe, stage, model, variables, train_in,
+                                           ds.train.labels, steps, teacher,
+                                           None if steps_scale != 1.0 else run_dir(recipe, stage, runs),
+                                           progress)
+        # BatchNorm statistics of the forward this stage trained (exact functions in a
+        # range-aware stage), then the polynomial forward, which is what is stored.
         variables = precise_batch_stats(model, variables, train_in)
+        model = model.clone(reference=False)
         val = evaluate(model, variables, val_in, ds.val.labels)
         stage_log.append({"stage": stage.name, "steps": steps, "seconds": round(hist["seconds"], 1),
-                          "throughput": round(hist["throughput"], 1), "devices": hist["devices"],
+                          "throughput": None if hist["throughput"] is None else round(hist["throughput"], 1), "devices": hist["devices"],
                           "resumed_from": hist["start_step"], "val_accuracy": val["accuracy"],
                           "last_loss": hist["log"][-1][1] if hist["log"] else None})
         print(json.dumps(stage_log[-1]))

@@ -49,10 +49,12 @@ def render(name: str, root=None) -> str:
             lines.append(f"| `{s}` | {r['fn']} | {r['degree']} | [{iv}] | [{meas}] | "
                          f"{r['max_error']:.2e} | {m.get('out_of_range', {}).get(s, 0)} |")
     if e.get("stages"):
-        lines += ["", "| stage | steps | seconds | examples/s | val accuracy |", "|---|---|---|---|---|"]
+        lines += ["", "| stage | steps | seconds | training examples/s | val accuracy at its end (polynomial forward) |",
+                  "|---|---|---|---|---|"]
         for st in e["stages"]:
-            lines.append(f"| {st['stage']} | {st['steps']} | {st['seconds']} | "
-                         f"{st['throughput']} | {_pct(st['val_accuracy'])} |")
+            rate = "-" if st["throughput"] is None else st["throughput"]
+            lines.append(f"| {st['stage']} | {st['steps']} | {st['seconds']} | {rate} | "
+                         f"{_pct(st['val_accuracy'])} |")
     extra = Path(__file__).resolve().parents[2] / "models" / "cards" / f"{name}.extra.md"
     if extra.exists():
         lines += ["", extra.read_text().strip()]
