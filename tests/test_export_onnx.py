@@ -30,7 +30,8 @@ class TwoHeadAttention(nn.Module):
         o = jnp.einsum("bhqk,bkhd->bqhd", weights, v).reshape(b, s, h)
         o = o + jax.nn.gelu(o, approximate=False) + jnp.minimum(o, jnp.float32(0.3)) + o ** 3
         o = jnp.concatenate([o[:, :1], o[:, 1:] * jnp.float32(2.0)], axis=1)
-        o = jnp.maximum(o, jnp.float32(-0.5)) - jnp.abs(o[:, 0:1]) + jnp.squeeze(o[:, :1], 1)[:, None]
+        first = jnp.squeeze(o[:, :1], 1)[:, None]
+        o = jnp.maximum(o, jnp.float32(-0.5)) - jnp.abs(o[:, 0:1]) + first
         return nn.Dense(3, name="head")(o.sum(axis=1))
 
 

@@ -190,3 +190,16 @@ def test_cli_sign_and_plot(tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["parity"] == "odd" and out["certificate"] <= 1 + 1e-9
     assert all(c == 0 for c in out["coefficients"][0::2])
+
+
+@pytest.mark.slow
+def test_library_regenerates_to_the_stored_data(tmp_path):
+    fresh = {r["name"]: r for r in library.regenerate(tmp_path)}
+    stored = library.load()
+    assert set(fresh) == set(stored)
+    for name, entry in stored.items():
+        assert fresh[name]["max_error"] == pytest.approx(entry.max_error, rel=1e-8, abs=1e-15)
+        if not entry.stages:
+            np.testing.assert_allclose(fresh[name]["cheb"], entry.cheb,
+                                       atol=1e-9 * np.abs(entry.cheb).max())
+    assert (tmp_path / "README.md").read_text().count("|") > 100

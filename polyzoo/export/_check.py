@@ -1,7 +1,7 @@
 """Parity of an exported ONNX graph with the JAX function it came from (onnxruntime, float32)."""
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Callable
 
 import numpy as np
 import onnx

@@ -279,10 +279,6 @@ class _Translator:
         axes = self.b.const(np.array(eqn.params["dimensions"], np.int64), "axes")
         return self.b.node("Squeeze", [self.name_of(ins[0]), axes], where)
 
-    def op_expand_dims(self, eqn, ins, where):
-        axes = self.b.const(np.array(eqn.params["dimensions"], np.int64), "axes")
-        return self.b.node("Unsqueeze", [self.name_of(ins[0]), axes], where)
-
     def op_broadcast_in_dim(self, eqn, ins, where):
         """Insert unit axes, then expand the static axes; the batch axis broadcasts implicitly."""
         x = ins[0]

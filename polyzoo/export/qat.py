@@ -40,7 +40,8 @@ def fake_quant(x: jax.Array, n_bits: int, lo=None, hi=None) -> jax.Array:
 def fake_quant_symmetric(w: jax.Array, n_bits: int) -> jax.Array:
     """Symmetric signed quantisation (zero point 0) of weights, straight-through gradient."""
     top = jnp.asarray(2 ** (n_bits - 1) - 1, w.dtype)
-    scale = jax.lax.stop_gradient(jnp.maximum(jnp.max(jnp.abs(w)), jnp.asarray(1e-8, w.dtype)) / top)
+    peak = jnp.maximum(jnp.max(jnp.abs(w)), jnp.asarray(1e-8, w.dtype))
+    scale = jax.lax.stop_gradient(peak / top)
     q = jnp.clip(jnp.round(w / scale), -top, top) * scale
     return _ste(w, q)
 
