@@ -28,7 +28,6 @@ def sweep(name: str, degrees: list[int], margins: list[float], calib: int = 2048
     from polyzoo import models, zoo
     from polyzoo.fitting import minimax
     from polyzoo.models._sites import set_approx
-    from polyzoo.nn import Poly
     from polyzoo.train import data, evaluate, recipe
 
     entry = zoo.load(name)

@@ -2,10 +2,11 @@
 
     python examples/train_throughput.py vit_fashion_poly vit_fashion_exact --steps 20 --repeats 5
 
-Builds both models exactly as their recipes do (last stage's spec, the recipe's batch size
-and loss terms, polynomial forward), compiles one training step each, then times `--steps`
-steps per repeat, alternating poly and exact so both see the same machine load. Prints
-examples/s (median of the repeats) and the ratio poly / exact.
+Builds both models exactly as their recipes train them (the last stage that trains, or
+`--stage N`: its spec, `reference` flag, batch size and range-loss weight; `--poly-forward`
+evaluates the polynomials even in a range-aware stage), compiles one training step each, then
+times `--steps` steps per repeat, alternating poly and exact so both see the same machine
+load. Prints examples/s (median of the repeats) and the ratio poly / exact.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import statistics
 import time
 
 
-def setup(recipe_name: str):
+def setup(recipe_name: str, stage_index: int | None = None, poly_forward: bool = False):
     import jax
     import numpy as np
 
@@ -24,10 +25,12 @@ def setup(recipe_name: str):
     from polyzoo.train import recipe as recipe_lib
 
     r = recipe_lib.load_recipe(recipe_name)
-    stage = r.stages[-1]
+    trained = [i for i, st in enumerate(r.stages) if st.steps > 0]
+    stage = r.stages[trained[-1] if stage_index is None else stage_index]
     ds = data.load(r.dataset)
     train_in = recipe_lib.inputs_of(r, ds, "train")
-    model = recipe_lib.build(r, stage.spec, ds.num_classes)
+    model = recipe_lib.build(r, stage.spec, ds.num_classes).clone(
+        reference=stage.reference and not poly_forward)
     variables = model.init(jax.random.key(0), *(x[:2] for x in train_in), train=False)
     tx = loop.optimizer(stage.lr, 1000)
     objective = loop.Objective(range_weight=stage.range_weight, range_loss=models.range_loss)
@@ -38,7 +41,9 @@ def setup(recipe_name: str):
              "labels": jax.numpy.asarray(ds.train.labels[idx])}
     state, _ = step(state, batch, {})  # compile
     jax.block_until_ready(state)
-    return {"name": r.name, "step": step, "state": state, "batch": batch, "bs": r.batch_size}
+    label = r.name + (f" ({stage.name}, {'exact functions' if model.reference else 'polynomials'})"
+                      if models.model_polys(model) else "")
+    return {"name": label, "step": step, "state": state, "batch": batch, "bs": r.batch_size}
 
 
 def time_steps(s, steps: int) -> float:
@@ -59,8 +64,11 @@ def main() -> None:
     ap.add_argument("exact")
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--stage", type=int, default=None, help="stage index of the poly recipe")
+    ap.add_argument("--poly-forward", action="store_true",
+                    help="polynomials in the forward pass even in a range-aware stage")
     args = ap.parse_args()
-    runs = [setup(args.poly), setup(args.exact)]
+    runs = [setup(args.poly, args.stage, args.poly_forward), setup(args.exact)]
     rates = {r["name"]: [] for r in runs}
     for _ in range(args.repeats):
         for r in runs:

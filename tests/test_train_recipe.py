@@ -9,7 +9,7 @@ import pytest
 from polyzoo.nn import ApproxSpec, Poly, Site
 from polyzoo.train import recipe as recipe_lib
 from polyzoo.train.recipe import Recipe, Stage
-from polyzoo.zoo import card, evaluation, registry
+from polyzoo.zoo import card, evaluation
 
 SPEC = ApproxSpec(act=Site("poly", poly=Poly("gelu", 6, (-6.0, 6.0))),
                   softmax=Site("pointwise", fn="gelu", poly=Poly("gelu", 6, (-6.0, 6.0))),

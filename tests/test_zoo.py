@@ -132,3 +132,19 @@ def test_delta_entry_rebuilds_from_teacher(tmp_path, trained, monkeypatch):
 def test_factories_outside_polyzoo_are_refused():
     with pytest.raises(ValueError, match="refusing factory"):
         registry.resolve("os:system")
+
+
+def test_load_checks_the_checkpoint_against_the_model(root):
+    """A manifest whose model config no longer fits the stored tensors fails loudly."""
+    manifest = registry.read_manifest(root)
+    manifest["entries"]["mlp-mnist"]["model"]["overrides"] = {"hidden": 64}
+    registry.write_manifest(manifest, root)
+    with pytest.raises(ValueError, match=r"shapes mismatch:(.|\n)*params/Dense_0/kernel: model \(784, 64\) vs checkpoint \(784, 32\)"):
+        zoo.load("mlp-mnist", root=root)
+
+
+def test_manifest_is_strict_json(tmp_path):
+    registry.write_manifest({"format": 1, "entries": {"x": {"throughput": float("nan")}}},
+                            tmp_path)
+    text = (tmp_path / "manifest.json").read_text()
+    assert "NaN" not in text and json.loads(text)["entries"]["x"]["throughput"] is None

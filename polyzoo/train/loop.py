@@ -220,7 +220,8 @@ def fit(model, state: TrainState, tx, inputs: tuple[np.ndarray, ...], labels: np
     """Train to `config.steps` (or stop at `until`), resuming from `run_dir` if it holds a
     checkpoint. teacher: (model, variables) for distillation. Returns (state, history).
 
-    history: {'throughput': examples/s after the first (compiling) step, 'seconds': wall
+    history: {'throughput': examples/s after the first (compiling) step (None when fewer
+    than two steps ran, e.g. resumed at the end), 'seconds': wall
     time of this call, 'log': [(step, loss, accuracy), ...]}.
     """
     from tqdm.auto import tqdm
@@ -273,7 +274,7 @@ def fit(model, state: TrainState, tx, inputs: tuple[np.ndarray, ...], labels: np
     jax.block_until_ready(state)
     t_end = time.perf_counter()
     timed = until - start - 1
-    throughput = timed * config.batch_size / (t_end - t_first) if timed > 0 else float("nan")
+    throughput = timed * config.batch_size / (t_end - t_first) if timed > 0 else None
     state = to_host(state)
     return state, {"throughput": throughput, "seconds": t_end - t0, "log": log,
                    "devices": n_dev, "start_step": start}

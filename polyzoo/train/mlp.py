@@ -7,7 +7,6 @@ an rng), which is all the training loop and the zoo have to handle.
 from __future__ import annotations
 
 import flax.linen as nn
-import jax.numpy as jnp
 
 
 class MLP(nn.Module):

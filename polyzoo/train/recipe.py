@@ -213,8 +213,6 @@ def run(recipe: Recipe, *, progress: bool = True, publish: bool = True,
     steps_scale shrinks every stage's budget (tests); a scaled run is never published.
     Returns the manifest entry (or the metrics dict when not publishing).
     """
-    from polyzoo import models
-
     ds = data_lib.load(recipe.dataset)
     train_in, val_in, test_in = (inputs_of(recipe, ds, s) for s in ("train", "val", "test"))
     teacher = None

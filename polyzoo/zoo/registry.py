@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
@@ -56,11 +57,23 @@ def read_manifest(root: str | os.PathLike | None = None) -> dict:
     return manifest
 
 
+def _strict(x):
+    """NaN/inf (a quantity that was not measured) as null: the manifest is strict JSON."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _strict(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_strict(v) for v in x]
+    return x
+
+
 def write_manifest(manifest: dict, root: str | os.PathLike | None = None) -> None:
+    manifest = _strict(manifest)
     path = Path(root or checkpoints_root()) / MANIFEST
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True, allow_nan=False) + "\n")
     os.replace(tmp, path)
 
 
