@@ -16,8 +16,9 @@ polynomials in the forward pass diverged here (a polynomial explodes outside its
 Exact twin: models/vit_fashion_exact.py (same architecture, budget; softmax, LayerNorm, GELU).
 
 Command:  polyzoo train vit_fashion_poly
-Runtime:  see `train_time_s` in checkpoints/manifest.json (2 shared CPU cores)
-Metric:   see models/cards/vit-fashion-poly.md (test accuracy vs the exact twin)
+Runtime:  5.3 min here (1,500 steps at 853 images/s + calibration; 2 shared CPU cores)
+Metric:   87.63% test accuracy (exact twin 86.54%: +1.09 points); 2,054 of 122.9M site
+          inputs out of range on the test split; card: models/cards/vit-fashion-poly.md
 """
 from polyzoo.nn import ApproxSpec, Poly, Site
 from polyzoo.train.recipe import Recipe, Stage

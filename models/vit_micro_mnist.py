@@ -8,8 +8,9 @@ polynomials fine-tuned in the forward pass. Quantisation-aware fine-tuning for a
 bit-width belongs to the export path (polyzoo/export/qat.py) and starts from this entry.
 
 Command:  polyzoo train vit_micro_mnist
-Runtime:  see `train_time_s` in checkpoints/manifest.json (2 shared CPU cores)
-Metric:   see models/cards/vit-micro-mnist.md
+Runtime:  1.3 min here (2 shared CPU cores)
+Metric:   90.45% test accuracy (2,000 digits), 8 out-of-range site inputs;
+          card: models/cards/vit-micro-mnist.md
 """
 from polyzoo.train.recipe import Recipe, Stage
 
