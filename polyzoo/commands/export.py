@@ -20,8 +20,9 @@ def register(subparsers) -> None:
                    help="rounding_threshold_bits: accumulators rounded to this many bits "
                         "before each table lookup (default: 8 for the micro ViT)")
     group = p.add_mutually_exclusive_group()
-    group.add_argument("--p-error", type=float, default=0.01,
-                       help="error probability of one PBS (larger is faster)")
+    group.add_argument("--p-error", type=float, default=0.05,
+                       help="error probability of one PBS (default 0.05; larger is faster, "
+                            "smaller makes encrypted logits bit-identical to the simulation)")
     group.add_argument("--global-p-error", type=float, default=None,
                        help="error probability of the whole circuit")
     p.add_argument("--n-test", type=int, default=None,
