@@ -2,13 +2,14 @@
 
     .venv/bin/python bench/bench_export.py [--n-test 300] [--n-encrypted 2]
 
-polyzoo:   QAT weights (polyzoo.export.micro) -> jaxpr -> ONNX opset 14 -> compile_onnx_model
-           with polyzoo's knobs (n_bits 6, approximate rounding to 8 bits, p_error 0.05).
-Concrete:  the same architecture as a torch module holding the float weights (before QAT),
-           through `compile_torch_model` with default settings, as written (4-D multi-head
-           products) and rewritten with 3-D products; whether each compiles is recorded. The
-           working peer is the 3-D torch module compiled with polyzoo's knobs (post-training
-           quantisation only, no QAT).
+polyzoo:   zoo entry 'vit-micro-mnist-qat' (QAT weights, `polyzoo train vit_micro_mnist_qat`)
+           -> jaxpr -> ONNX opset 14 -> compile_onnx_model with polyzoo's knobs (n_bits 6,
+           approximate rounding to 8 bits, p_error 0.05).
+Concrete:  the same architecture as a torch module holding the same weights, through
+           `compile_torch_model` with default settings, as written (4-D multi-head products)
+           and rewritten with 3-D products; whether each compiles is recorded. The working
+           peer is the 3-D torch module compiled with polyzoo's knobs (same weights, same
+           knobs: the export routes differ, nothing else).
 Measured for each: PBS, max bit-width, compile and key-generation time, simulated accuracy on
 the first --n-test MNIST test images (float accuracy beside), encrypted seconds per image
 (median of --n-encrypted images) and whether encrypted equals simulated on every one.
@@ -22,7 +23,7 @@ import time
 
 import numpy as np
 
-MICRO = "data/export/vit-micro-mnist.msgpack"
+MICRO = "vit-micro-mnist-qat"  # zoo entry
 
 
 def torch_micro_vit(model, params, *, products_3d: bool = True):
@@ -118,32 +119,33 @@ def main(argv=None) -> int:
     import torch
     from concrete.ml.torch.compile import compile_torch_model
 
-    from polyzoo.export import Knobs, compile_onnx, micro, to_onnx
+    from polyzoo import zoo
+    from polyzoo.export import Knobs, compile_onnx, to_onnx
     from polyzoo.train.data import load_mnist
 
     torch.set_num_threads(1)
-    model, variables, float_params, _ = micro.load(MICRO)
+    entry = zoo.load(MICRO)  # the folded QAT network (no norms left), float32
+    model, variables = entry.model, entry.variables
+    params = variables["params"]
     ds = load_mnist()
     calib = ds.train.inputs[:1000]
     x_test, y_test = ds.test.inputs[:args.n_test], ds.test.labels[:args.n_test]
-    rest = {k: v for k, v in variables.items() if k != "params"}
-    qat_fn = functools.partial(model.apply, variables)
-    float_fn = functools.partial(model.apply, {"params": float_params, **rest})
+    float_fn = functools.partial(model.apply, variables)
     knobs = Knobs(n_bits=args.n_bits, rounding_threshold_bits=args.rounding,
                   p_error=args.p_error)
     rows = []
 
-    circuit = compile_onnx(to_onnx(qat_fn, calib[:1]), calib, knobs)
+    circuit = compile_onnx(to_onnx(float_fn, calib[:1]), calib, knobs)
     rows.append(measure("polyzoo (QAT, jaxpr->ONNX)", circuit.module, float_fn, x_test, y_test,
                         args.n_encrypted, circuit.compile_seconds))
 
-    torch_model = torch_micro_vit(model, float_params)
+    torch_model = torch_micro_vit(model, params)
     with torch.no_grad():
         parity = np.abs(torch_model(torch.tensor(x_test[:8])).numpy()
                         - np.asarray(float_fn(x_test[:8]))).max()
     print(f"torch mirror vs JAX float model: max |diff| = {parity:.2e}")
     defaults = []
-    for label, mirror in (("4-D head products", torch_micro_vit(model, float_params,
+    for label, mirror in (("4-D head products", torch_micro_vit(model, params,
                                                                   products_3d=False)),
                           ("3-D head products", torch_model)):
         start = time.perf_counter()
@@ -161,7 +163,7 @@ def main(argv=None) -> int:
     module = compile_torch_model(torch_model, calib, n_bits=knobs.concrete_n_bits(),
                                  rounding_threshold_bits=knobs.concrete_rounding(),
                                  p_error=args.p_error)
-    rows.append(measure("Concrete-ML torch path, PTQ, same knobs", module, float_fn, x_test,
+    rows.append(measure("Concrete-ML torch path, same knobs", module, float_fn, x_test,
                         y_test, args.n_encrypted, time.perf_counter() - start))
 
     ours, peer = rows
@@ -173,7 +175,7 @@ def main(argv=None) -> int:
               f"{r['encrypted_s_per_image']:7.1f}")
     for line in defaults:
         print(f"Concrete-ML defaults (compile_torch_model, n_bits 8), {line}")
-    print(f"latency ratio (Concrete-ML PTQ / polyzoo): "
+    print(f"latency ratio (Concrete-ML torch path / polyzoo): "
           f"{peer['encrypted_s_per_image'] / ours['encrypted_s_per_image']:.2f}x; "
           f"simulated accuracy {100 * ours['simulated_accuracy']:.2f}% vs "
           f"{100 * peer['simulated_accuracy']:.2f}%; compiler cost-model ratio "

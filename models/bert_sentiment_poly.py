@@ -4,7 +4,7 @@ Teacher and initialisation: the zoo entry bert-sentiment-exact. Two stages, as T
 et al. 2022) found necessary, each distilled MPCFormer-style (Li et al. ICLR 2023: hidden-state
 MSE per layer + logit KL) with the range loss (Zimerman et al. ICML 2024):
   1. activations and softmax: minimax GELU (degree 8) and MPCFormer's 2Quad attention
-     (s + 5)^2 normalised through a minimax reciprocal (degree 16), LayerNorm still exact;
+     (s + 5)^2 normalised through a minimax reciprocal (degree 8), LayerNorm still exact;
   2. LayerNorm: THE-X's learned affine x*g + b (initialised from the LayerNorm's g, b).
      (A degree-12 minimax 1/sqrt(var) in its place diverged to NaN within 80 steps here.)
 Intervals are calibrated on training data before stage 1 and kept after it (stage 2 adds
@@ -31,7 +31,7 @@ LAYERS = tuple(f"layer_{i}/" for i in range(6)) + ("head/",)
 
 ACT_SOFTMAX = ApproxSpec(
     act=Site("poly", poly=Poly("gelu", 8, (-8.0, 8.0))),
-    softmax=Site("2quad", param=5.0, aux=Poly("reciprocal", 16, (1.0, 100.0))),
+    softmax=Site("2quad", param=5.0, aux=Poly("reciprocal", 8, (1.0, 100.0))),
     name="minilm-poly-act-softmax",
 )
 FULL = ApproxSpec(

@@ -9,3 +9,10 @@ Sub-packages:
   polyzoo.export   jaxpr -> ONNX -> Concrete-ML (TFHE)
 """
 __version__ = "0.1.0"
+
+
+def load(name: str):
+    """The zoo entry NAME as `ZooEntry(model, variables, spec, meta)` (see polyzoo.zoo.load)."""
+    from polyzoo.zoo import load as _load  # lazy: `import polyzoo` stays light
+
+    return _load(name)

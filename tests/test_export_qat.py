@@ -81,7 +81,7 @@ def test_cli_unknown_model_lists_valid_names(capsys, tmp_path):
 
     assert main(["export", "no-such-model", "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
-    assert "unknown model 'no-such-model'" in err and "vit-micro-mnist" in err
+    assert "unknown model 'no-such-model'" in err and "vit-micro-mnist-qat" in err
 
 def test_cli_run_encrypted_on_a_missing_directory(capsys, tmp_path):
     from polyzoo.cli import main
@@ -90,19 +90,65 @@ def test_cli_run_encrypted_on_a_missing_directory(capsys, tmp_path):
     assert "not a polyzoo client directory" in capsys.readouterr().err
 
 
+def test_zoo_entry_is_the_folded_qat_network():
+    """`polyzoo export`/`demo` load the zoo's FHE-sized model: folded (no norms), with the QAT
+    weights stored exactly (their fake-quantised accuracy is the one recorded in training)."""
+    from polyzoo import zoo
+    from polyzoo.export import micro
+    from polyzoo.export._sources import MICRO_NAME, resolve
+    from polyzoo.train.data import load_mnist
+
+    entry = zoo.load(MICRO_NAME)
+    recorded = entry.meta["qat"]
+    assert (recorded["n_bits"], recorded["rounding_bits"]) == (micro.DEFAULT_BITS,
+                                                              micro.DEFAULT_ROUNDING)
+    sites = entry.model.site_names()
+    assert not any(entry.model.spec.site(s).choice == "batchnorm" for s in sites)
+    source = resolve(MICRO_NAME)
+    ds = load_mnist()
+    np.testing.assert_array_equal(np.asarray(source.fn(ds.test.inputs[:16])),
+                                  np.asarray(entry.model.apply(entry.variables,
+                                                               ds.test.inputs[:16])))
+    assert source.meta["qat"] == recorded
+
+    fn = lambda p, xb: entry.model.apply({**entry.variables, "params": p}, xb)  # noqa: E731
+    params = entry.variables["params"]
+    ranges = qat.activation_ranges(fn, params, jnp.asarray(ds.train.inputs[:2048]),
+                                   n_bits=recorded["n_bits"],
+                                   rounding_bits=recorded["rounding_bits"])
+    qfn = qat.quantized(fn, recorded["n_bits"], ranges=ranges,
+                        rounding_bits=recorded["rounding_bits"])
+    acc = micro.accuracy(lambda xb: qfn(params, xb), ds.val.inputs, ds.val.labels)
+    assert acc == pytest.approx(recorded["fake_quant_val_accuracy"], abs=2e-3)
+
+
+def test_zoo_eval_reproduces_the_qat_entry():
+    from polyzoo.zoo import evaluation
+
+    summary = evaluation.summary("vit-micro-mnist-qat")
+    assert summary["reproduced"] and summary["accuracy"] > 0.85
+
+
 @pytest.mark.slow
-def test_micro_vit_export_cli_end_to_end(tmp_path, capsys):
-    """Train a small micro ViT (few steps), export it with the CLI, check the JSON report."""
+def test_micro_vit_recipe_publish_and_export_cli_end_to_end(tmp_path, capsys, monkeypatch):
+    """Train the QAT recipe with few steps into a scratch zoo, export it by name with the CLI."""
+    import dataclasses
     import json
 
     from polyzoo.cli import main
-    from polyzoo.export import micro
+    from polyzoo.train import recipe as recipe_lib
 
-    path = tmp_path / "vm.msgpack"
-    assert micro.main(["--float-steps", "300", "--qat-steps", "100", "--out", str(path)]) == 0
+    recipe = recipe_lib.load_recipe("vit_micro_mnist_qat")
+    recipe = dataclasses.replace(
+        recipe, stages=(dataclasses.replace(recipe.stages[0], steps=300),),
+        finish_args={**recipe.finish_args, "steps": 100})
+    root = tmp_path / "zoo"
+    entry = recipe_lib.run(recipe, progress=False, root=root, runs=tmp_path / "runs")
+    assert entry["qat"]["steps"] == 100 and entry["spec"]["name"].endswith("+folded")
+    monkeypatch.setenv("POLYZOO_CHECKPOINTS", str(root))
     capsys.readouterr()
-    assert main(["export", str(path), "--out", str(tmp_path / "out"), "--n-test", "40",
-                 "--p-error", "0.05", "--json"]) == 0
+    assert main(["export", "vit-micro-mnist-qat", "--out", str(tmp_path / "out"),
+                 "--n-test", "40", "--p-error", "0.05", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert {"pbs", "max_bit_width", "float_accuracy", "simulated_accuracy"} <= set(report)
     assert report["pbs"] == sum(report["pbs_per_layer"].values())

@@ -9,18 +9,18 @@ def register(subparsers) -> None:
         "export", help="compile a model to a Concrete-ML TFHE circuit, report, deploy",
         description="Translate NAME's JAX function to ONNX opset 14, compile it with "
                     "Concrete-ML, write client/ and server/ directories, model.onnx and "
-                    "report.json under --out, and print the circuit report. NAME: "
-                    "'vit-micro-mnist', a .msgpack from `python -m polyzoo.export.micro`, or a "
-                    "zoo entry.")
+                    "report.json under --out, and print the circuit report. NAME: a zoo entry, "
+                    "e.g. 'vit-micro-mnist-qat' (the QAT micro ViT, `polyzoo train "
+                    "vit_micro_mnist_qat`).")
     p.add_argument("name")
     p.add_argument("--out", required=True, help="new directory for the deployment")
     p.add_argument("--n-bits", type=int, default=None,
-                   help="weights/activations bits (default: the micro ViT's QAT bits, 6)")
+                   help="weights/activations bits (default: the entry's QAT bits, else 6)")
     p.add_argument("--rounding", type=int, default=None,
                    help="rounding_threshold_bits: accumulators rounded to this many bits "
-                        "before each table lookup (default: 8 for the micro ViT)")
+                        "before each table lookup (default: the entry's QAT rounding, else 8)")
     group = p.add_mutually_exclusive_group()
-    group.add_argument("--p-error", type=float, default=0.05,
+    group.add_argument("--p-error", type=float, default=None,
                        help="error probability of one PBS (default 0.05; larger is faster, "
                             "smaller makes encrypted logits bit-identical to the simulation)")
     group.add_argument("--global-p-error", type=float, default=None,
@@ -38,14 +38,17 @@ def run(args) -> int:
 
     if args.n_bits is not None and not 2 <= args.n_bits <= 16:
         raise ValueError(f"--n-bits {args.n_bits}: use 2..16 (4-6 keeps TFHE fast)")
+    source = resolve(args.name)
+    trained = source.meta.get("qat") or {"n_bits": micro.DEFAULT_BITS,
+                                         "rounding_bits": micro.DEFAULT_ROUNDING}
     knobs = Knobs(
-        n_bits=args.n_bits or micro.DEFAULT_BITS,
+        n_bits=args.n_bits or trained["n_bits"],
         rounding_threshold_bits=(args.rounding if args.rounding is not None
-                                 else (micro.DEFAULT_ROUNDING if args.n_bits is None else None)),
-        p_error=None if args.global_p_error is not None else args.p_error,
+                                 else (trained["rounding_bits"] if args.n_bits is None else None)),
+        p_error=(None if args.global_p_error is not None
+                 else micro.DEFAULT_P_ERROR if args.p_error is None else args.p_error),
         global_p_error=args.global_p_error)
     log = (lambda *_: None) if args.json else print
-    source = resolve(args.name)
     report, out = export_model(source, args.out, knobs, n_test=args.n_test,
                                progress=not args.json, log=log)
     if args.json:

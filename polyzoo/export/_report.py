@@ -102,15 +102,17 @@ def _mlir_lookups(circuit) -> list[tuple[str, int]]:
 def layer_statistics(circuit: Circuit) -> tuple[dict[str, int], dict[str, int]]:
     """(PBS per layer from the MLIR's table lookups, max bit-width per layer from the graph).
 
-    If the compiler's total differs from the lookups counted in the MLIR (it may add PBS for
-    exact rounding or key conversions), the difference is reported as '<compiler>'.
+    If the compiler's total differs from the lookups counted in the MLIR, the difference is
+    reported as '<added by compiler>' (exact rounding, key conversions) or, when the compiler
+    fused lookups away, as a negative '<fused by compiler>', so the rows sum to the total.
     """
     total = int(circuit.fhe_circuit.statistics["programmable_bootstrap_count"])
     pbs: dict[str, int] = {}
     for layer, n in _mlir_lookups(circuit):
         pbs[layer] = pbs.get(layer, 0) + n
     if total != sum(pbs.values()):
-        pbs["<compiler>"] = total - sum(pbs.values())
+        extra = total - sum(pbs.values())
+        pbs["<added by compiler>" if extra > 0 else "<fused by compiler>"] = extra
     bits: dict[str, int] = {}
     graph = circuit.fhe_circuit.graph
     for node in graph.graph.nodes:

@@ -1,20 +1,18 @@
 """What `polyzoo export NAME` exports: a float function of the encrypted input plus its data.
 
-NAME is, in order: 'vit-micro-mnist' (the QAT micro ViT built by polyzoo.export.micro, built on
-first use), a path to a .msgpack written by polyzoo.export.micro, or a zoo entry
-(polyzoo.zoo.load). ViTs with BatchNorm are folded first.
+NAME is a zoo entry (polyzoo.zoo.load); the default, 'vit-micro-mnist-qat', is the zoo's
+FHE-sized model (the QAT micro ViT, `polyzoo train vit_micro_mnist_qat`). ViTs with BatchNorm
+are folded first.
 """
 from __future__ import annotations
 
 import dataclasses
 import functools
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-MICRO_NAME = "vit-micro-mnist"
-MICRO_PATH = Path("data/export/vit-micro-mnist.msgpack")
+MICRO_NAME = "vit-micro-mnist-qat"  # the zoo's FHE-sized model
 
 
 @dataclasses.dataclass
@@ -28,21 +26,6 @@ class Source:
     meta: dict
 
 
-def _micro(path: Path, name: str) -> Source:
-    from polyzoo.export import micro
-    from polyzoo.train.data import load_mnist
-
-    if not path.exists() and name == MICRO_NAME:
-        print(f"{path} missing: training the micro ViT (about a minute)")
-        model, variables, extra = micro.build(micro.DEFAULT_BITS,
-                                              rounding_bits=micro.DEFAULT_ROUNDING)
-        micro.save(path, variables, extra.pop("float_params"), extra)
-    model, variables, _, metrics = micro.load(path)
-    ds = load_mnist()
-    return Source(name, functools.partial(model.apply, variables), ds.train.inputs,
-                  ds.test.inputs, ds.test.labels, "mnist", {"training": metrics})
-
-
 def _zoo(name: str) -> Source:
     from polyzoo import models, zoo
     from polyzoo.train import data
@@ -50,7 +33,8 @@ def _zoo(name: str) -> Source:
     entry = zoo.load(name)
     model, variables = entry.model, entry.variables
     if isinstance(model.config, models.VitConfig):
-        model, variables = models.fold_batchnorms(model, variables)
+        if any(model.spec.site(s).choice == "batchnorm" for s in model.site_names()):
+            model, variables = models.fold_batchnorms(model, variables)
     else:
         raise ValueError(f"zoo entry {name!r} is a {type(model).__name__}: only image models "
                          "(ViT) export directly; BERT needs its embeddings computed on the "
@@ -58,27 +42,19 @@ def _zoo(name: str) -> Source:
     dataset = entry.meta.get("dataset")
     ds = data.load(dataset)
     return Source(name, functools.partial(model.apply, variables), ds.train.inputs,
-                  ds.test.inputs, ds.test.labels, dataset, {"zoo": entry.meta.get("metrics")})
+                  ds.test.inputs, ds.test.labels, dataset,
+                  {"zoo": entry.meta.get("metrics"),
+                   **({"qat": entry.meta["qat"]} if entry.meta.get("qat") else {})})
 
 
 def resolve(name: str) -> Source:
-    """The Source for NAME (see the module docstring); unknown names list what is valid."""
-    if name == MICRO_NAME:
-        return _micro(MICRO_PATH, name)
-    path = Path(name)
-    if path.suffix == ".msgpack":
-        if not path.exists():
-            raise FileNotFoundError(f"{path} does not exist: build one with "
-                                    f"`python -m polyzoo.export.micro --out {path}`")
-        return _micro(path, path.stem)
-    try:
-        from polyzoo import zoo
-        names = zoo.names()
-    except Exception as err:  # noqa: BLE001 - the zoo may not be installed yet
-        raise ValueError(f"unknown model {name!r}: use {MICRO_NAME!r}, a .msgpack from "
-                         f"polyzoo.export.micro, or a zoo entry (zoo unavailable: {err})") from err
+    """The Source for zoo entry NAME; unknown names list what is valid."""
+    from polyzoo import zoo
+
+    names = zoo.names()
     if name not in names:
-        raise ValueError(f"unknown model {name!r}: use {MICRO_NAME!r}, a .msgpack from "
-                         f"polyzoo.export.micro, or one of the zoo entries: "
+        hint = (f" ({MICRO_NAME!r} is built by `polyzoo train vit_micro_mnist_qat`)"
+                if name == MICRO_NAME else "")
+        raise ValueError(f"unknown model {name!r}{hint}: use one of the zoo entries: "
                          f"{', '.join(names) or '(none published yet)'}")
     return _zoo(name)

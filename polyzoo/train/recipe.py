@@ -9,6 +9,8 @@ docstring gives the command, the runtime here and the metric it reached. `run(re
      weights (task, range loss, MPCFormer hidden + logit distillation from a teacher);
      a stage with polynomial sites is first calibrated on training data,
   4. calibrates the intervals once more (kept only if validation accuracy does not drop),
+     then applies the recipe's `finish` function if it has one (the QAT micro ViT: BatchNorm
+     folding + quantisation-aware fine-tuning, polyzoo.export.micro.qat_stage),
   5. stores the checkpoint and records the test metrics the stored weights really reach.
 
 Every stage writes orbax checkpoints under `data/runs/<name>/<stage>/` and resumes from them.
@@ -70,6 +72,9 @@ class Recipe:
     storage_dtype: str = "bfloat16"
     store_only: tuple[str, ...] = ()   # store only these param prefixes (rest from `init`)
     calib_examples: int = 2048
+    finish: str | None = None      # 'polyzoo.<module>:<function>' applied to the trained model
+                                   # before it is stored (e.g. folding + QAT), see `run`
+    finish_args: dict = dataclasses.field(default_factory=dict)  # its keyword arguments
     recipe_file: str = ""
     command: str = ""
 
@@ -262,13 +267,21 @@ def run(recipe: Recipe, *, progress: bool = True, publish: bool = True,
         print(f"final calibration (margin {recipe.final_margin}): val {before:.4f} -> {after:.4f}")
         if after >= before:
             variables, report = recal, recal_report
+    finished = {}
+    if recipe.finish:  # (model, variables) -> (model, variables, extra manifest fields)
+        from polyzoo.zoo import registry
+
+        model, variables, finished = registry.resolve(recipe.finish)(
+            model, variables, ds, train_in, steps_scale=steps_scale, seed=recipe.seed,
+            **recipe.finish_args)
     train_time = time.perf_counter() - t0
 
     def measure(model_, variables_):
         return evaluate(model_, variables_, test_in, ds.test.labels)
 
     if not publish or steps_scale != 1.0:
-        return {"metrics": measure(model, variables), "stages": stage_log, "sites": report}
+        return {"metrics": measure(model, variables), "stages": stage_log, "sites": report,
+                **finished}
 
     from polyzoo.zoo import registry
 
@@ -285,6 +298,7 @@ def run(recipe: Recipe, *, progress: bool = True, publish: bool = True,
         "train_time_s": round(train_time, 1), "stages": stage_log,
         "devices": jax.device_count(), "platform": jax.devices()[0].platform,
         "base": minilm_base() if recipe.store_only else None,
+        **finished,
     }
     # What rounding to the storage dtype costs (the manifest metrics are measured after it).
     meta["float32_metrics"] = {k: v for k, v in measure(model, variables).items()

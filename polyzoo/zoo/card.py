@@ -55,6 +55,19 @@ def render(name: str, root=None) -> str:
             rate = "-" if st["throughput"] is None else st["throughput"]
             lines.append(f"| {st['stage']} | {st['steps']} | {st['seconds']} | {rate} | "
                          f"{_pct(st['val_accuracy'])} |")
+    if e.get("qat"):  # quantisation-aware fine-tuning (polyzoo.export.micro.qat_stage)
+        q = e["qat"]
+        lines += ["", f"Quantisation-aware fine-tuning: {q['steps']} steps (lr {q['lr']}, "
+                  f"{q['seconds']} s) through Concrete-ML's {q['n_bits']}-bit grids, "
+                  f"accumulators rounded to {q['rounding_bits']} bits; BatchNorm folded first.",
+                  "", "| validation accuracy | before QAT | after QAT |", "|---|---|---|",
+                  f"| float | {_pct(q['float_val_accuracy_before_qat'])} | "
+                  f"{_pct(q['float_val_accuracy'])} |",
+                  f"| fake-quantised ({q['n_bits']} bits) | "
+                  f"{_pct(q['fake_quant_val_accuracy_before_qat'])} | "
+                  f"{_pct(q['fake_quant_val_accuracy'])} |",
+                  "", f"Encrypted inference: `polyzoo export {name} --out DIR` (compiles with "
+                  "these bits and reports the simulated accuracy)."]
     extra = Path(__file__).resolve().parents[2] / "models" / "cards" / f"{name}.extra.md"
     if extra.exists():
         lines += ["", extra.read_text().strip()]
