@@ -1,7 +1,7 @@
 """`polyzoo demo`: the main job, end to end on encrypted data.
 
-Loads the FHE-sized micro ViT (MNIST, 4 tokens, width 8; trained on first use), compiles it to
-a TFHE circuit, reports the circuit and its simulated accuracy, generates keys, and runs a few
+Loads the zoo's FHE-sized model, the quantisation-aware micro ViT `vit-micro-mnist-qat` (MNIST,
+4 tokens, width 8; recipe models/vit_micro_mnist_qat.py), compiles it to a TFHE circuit, reports the circuit and its simulated accuracy, generates keys, and runs a few
 test images encrypted: the same steps as `polyzoo export` followed by `polyzoo run-encrypted`.
 """
 from __future__ import annotations
