@@ -1,8 +1,9 @@
 """`polyzoo demo`: the main job, end to end on encrypted data.
 
-Loads the zoo's FHE-sized model, the quantisation-aware micro ViT `vit-micro-mnist-qat` (MNIST,
-4 tokens, width 8; recipe models/vit_micro_mnist_qat.py), compiles it to a TFHE circuit, reports the circuit and its simulated accuracy, generates keys, and runs a few
-test images encrypted: the same steps as `polyzoo export` followed by `polyzoo run-encrypted`.
+Loads the zoo's FHE-sized model, the quantisation-aware micro ViT `vit-micro-mnist-qat`
+(MNIST, 4 tokens, width 8; recipe models/vit_micro_mnist_qat.py), compiles it to a TFHE
+circuit, reports the circuit and its simulated accuracy, generates keys, and runs a few test
+images encrypted: the same steps as `polyzoo export` followed by `polyzoo run-encrypted`.
 """
 from __future__ import annotations
 
@@ -28,9 +29,8 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from polyzoo.commands import run_encrypted
-    from polyzoo.export import Knobs, micro
     from polyzoo.export._pipeline import export_model
-    from polyzoo.export._sources import resolve
+    from polyzoo.export._sources import default_knobs, resolve
 
     if args.n_test < 1 or args.n_encrypted < 1:
         raise ValueError("--n-test and --n-encrypted must be at least 1")
@@ -39,8 +39,7 @@ def run(args) -> int:
     print(f"== 1/3 model: {args.model}")
     source = resolve(args.model)
     print(f"== 2/3 export: jaxpr -> ONNX opset 14 -> Concrete-ML circuit ({out})")
-    knobs = Knobs(n_bits=micro.DEFAULT_BITS, rounding_threshold_bits=micro.DEFAULT_ROUNDING,
-                  p_error=micro.DEFAULT_P_ERROR)
+    knobs = default_knobs(source)
     report, out_dir = export_model(source, out, knobs, n_test=args.n_test, progress=True)
     print(report.summary())
     print(f"== 3/3 encrypted inference on {args.n_encrypted} test image(s)")

@@ -32,22 +32,12 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from polyzoo.export import Knobs, micro
     from polyzoo.export._pipeline import export_model
-    from polyzoo.export._sources import resolve
+    from polyzoo.export._sources import default_knobs, resolve
 
-    if args.n_bits is not None and not 2 <= args.n_bits <= 16:
-        raise ValueError(f"--n-bits {args.n_bits}: use 2..16 (4-6 keeps TFHE fast)")
     source = resolve(args.name)
-    trained = source.meta.get("qat") or {"n_bits": micro.DEFAULT_BITS,
-                                         "rounding_bits": micro.DEFAULT_ROUNDING}
-    knobs = Knobs(
-        n_bits=args.n_bits or trained["n_bits"],
-        rounding_threshold_bits=(args.rounding if args.rounding is not None
-                                 else (trained["rounding_bits"] if args.n_bits is None else None)),
-        p_error=(None if args.global_p_error is not None
-                 else micro.DEFAULT_P_ERROR if args.p_error is None else args.p_error),
-        global_p_error=args.global_p_error)
+    knobs = default_knobs(source, n_bits=args.n_bits, rounding=args.rounding,
+                          p_error=args.p_error, global_p_error=args.global_p_error)
     log = (lambda *_: None) if args.json else print
     report, out = export_model(source, args.out, knobs, n_test=args.n_test,
                                progress=not args.json, log=log)

@@ -26,6 +26,25 @@ class Source:
     meta: dict
 
 
+def default_knobs(source: Source, *, n_bits: int | None = None, rounding: int | None = None,
+                  p_error: float | None = None, global_p_error: float | None = None):
+    """Knobs for exporting `source`: what the caller sets, else the bit-widths the entry was
+    quantisation-aware trained for (rounding only when n_bits is theirs too), p_error 0.05."""
+    from polyzoo.export import micro
+    from polyzoo.export._compile import Knobs
+
+    if n_bits is not None and not 2 <= n_bits <= 16:
+        raise ValueError(f"n_bits {n_bits}: use 2..16 (4-6 keeps TFHE fast)")
+    trained = source.meta.get("qat") or {"n_bits": micro.DEFAULT_BITS,
+                                         "rounding_bits": micro.DEFAULT_ROUNDING}
+    if rounding is None and n_bits is None:
+        rounding = trained["rounding_bits"]
+    if p_error is None and global_p_error is None:
+        p_error = micro.DEFAULT_P_ERROR
+    return Knobs(n_bits=n_bits or trained["n_bits"], rounding_threshold_bits=rounding,
+                 p_error=p_error, global_p_error=global_p_error)
+
+
 def _zoo(name: str) -> Source:
     from polyzoo import models, zoo
     from polyzoo.train import data
