@@ -12,6 +12,7 @@ from polyzoo.models._calibrate import (apply_with_monitor, calibrate, measure_ra
 from polyzoo.models._config import (BERT_SIZES, VARIANTS, VIT_SIZES, BertConfig, VitConfig,
                                     parse, site_names)
 from polyzoo.models._create import create, fold_batchnorms, from_config
+from polyzoo.models._ops import HE_OPS, input_dependent_ops, non_he_ops
 from polyzoo.models._sites import (approx_sites, attention_weights, hidden_states, model_polys,
                                    site_inputs)
 from polyzoo.models.bert import Bert
@@ -22,7 +23,5 @@ __all__ = [
     'VitConfig', 'site_names', 'Bert', 'Vit',
     'calibrate', 'measure_ranges', 'widen', 'refit', 'out_of_range', 'range_loss',
     'apply_with_monitor', 'site_inputs', 'hidden_states', 'attention_weights', 'approx_sites',
-    'model_polys', 'fold_batchnorms',
+    'model_polys', 'fold_batchnorms', 'HE_OPS', 'input_dependent_ops', 'non_he_ops',
 ]
-from polyzoo.models._ops import HE_OPS, input_dependent_ops, non_he_ops  # noqa: E402
-__all__ += ['HE_OPS', 'input_dependent_ops', 'non_he_ops']
