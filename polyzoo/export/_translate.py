@@ -25,6 +25,9 @@ from polyzoo.export._unsupported import explain
 
 OPSET = 14
 _CALL_PARAMS = ("jaxpr", "call_jaxpr", "fun_jaxpr")  # sub-jaxpr of pjit/closed_call/custom_*
+# JAX primitives that are one ONNX node on the same operands.
+_ELEMENTWISE = {"add": "Add", "sub": "Sub", "mul": "Mul", "erf": "Erf", "tanh": "Tanh",
+                "logistic": "Sigmoid", "abs": "Abs", "sign": "Sign"}
 
 
 class UnsupportedOperation(ValueError):
@@ -136,11 +139,14 @@ class _Translator:
         if sub is not None:
             closed = sub if hasattr(sub, "jaxpr") else jcore.ClosedJaxpr(sub, ())
             return self.run(closed.jaxpr, closed.consts, ins)
-        handler = getattr(self, f"op_{prim}", None)
         where = _where(eqn)
-        if handler is None:
-            raise UnsupportedOperation(f"{explain(prim, where)} [{_location(eqn)}]")
-        out = handler(eqn, ins, where)
+        if prim in _ELEMENTWISE:  # one ONNX node, same operands
+            out = self.b.node(_ELEMENTWISE[prim], [self.name_of(x) for x in ins], where)
+        else:
+            handler = getattr(self, f"op_{prim}", None)
+            if handler is None:
+                raise UnsupportedOperation(f"{explain(prim, where)} [{_location(eqn)}]")
+            out = handler(eqn, ins, where)
         aval = eqn.outvars[0].aval
         if isinstance(out, Traced):
             return [out]
@@ -149,19 +155,6 @@ class _Translator:
         return [Traced(o, tuple(v.aval.shape), v.aval.dtype) for o, v in zip(out, eqn.outvars)]
 
     # ---- elementwise ------------------------------------------------------------------------
-    def _binary(self, op):
-        def handler(eqn, ins, where):
-            return self.b.node(op, [self.name_of(x) for x in ins], where)
-        return handler
-
-    def op_add(self, eqn, ins, where):
-        return self._binary("Add")(eqn, ins, where)
-
-    def op_sub(self, eqn, ins, where):
-        return self._binary("Sub")(eqn, ins, where)
-
-    def op_mul(self, eqn, ins, where):
-        return self._binary("Mul")(eqn, ins, where)
 
     def op_div(self, eqn, ins, where):
         x, y = ins
@@ -216,29 +209,9 @@ class _Translator:
         return self.b.node("Clip", [x.name, self.b.const(np.float32(lo)),
                                     self.b.const(np.float32(hi))], where)
 
-    def _unary(self, op):
-        def handler(eqn, ins, where):
-            return self.b.node(op, [ins[0].name], where)
-        return handler
-
-    def op_erf(self, eqn, ins, where):
-        return self._unary("Erf")(eqn, ins, where)
-
     def op_erfc(self, eqn, ins, where):  # erfc(x) = 1 - erf(x)
         erf = self.b.node("Erf", [ins[0].name], where)
         return self.b.node("Sub", [self.b.const(np.float32(1.0)), erf], where)
-
-    def op_tanh(self, eqn, ins, where):
-        return self._unary("Tanh")(eqn, ins, where)
-
-    def op_logistic(self, eqn, ins, where):
-        return self._unary("Sigmoid")(eqn, ins, where)
-
-    def op_abs(self, eqn, ins, where):
-        return self._unary("Abs")(eqn, ins, where)
-
-    def op_sign(self, eqn, ins, where):
-        return self._unary("Sign")(eqn, ins, where)
 
     def op_select_n(self, eqn, ins, where):
         pred, *cases = ins
