@@ -15,10 +15,6 @@ import sys
 from polyzoo import commands
 
 
-class UsageError(Exception):
-    """Bad input from the user: printed as one clear line, exit status 2."""
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="polyzoo",
@@ -34,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (UsageError, ValueError, KeyError, FileNotFoundError) as err:
+    except (ValueError, KeyError, FileNotFoundError) as err:
         # Library errors are written to be read by people: show them without a traceback.
         msg = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"polyzoo {args.command}: error: {msg}", file=sys.stderr)
