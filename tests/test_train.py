@@ -8,6 +8,7 @@ import textwrap
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from polyzoo.train import data, evaluate, loop, losses, mlp
@@ -163,6 +164,34 @@ def test_distillation_step_on_bert():
     with pytest.raises(ValueError, match="no teacher"):
         loop.fit(student, loop.init_state(s_vars, tx), tx, (ids, mask), labels,
                  loop.LoopConfig(steps=1, batch_size=16), objective, progress=False)
+
+
+def test_precomputed_teacher_logits_equal_running_the_teacher():
+    """fit(soft_targets=...) (the teacher's logits computed once) trains exactly as a teacher
+    forward in every step does, when the teacher sees the same inputs."""
+    from polyzoo import models
+
+    student = models.create("bert-test", spec="exact", num_classes=2)
+    teacher = models.create("bert-test", spec="exact", num_classes=2)
+    ids = np.random.default_rng(0).integers(1, 1000, (32, 8)).astype(np.int32)
+    mask = np.ones((32, 8), np.float32)
+    labels = (ids[:, 1] % 2).astype(np.int32)
+    t_vars = teacher.init(jax.random.key(1), ids[:2], mask[:2])
+    s_vars = student.init(jax.random.key(0), ids[:2], mask[:2])
+    soft = np.asarray(teacher.apply(t_vars, ids, mask), np.float32)  # (32, 2)
+    tx = optax.sgd(0.1)  # (Adam would amplify float-rounding differences of near-zero grads)
+    objective = loop.Objective(logit_weight=1.0, temperature=2.0)
+    cfg = loop.LoopConfig(steps=3, batch_size=16)
+    run = lambda **kw: loop.fit(student, loop.init_state(s_vars, tx), tx, (ids, mask), labels,  # noqa: E731
+                                cfg, objective, progress=False, **kw)[0]
+    a, b = run(teacher=(teacher, t_vars)), run(soft_targets=soft)
+    for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params)):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="soft_targets must be"):
+        run(soft_targets=soft[:5])
+    with pytest.raises(ValueError, match="hidden-state distillation"):
+        loop.fit(student, loop.init_state(s_vars, tx), tx, (ids, mask), labels, cfg,
+                 loop.Objective(hidden_weight=1.0), soft_targets=soft, progress=False)
 
 
 def test_precise_batch_stats_are_batch_medians():

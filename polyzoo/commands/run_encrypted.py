@@ -22,6 +22,7 @@ def run(args) -> int:
     import numpy as np
 
     from polyzoo.export import Client, Server
+    from polyzoo.export._sources import client_encoder
     from polyzoo.train import data
 
     root = Path(args.dir)
@@ -32,7 +33,9 @@ def run(args) -> int:
     seconds = client.keygen()
     print(f"keys ready in {seconds:.1f} s ({client.key_dir})")
     ds = data.load(client.meta["dataset"])
-    x, y = ds.test.inputs[:args.n], ds.test.labels[:args.n]
+    # Images go in as they are; text is tokenised and embedded here, on the client side.
+    x = client_encoder(client.meta.get("client_inputs"))(ds.test.inputs[:args.n])
+    y = ds.test.labels[:args.n]
     outside = client.out_of_range(x)
     if outside:
         print(f"warning: {outside} input values lie outside the calibrated range "

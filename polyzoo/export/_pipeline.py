@@ -38,7 +38,7 @@ def export_model(source: Source, out_dir: str | Path, knobs: Knobs, *, n_test: i
     out.mkdir(parents=True, exist_ok=True)
     onnx.save(graph, out / "model.onnx")
     save_deployment(circuit, out, meta={
-        "name": source.name, "dataset": source.dataset,
+        "name": source.name, "dataset": source.dataset, "client_inputs": source.client,
         "reference": {"test_indices": list(range(len(reference))),
                       "simulated": reference.tolist()}})
     (out / "report.json").write_text(json.dumps(

@@ -2,7 +2,11 @@
 
 NAME is a zoo entry (polyzoo.zoo.load); the default, 'vit-micro-mnist-qat', is the zoo's
 FHE-sized model (the QAT micro ViT, `polyzoo train vit_micro_mnist_qat`). ViTs with BatchNorm
-are folded first.
+are folded first. A BERT is split where THE-X and Liu & Liu split it: the client tokenises
+and embeds in plaintext (`method='embed'`: a table lookup and the embedding LayerNorm), the
+circuit takes the embeddings (B, S, H) and runs the encoder and head (`encode_embedded`).
+Only a BERT whose attention ignores padding (`mask_padding=False`) exports: a mask would be
+a second encrypted input and cost two PBS per masked product.
 """
 from __future__ import annotations
 
@@ -24,6 +28,8 @@ class Source:
     test_y: np.ndarray
     dataset: str
     meta: dict
+    client: dict | None = None   # how the client turns raw inputs into circuit inputs
+                                 # (None: as they are; see client_encoder)
 
 
 def default_knobs(source: Source, *, n_bits: int | None = None, rounding: int | None = None,
@@ -51,19 +57,55 @@ def _zoo(name: str) -> Source:
 
     entry = zoo.load(name)
     model, variables = entry.model, entry.variables
-    if isinstance(model.config, models.VitConfig):
-        if any(model.spec.site(s).choice == "batchnorm" for s in model.site_names()):
-            model, variables = models.fold_batchnorms(model, variables)
-    else:
-        raise ValueError(f"zoo entry {name!r} is a {type(model).__name__}: only image models "
-                         "(ViT) export directly; BERT needs its embeddings computed on the "
-                         "client (method='embed'), which `polyzoo export` does not do yet")
     dataset = entry.meta.get("dataset")
     ds = data.load(dataset)
+    meta = {"zoo": entry.meta.get("metrics"),
+            **({"qat": entry.meta["qat"]} if entry.meta.get("qat") else {})}
+    if isinstance(model.config, models.BertConfig):
+        client = _bert_client(name, model, entry.meta)
+        embed = client_encoder(client, entry)
+        fn = lambda x: model.apply(variables, x, None, method="encode_embedded")  # noqa: E731
+        return Source(name, fn, embed(ds.train.inputs), embed(ds.test.inputs), ds.test.labels,
+                      dataset, meta, client)
+    if any(model.spec.site(s).choice == "batchnorm" for s in model.site_names()):
+        model, variables = models.fold_batchnorms(model, variables)
     return Source(name, functools.partial(model.apply, variables), ds.train.inputs,
-                  ds.test.inputs, ds.test.labels, dataset,
-                  {"zoo": entry.meta.get("metrics"),
-                   **({"qat": entry.meta["qat"]} if entry.meta.get("qat") else {})})
+                  ds.test.inputs, ds.test.labels, dataset, meta)
+
+
+def _bert_client(name: str, model, meta: dict) -> dict:
+    c = model.config
+    if c.mask_padding:
+        raise ValueError(f"zoo entry {name!r} attends with a padding mask, which the encrypted "
+                         "circuit does not take (it would be a second encrypted input, two PBS "
+                         "per masked product): export a BERT trained with "
+                         "overrides={'mask_padding': False}, as `polyzoo train "
+                         "bert_micro_sentiment` does")
+    if c.pool != "cls":
+        raise ValueError(f"zoo entry {name!r} pools by a masked mean (a division by an "
+                         "encrypted count): export a BERT with pool='cls'")
+    return {"zoo": name, "method": "embed", "max_len": int(meta["max_len"])}
+
+
+def client_encoder(client: dict | None, entry=None) -> Callable[[np.ndarray], np.ndarray]:
+    """raw inputs (N, ...) -> circuit inputs (N, ...) float32, computed by the client in the
+    clear: the identity for images, tokenise + embed (B, S, H) for text (`client` as written
+    by `polyzoo export` into the deployment; entry: the zoo entry, loaded if not given)."""
+    if client is None:
+        return lambda x: np.asarray(x, np.float32)
+    import jax
+
+    from polyzoo import zoo
+    from polyzoo.models.pretrained import tokenize
+
+    entry = entry or zoo.load(client["zoo"])
+    embed = jax.jit(lambda ids: entry.model.apply(entry.variables, ids, method=client["method"]))
+
+    def encode(texts, batch: int = 512):
+        ids, _ = tokenize([str(t) for t in texts], client["max_len"])  # (N, S) int32
+        return np.concatenate([np.asarray(embed(ids[i:i + batch]), np.float32)
+                               for i in range(0, len(ids), batch)])
+    return encode
 
 
 def resolve(name: str) -> Source:

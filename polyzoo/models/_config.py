@@ -29,6 +29,10 @@ class BertConfig:
     num_classes: int = 2  # 0 = no head: the model returns the last hidden state (B, S, H)
     pool: str = 'cls'  # 'cls' (first token, a slice) or 'mean' (masked mean; not exportable)
     dropout: float = 0.0
+    # False: attention takes [PAD] tokens as any other (it ignores the mask). An encrypted
+    # circuit then needs no mask input and no encrypted mask products; the model learns the
+    # padding's embedding instead (the TFHE-sized micro BERT).
+    mask_padding: bool = True
 
     def __post_init__(self):
         _check_common(self, self.hidden)

@@ -61,7 +61,7 @@ class Bert(nn.Module):
         if mask.shape != (b, s) or mask.dtype != x.dtype:
             raise ValueError(f'{c.name}: mask must be {x.dtype} 0/1 of shape {(b, s)} '
                              f'(the ids shape), got {mask.dtype} {mask.shape}')
-        mask4 = mask.reshape(b, 1, 1, s)
+        mask4 = mask.reshape(b, 1, 1, s) if c.mask_padding else None
         for i in range(c.num_layers):
             x = getattr(self, f'layer_{i}')(x, mask4, train)
             if not self.is_initializing():  # keep activations out of init's variables

@@ -114,9 +114,12 @@ def make_step(model, tx, objective: Objective, teacher_model=None):
             loss = loss + objective.range_weight * rl
             metrics["range"] = rl
         if objective.needs_teacher:
-            t_logits, t_updates = teacher_model.apply(
-                teacher_variables, *batch["inputs"], train=False,
-                mutable=["hidden"] if objective.hidden_weight > 0 else [])
+            if "teacher_logits" in batch:  # precomputed soft targets (fit's soft_targets)
+                t_logits, t_updates = batch["teacher_logits"], {}
+            else:
+                t_logits, t_updates = teacher_model.apply(
+                    teacher_variables, *batch["inputs"], train=False,
+                    mutable=["hidden"] if objective.hidden_weight > 0 else [])
             t_logits = jax.lax.stop_gradient(t_logits)
             if objective.logit_weight > 0:
                 kl = losses.logit_kl(logits, t_logits, objective.temperature)
@@ -216,9 +219,12 @@ def _restore_state(template: TrainState, path: Path) -> TrainState:
 
 def fit(model, state: TrainState, tx, inputs: tuple[np.ndarray, ...], labels: np.ndarray,
         config: LoopConfig, objective: Objective = Objective(), *, run_dir=None,
-        teacher=None, until: int | None = None, progress: bool = True, desc: str = "train"):
+        teacher=None, soft_targets: np.ndarray | None = None, until: int | None = None,
+        progress: bool = True, desc: str = "train"):
     """Train to `config.steps` (or stop at `until`), resuming from `run_dir` if it holds a
-    checkpoint. teacher: (model, variables) for distillation. Returns (state, history).
+    checkpoint. teacher: (model, variables) for distillation, or soft_targets: the teacher's
+    logits (N, C) for every training example, computed once (logit distillation only).
+    Returns (state, history).
 
     history: {'throughput': examples/s after the first (compiling) step (None when fewer
     than two steps ran, e.g. resumed at the end), 'seconds': wall
@@ -239,7 +245,14 @@ def fit(model, state: TrainState, tx, inputs: tuple[np.ndarray, ...], labels: np
         raise ValueError(f"batch size {config.batch_size} is not divisible by the {n_dev} "
                          "devices of the data-parallel mesh")
     t_model, t_vars = teacher if teacher is not None else (None, {})
-    if objective.needs_teacher and teacher is None:
+    if soft_targets is not None:
+        if objective.hidden_weight > 0:
+            raise ValueError("hidden-state distillation needs the teacher model, not "
+                             "precomputed logits: pass teacher=(model, variables)")
+        if soft_targets.ndim != 2 or len(soft_targets) != len(labels):
+            raise ValueError(f"soft_targets must be (N, classes) with N = {len(labels)} "
+                             f"training examples, got {soft_targets.shape}")
+    elif objective.needs_teacher and teacher is None:
         raise ValueError("distillation weights are set but no teacher was given")
     step_fn = jax.jit(make_step(model, tx, objective, t_model), donate_argnums=0)
     start = int(np.asarray(state.step))
@@ -254,8 +267,10 @@ def fit(model, state: TrainState, tx, inputs: tuple[np.ndarray, ...], labels: np
     for step in bar:
         idx = batch_indices(n, config.batch_size, config.seed, step)
         idx = idx[jax.process_index() * per_process:(jax.process_index() + 1) * per_process]
-        batch = shard_batch({"inputs": tuple(x[idx] for x in inputs),
-                             "labels": labels[idx].astype(np.int32)}, mesh)
+        batch = {"inputs": tuple(x[idx] for x in inputs), "labels": labels[idx].astype(np.int32)}
+        if soft_targets is not None:
+            batch["teacher_logits"] = np.asarray(soft_targets[idx], np.float32)
+        batch = shard_batch(batch, mesh)
         state, metrics = step_fn(state, batch, t_vars)
         window.append(metrics)
         if step == start:

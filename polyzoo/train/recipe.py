@@ -66,6 +66,10 @@ class Recipe:
     overrides: dict = dataclasses.field(default_factory=dict)  # model config fields
     init: str = "scratch"          # 'scratch', 'minilm' or 'zoo:NAME'
     teacher: str | None = None     # 'zoo:NAME' for distillation stages
+    teacher_logits_once: bool = False  # True: the teacher's logits are computed once, each
+                                   # example at the teacher's own max_len (a short-input
+                                   # student learns from a full-input teacher), instead of a
+                                   # teacher forward in every step; logit distillation only
     twin: str | None = None        # zoo name of the exact twin (compared in metrics/cards)
     max_len: int = 64              # text: tokens per sequence
     final_margin: float | None = 0.05  # final recalibration margin (None: keep the stage's)
@@ -189,6 +193,15 @@ def run_dir(recipe: Recipe, stage: Stage, runs=None) -> Path:
     return Path(runs or data_lib.data_root() / "runs") / recipe.name / stage.name
 
 
+def teacher_logits(entry, ds: data_lib.Dataset, split: str = "train",
+                   batch: int = 256) -> np.ndarray:
+    """Logits (N, C) float32 of zoo entry `entry` on `split`, at the entry's own max_len."""
+    inputs = split_inputs(ds, split, entry.meta.get("max_len"))
+    forward = jax.jit(lambda v, *x: entry.model.apply(v, *x, train=False))
+    return np.concatenate([np.asarray(forward(entry.variables, *(x[i:i + batch] for x in inputs)),
+                                      np.float32) for i in range(0, len(inputs[0]), batch)])
+
+
 def _train_stage(recipe, stage, model, variables, train_in, labels, steps, teacher, rdir,
                  progress):
     from polyzoo import models
@@ -202,11 +215,13 @@ def _train_stage(recipe, stage, model, variables, train_in, labels, steps, teach
         logit_weight=stage.logit_weight, temperature=stage.temperature,
         mask_input=1 if len(train_in) == 2 else None)
     state = loop.init_state(variables, tx, seed=recipe.seed)
+    soft = isinstance(teacher, np.ndarray)
     state, hist = loop.fit(model, state, tx, train_in, labels,
                            loop.LoopConfig(steps=steps, batch_size=recipe.batch_size,
                                            seed=recipe.seed),
                            objective, run_dir=rdir,
-                           teacher=teacher if objective.needs_teacher else None,
+                           teacher=teacher if objective.needs_teacher and not soft else None,
+                           soft_targets=teacher if objective.needs_teacher and soft else None,
                            progress=progress, desc=f"{recipe.name}/{stage.name}")
     return jax.tree.map(np.asarray, loop.variables_of(state)), hist
 
@@ -225,7 +240,7 @@ def run(recipe: Recipe, *, progress: bool = True, publish: bool = True,
         from polyzoo import zoo
 
         t = zoo.load(recipe.teacher.removeprefix("zoo:"))
-        teacher = (t.model, t.variables)
+        teacher = teacher_logits(t, ds) if recipe.teacher_logits_once else (t.model, t.variables)
 
     variables, model, report, stage_log = None, None, {}, []
     t0 = time.perf_counter()
