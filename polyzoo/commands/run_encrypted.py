@@ -34,7 +34,8 @@ def run(args) -> int:
     print(f"keys ready in {seconds:.1f} s ({client.key_dir})")
     ds = data.load(client.meta["dataset"])
     # Images go in as they are; text is tokenised and embedded here, on the client side.
-    x = client_encoder(client.meta.get("client_inputs"))(ds.test.inputs[:args.n])
+    raw = ds.test.inputs[:args.n]
+    x = client_encoder(client.meta.get("client_inputs"))(raw)
     y = ds.test.labels[:args.n]
     outside = client.out_of_range(x)
     if outside:
@@ -54,7 +55,9 @@ def run(args) -> int:
             same_logits.append(bool(np.array_equal(logits[i], reference[i])))
         sim = str(int(np.argmax(reference[i]))) if i < len(reference) else "-"
         equal = ("yes" if same_logits[-1] else "no") if i < len(reference) else "-"
-        print(f"{i:3d} {int(y[i]):5d} {pred:4d} {sim:>8} {equal:>12} {response.seconds[i]:7.1f}")
+        text = f"  {str(raw[i])[:48]}" if raw.dtype.kind == "U" else ""
+        print(f"{i:3d} {int(y[i]):5d} {pred:4d} {sim:>8} {equal:>12} {response.seconds[i]:7.1f}"
+              f"{text}")
     print(f"prediction = simulated prediction on {sum(same_class)}/{len(same_class)} samples, "
           f"logits bit-identical on {sum(same_logits)}/{len(same_logits)}; "
           f"{np.mean(response.seconds):.1f} s per sample (median "
