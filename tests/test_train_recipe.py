@@ -3,6 +3,7 @@ import json
 import subprocess
 import sys
 
+import jax
 import numpy as np
 import pytest
 
@@ -155,3 +156,34 @@ def test_convert_retargets_the_minilm_recipes(tmp_path):
     assert [s.spec for s in poly.stages] == [s.spec for s in base.stages]
     with pytest.raises(FileNotFoundError, match="no such CSV"):
         recipes_for(str(tmp_path / "absent.csv"), "x")
+
+
+def test_affine_norms_fitted_layer_by_layer_track_the_layernorm_model():
+    """THE-X's affine LayerNorm replacement started at the least-squares fit stays much closer
+    to the exact model than one started at the LayerNorm's own (g, b)."""
+    from polyzoo import models
+    from polyzoo.nn import ApproxSpec, Site
+    from polyzoo.train.affine_norms import fit_affine_norms, least_squares_affine
+
+    x = np.random.default_rng(0).normal(size=(50, 3))
+    g, b = least_squares_affine(x, 2.0 * x + 1.0)
+    np.testing.assert_allclose(g, 2.0, rtol=1e-6)
+    np.testing.assert_allclose(b, 1.0, rtol=1e-6)
+
+    exact = models.create("bert-test", spec="exact", num_classes=2)
+    affine = exact.clone(spec=ApproxSpec(norm=Site("affine"), name="affine"))
+    rng = np.random.default_rng(1)
+    ids = rng.integers(1, 1000, (64, 8)).astype(np.int32)
+    mask = np.ones((64, 8), np.float32)
+    mask[:, 6:] = 0.0
+    variables = exact.init(jax.random.key(0), ids[:2], mask[:2])
+    # A residual stream whose sigma is far from 1, as in a pretrained BERT.
+    variables = jax.tree.map(np.array, variables)  # writable copies
+    variables["params"]["layer_0"]["attn"]["out"]["kernel"] *= 20.0
+    batches = [(ids[i:i + 32], mask[i:i + 32]) for i in (0, 32)]
+    fitted, report = fit_affine_norms(affine, variables, batches, mask_input=1)
+    assert set(report) == {"layer_0/norm1", "layer_0/norm2"}
+    target = np.asarray(exact.apply(variables, ids, mask))
+    naive_err = np.abs(np.asarray(affine.apply(variables, ids, mask)) - target).mean()
+    fitted_err = np.abs(np.asarray(affine.apply(fitted, ids, mask)) - target).mean()
+    assert fitted_err < 0.2 * naive_err

@@ -28,6 +28,7 @@ import jax
 import numpy as np
 
 from polyzoo.train import data as data_lib
+from polyzoo.train.affine_norms import fit_affine_norms
 from polyzoo.train.batchnorm import precise_batch_stats
 from polyzoo.train import evaluate as eval_lib
 from polyzoo.train import loop
@@ -52,6 +53,8 @@ class Stage:
     reference: bool = False        # train with the exact functions at the polynomial sites
                                    # (range-aware training, Zimerman et al. ICML 2024)
     calibrate_margin: float = 0.1  # polynomial intervals = measured range widened by this
+    fit_affine: bool = False       # start each 'affine' norm at the least-squares fit of the
+                                   # LayerNorm it replaces, layer by layer (affine_norms.py)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -251,6 +254,10 @@ def run(recipe: Recipe, *, progress: bool = True, publish: bool = True,
                                                     train=False))
         variables = (init_variables(recipe, model, example) if variables is None
                      else carry_over(variables, fresh, f"{recipe.name}/{stage.name}"))
+        if stage.fit_affine:
+            variables, fits = fit_affine_norms(model, variables, calibration_batches(
+                train_in, recipe.calib_examples), mask_input=1 if len(train_in) == 2 else None)
+            print(json.dumps({"stage": stage.name, "affine_fit_relative_rms": fits}))
         if stage.calibrate:
             variables, report = calibrate(model, variables, train_in, recipe.calib_examples,
                                           stage.calibrate_margin)
