@@ -52,8 +52,9 @@ RECIPE = Recipe(
     twin="bert-sentiment-exact",
     max_len=32,
     batch_size=32,
-    stages=(Stage("act_softmax", ACT_SOFTMAX, steps=80, lr=1e-4, warmup=8, **DISTILL),
-            Stage("layernorm", FULL, steps=80, lr=5e-5, warmup=8, calibrate=False, **DISTILL)),
+    stages=(Stage("act_softmax", ACT_SOFTMAX, steps=400, lr=1e-4, warmup=40, **DISTILL),
+            Stage("layernorm", FULL, steps=80, lr=5e-5, warmup=8, calibrate=False,
+                  fit_affine=True, **DISTILL)),
     store_only=LAYERS,
     final_margin=None,
 )
