@@ -12,6 +12,7 @@ median over the rounds, and ratios compare rates measured in this same run.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -87,7 +88,8 @@ def main() -> int:
     args = ap.parse_args()
     vit_batch = 16 * args.batch
     print(f'jax {jax.__version__} on {jax.devices()[0].platform}; BERT batch {args.batch} x seq '
-          f'{args.seq}, ViT batch {vit_batch}; median of {args.runs} interleaved rounds')
+          f'{args.seq}, ViT batch {vit_batch}; median of {args.runs} interleaved rounds; '
+          f'load average {os.getloadavg()[0]:.2f} on {len(os.sched_getaffinity(0))} CPUs')
     bert = interleaved_rates(bert_calls(args.batch, args.seq), args.batch, args.runs)
     vit = interleaved_rates(vit_calls(vit_batch), vit_batch, args.runs)
     width = max(map(len, list(bert) + list(vit)))
@@ -110,7 +112,7 @@ def main() -> int:
     ve, vp = vit.values()
     ratios['vit-mini polynomial / exact'] = vp / ve
     width = max(map(len, ratios))
-    print('\nratios')
+    print(f'\nratios (load average now {os.getloadavg()[0]:.2f})')
     for k, v in ratios.items():
         print(f'  {k:<{width}}  {v:5.2f}x')
     return 0

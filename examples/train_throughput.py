@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 
@@ -68,6 +69,7 @@ def main() -> None:
     ap.add_argument("--poly-forward", action="store_true",
                     help="polynomials in the forward pass even in a range-aware stage")
     args = ap.parse_args()
+    load_before = os.getloadavg()[0]
     runs = [setup(args.poly, args.stage, args.poly_forward), setup(args.exact)]
     rates = {r["name"]: [] for r in runs}
     for _ in range(args.repeats):
@@ -76,7 +78,8 @@ def main() -> None:
     med = {k: statistics.median(v) for k, v in rates.items()}
     p, e = runs[0]["name"], runs[1]["name"]
     print(json.dumps({"examples_per_s": med, "all": rates, "ratio_poly_over_exact":
-                      med[p] / med[e], "steps": args.steps, "repeats": args.repeats}, indent=2))
+                      med[p] / med[e], "steps": args.steps, "repeats": args.repeats,
+                      "load_average": [load_before, os.getloadavg()[0]]}, indent=2))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 
 from polyzoo.nn._activations import Exact, PolyFn, sow_input
+from polyzoo.nn._reduce import max_last, sum_last
 from polyzoo.nn._spec import Site
 
 
@@ -38,8 +39,8 @@ class AttentionWeights(nn.Module):
 
         if site.choice == 'softmax':
             valid = s if mask is None else jnp.where(mask > 0, s, jnp.finfo(s.dtype).min)
-            e = keep(jnp.exp(s - jax.lax.stop_gradient(jnp.max(valid, axis=-1, keepdims=True))))
-            return e / jnp.sum(e, axis=-1, keepdims=True)
+            e = keep(jnp.exp(s - jax.lax.stop_gradient(max_last(valid))))
+            return e * (1.0 / sum_last(e))  # max and sum off XLA CPU's slow paths (_reduce)
         if site.choice == 'pointwise':  # act(s) / L (Zimerman et al. ICML 2024)
             if site.poly is not None:
                 act = PolyFn(site.poly, reference=self.reference, name='act')

@@ -6,8 +6,21 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import special
 
+_INV_SQRT2 = float(1.0 / np.sqrt(2.0))
+
+
+def _gelu(x):
+    """GELU by erf, 0.5 x (1 + erf(x / sqrt 2)), as BERT and its ONNX export write it.
+
+    jax.nn.gelu(approximate=False) goes through erfc, whose XLA CPU expansion is about 3.5x
+    slower (measured on (1024, 1536): 3.9 ms against 1.1 ms of CPU time, gradient 4.1 against
+    2.5 ms); both agree to 1e-6 in value and gradient.
+    """
+    return 0.5 * x * (1.0 + jax.lax.erf(x * _INV_SQRT2))
+
+
 EXACT = {
-    'gelu': lambda x: jax.nn.gelu(x, approximate=False),
+    'gelu': _gelu,
     'relu': jax.nn.relu,
     'silu': jax.nn.silu,
     'exp': jnp.exp,

@@ -9,6 +9,8 @@ import jax
 import jax.numpy as jnp
 
 from polyzoo.nn._activations import PolyFn, sow_input
+from polyzoo.nn._batch_norm import batch_normalise
+from polyzoo.nn._reduce import mean_last
 from polyzoo.nn._spec import Site
 
 
@@ -24,10 +26,10 @@ def _row(p, x):
 
 
 def _centre(x):
-    """x - mean(x) and the biased variance over the last axis (sums times the constant 1/H)."""
-    inv_h = 1.0 / x.shape[-1]
-    xc = x - jnp.sum(x, axis=-1, keepdims=True) * inv_h
-    return xc, jnp.sum(xc * xc, axis=-1, keepdims=True) * inv_h
+    """x - mean(x) and the biased variance over the last axis (sums times the constant 1/H,
+    taken as products with a ones vector: see _reduce)."""
+    xc = x - mean_last(x)
+    return xc, mean_last(xc * xc)
 
 
 class LayerNorm(nn.Module):
@@ -93,15 +95,13 @@ class BatchNorm(nn.Module):
         scale, bias = _affine_params(self, h)
         mean = self.variable('batch_stats', 'mean', lambda: jnp.zeros((h,), jnp.float32))
         var = self.variable('batch_stats', 'var', lambda: jnp.ones((h,), jnp.float32))
-        if train:
-            axes = tuple(range(x.ndim - 1))
-            m = jnp.mean(x, axis=axes)
-            v = jnp.mean(jnp.square(x - _row(m, x)), axis=axes)
+        if train:  # batch statistics; one function with a custom backward (see _batch_norm)
+            y, m, v = batch_normalise(x.reshape(-1, h), scale, bias, self.eps)
             if self.is_mutable_collection('batch_stats') and not self.is_initializing():
                 mean.value = self.momentum * mean.value + (1.0 - self.momentum) * m
                 var.value = self.momentum * var.value + (1.0 - self.momentum) * v
-        else:
-            m, v = mean.value, var.value
+            return y.reshape(x.shape)
+        m, v = mean.value, var.value
         return (x - _row(m, x)) * _row(jax.lax.rsqrt(v + self.eps) * scale, x) + _row(bias, x)
 
 
