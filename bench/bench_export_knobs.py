@@ -1,10 +1,18 @@
-"""Where the micro ViT's accuracy goes under TFHE: quantisation versus PBS error probability.
+"""Where the micro ViT's accuracy goes under TFHE: Concrete-ML's own grids vs the trained ones.
 
-For each p_error, compile `vit-micro-mnist-qat` once and measure on the whole test split the
-float model, the quantised circuit without PBS noise (fhe='disable') and the simulated circuit
-(fhe='simulate'), beside the compiler's cost estimate (relative to the first setting).
+Two export routes of the zoo entry `vit-micro-mnist-qat`, one compilation per row:
+  ptq  the folded float network; Concrete-ML calibrates and quantises it itself (post-training)
+  qat  the same network with its trained quantisers as Quant nodes (`micro.export_function`);
+       Concrete-ML imports those grids (`import_qat=True`): rounding and product bits are the
+       ones the entry was trained for, and rounding is exact (what training emulated).
+For each row, over the test split: float accuracy, the circuit without PBS errors
+(fhe='disable'), for qat the JAX emulation of that circuit, the simulated circuit
+(fhe='simulate'), the compiler's cost estimate relative to the first row (encrypted latency
+follows it), PBS and the widest integer.
 
-    .venv/bin/python bench/bench_export_knobs.py [--p-errors 0.05 0.01 0.001] [--n-test N]
+    .venv/bin/python bench/bench_export_knobs.py [--rows ptq:6:8:0.05 qat:1e-5] [--n-test N]
+
+A row is `ptq:N_BITS:ROUNDING:P_ERROR` or `qat:P_ERROR`.
 """
 from __future__ import annotations
 
@@ -13,46 +21,84 @@ import time
 
 import numpy as np
 
-from polyzoo.export import compile_onnx, to_onnx
-from polyzoo.export._sources import default_knobs, resolve
+MICRO = "vit-micro-mnist-qat"
 
 
-def predictions(fn, x: np.ndarray, chunk: int = 256) -> np.ndarray:
+def predictions(fn, x: np.ndarray, chunk: int = 250) -> np.ndarray:
     return np.concatenate([np.argmax(np.asarray(fn(x[i:i + chunk])), -1)
                            for i in range(0, len(x), chunk)])
 
 
+def routes(name: str):
+    """(float fn, qat export fn, qat emulated fn, qat record, train inputs, test x, test y)."""
+    from polyzoo import models, zoo
+    from polyzoo.export import micro
+    from polyzoo.train import data
+
+    entry = zoo.load(name)
+    record = entry.meta.get("qat") or {}
+    if not record.get("ranges"):
+        raise ValueError(f"{name} has no trained grids: retrain it (`polyzoo train "
+                         "vit_micro_mnist_qat`)")
+    model, variables = models.fold_batchnorms(entry.model, entry.variables)
+    ds = data.load(entry.meta["dataset"])
+    float_fn = lambda xb: model.apply(variables, xb)  # noqa: E731
+    return (float_fn, micro.export_function(model, variables, record),
+            micro.emulated_function(model, variables, record), record, ds.train.inputs,
+            ds.test.inputs, ds.test.labels)
+
+
 def main() -> None:
+    import jax
+
+    from polyzoo.export import Knobs, compile_onnx, to_onnx
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="vit-micro-mnist-qat")
-    parser.add_argument("--p-errors", type=float, nargs="+", default=[0.05, 0.01, 0.001])
+    parser.add_argument("--model", default=MICRO)
+    parser.add_argument("--rows", nargs="+", default=["ptq:6:8:0.05", "qat:1e-5"])
     parser.add_argument("--n-test", type=int, default=None, help="default: the whole split")
     args = parser.parse_args()
 
-    source = resolve(args.model)
-    calibration = np.asarray(source.calibration[:1000], np.float32)
-    graph = to_onnx(source.fn, calibration[:1])
-    x, y = source.test_x[:args.n_test], source.test_y[:args.n_test]
-    float_acc = np.mean(predictions(source.fn, x) == y)
-    print(f"{args.model}, {len(y)} test images, float accuracy {100 * float_acc:.2f}%")
-    print(f"{'knobs':<40} {'no noise':>9} {'simulated':>9} {'sim - float':>11} "
-          f"{'cost':>6} {'s':>5}")
+    float_fn, export_fn, emulated_fn, record, train_x, x, y = routes(args.model)
+    x, y = x[:args.n_test], y[:args.n_test]
+    calibration = np.asarray(train_x[:1000], np.float32)
+    float_acc = np.mean(predictions(float_fn, x) == y)
+    emulated_acc = np.mean(predictions(jax.jit(emulated_fn), x) == y)
+    graphs = {"ptq": to_onnx(float_fn, calibration[:1]), "qat": to_onnx(export_fn, calibration[:1])}
+    print(f"{args.model}, {len(y)} test images, float accuracy {100 * float_acc:.2f}%, "
+          f"trained grids: {record['n_bits']} bits, rounding {record['rounding_bits']}, "
+          f"product operands {record.get('product_bits')} bits; JAX emulation of that circuit "
+          f"{100 * emulated_acc:.2f}%")
+    print(f"{'route and knobs':<46} {'PBS':>5} {'bits':>4} {'cost':>6} {'no noise':>9} "
+          f"{'simulated':>9} {'sim-float':>9} {'s':>5}")
     base_cost = None
-    for p_error in args.p_errors:
+    for row in args.rows:
+        route, *values = row.split(":")
+        if route == "ptq" and len(values) == 3:
+            knobs = Knobs(n_bits=int(values[0]), rounding_threshold_bits=int(values[1]),
+                          p_error=float(values[2]))
+        elif route == "qat" and len(values) == 1:
+            knobs = Knobs(n_bits=record["n_bits"], rounding_threshold_bits=record["rounding_bits"],
+                          p_error=float(values[0]))
+        else:
+            raise ValueError(f"row {row!r}: use ptq:N_BITS:ROUNDING:P_ERROR or qat:P_ERROR")
         start = time.perf_counter()
-        knobs = default_knobs(source, p_error=p_error)
-        circuit = compile_onnx(graph, calibration, knobs)
+        circuit = compile_onnx(graphs[route], calibration, knobs)
+        stats = circuit.fhe_circuit.statistics
         quantised = np.mean(predictions(lambda b: circuit.predict(b, fhe="disable"), x) == y)
         simulated = np.mean(predictions(lambda b: circuit.predict(b, fhe="simulate"), x) == y)
-        cost = float(circuit.fhe_circuit.statistics["complexity"])
+        cost = float(stats["complexity"])
         base_cost = base_cost or cost
-        name = (f"n_bits {knobs.n_bits}, rounding {knobs.rounding_threshold_bits}, "
-                f"p_error {p_error:g}")
-        print(f"{name:<40} {100 * quantised:8.2f}% {100 * simulated:8.2f}% "
-              f"{100 * (simulated - float_acc):+10.2f} {cost / base_cost:5.2f}x "
-              f"{time.perf_counter() - start:5.0f}", flush=True)
+        method = knobs.concrete_rounding(route == "qat")["method"]
+        name = (f"{route} n_bits {knobs.n_bits}, round {knobs.rounding_threshold_bits} "
+                f"({method[:5]}), p_error {knobs.p_error:g}")
+        print(f"{name:<46} {stats['programmable_bootstrap_count']:5d} "
+              f"{circuit.fhe_circuit.graph.maximum_integer_bit_width():4d} "
+              f"{cost / base_cost:5.2f}x {100 * quantised:8.2f}% {100 * simulated:8.2f}% "
+              f"{100 * (simulated - float_acc):+9.2f} {time.perf_counter() - start:5.0f}",
+              flush=True)
     print("cost: the compiler's complexity estimate relative to the first row (encrypted latency "
-          "follows it); no noise: fhe='disable', the quantised integers without PBS errors")
+          "follows it); no noise: fhe='disable', the circuit's integers without PBS errors")
 
 
 if __name__ == "__main__":

@@ -43,10 +43,11 @@ def net():
 def test_every_matrix_product_is_quantised(net):
     fn, params, x = net
     ranges = qat.activation_ranges(fn, params, x)
-    # fc1 input, both einsum operands, fc2 input, and the model output
-    assert len(ranges) == 5
+    # fc1 input, both einsum operands and the einsum result (fc2 reads it, already quantised)
+    assert len(ranges) == 4
     assert ranges[0] == pytest.approx((float(x.min()), float(x.max())))
-    assert len(qat.activation_ranges(fn, params, x, rounding_bits=6)) == 5 + 3  # + accumulators
+    with_rounding = qat.activation_ranges(fn, params, x, n_bits=4, rounding_bits=6)
+    assert len(with_rounding) == 4 + 3  # + the accumulators of fc1, the einsum and fc2
 
 def test_quantized_converges_to_float_with_bits(net):
     fn, params, x = net
@@ -100,8 +101,8 @@ def test_zoo_entry_is_the_folded_qat_network():
 
     entry = zoo.load(MICRO_NAME)
     recorded = entry.meta["qat"]
-    assert (recorded["n_bits"], recorded["rounding_bits"]) == (micro.DEFAULT_BITS,
-                                                              micro.DEFAULT_ROUNDING)
+    assert (recorded["n_bits"], recorded["rounding_bits"], recorded["product_bits"]) == (
+        micro.DEFAULT_BITS, micro.DEFAULT_ROUNDING, micro.DEFAULT_PRODUCT_BITS)
     sites = entry.model.site_names()
     assert not any(entry.model.spec.site(s).choice == "batchnorm" for s in sites)
     source = resolve(MICRO_NAME)
@@ -111,15 +112,19 @@ def test_zoo_entry_is_the_folded_qat_network():
                                                                ds.test.inputs[:16])))
     assert source.meta["qat"] == recorded
 
-    fn = lambda p, xb: entry.model.apply({**entry.variables, "params": p}, xb)  # noqa: E731
-    params = entry.variables["params"]
-    ranges = qat.activation_ranges(fn, params, jnp.asarray(ds.train.inputs[:2048]),
-                                   n_bits=recorded["n_bits"],
-                                   rounding_bits=recorded["rounding_bits"])
-    qfn = qat.quantized(fn, recorded["n_bits"], ranges=ranges,
-                        rounding_bits=recorded["rounding_bits"])
-    acc = micro.accuracy(lambda xb: qfn(params, xb), ds.val.inputs, ds.val.labels)
+    # The stored grids are the ones the circuit gets: the emulated circuit reproduces the
+    # recorded accuracy, and recalibrating on the export's calibration set finds them again.
+    emulated = micro.emulated_function(entry.model, entry.variables, recorded)
+    acc = micro.accuracy(emulated, ds.val.inputs, ds.val.labels)
     assert acc == pytest.approx(recorded["fake_quant_val_accuracy"], abs=2e-3)
+    fn = lambda p, xb: entry.model.apply({**entry.variables, "params": p}, xb)  # noqa: E731
+    ranges = qat.activation_ranges(fn, entry.variables["params"],
+                                   jnp.asarray(ds.train.inputs[:micro.CALIBRATION]),
+                                   n_bits=recorded["n_bits"],
+                                   rounding_bits=recorded["rounding_bits"],
+                                   product_bits=recorded["product_bits"])
+    np.testing.assert_allclose(np.asarray(ranges), np.asarray(recorded["ranges"]), rtol=1e-5,
+                               atol=1e-5)
 
 
 def test_zoo_eval_reproduces_the_qat_entry():

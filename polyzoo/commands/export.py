@@ -18,10 +18,10 @@ def register(subparsers) -> None:
                    help="weights/activations bits (default: the entry's QAT bits, else 6)")
     p.add_argument("--rounding", type=int, default=None,
                    help="rounding_threshold_bits: accumulators rounded to this many bits "
-                        "before each table lookup (default: the entry's QAT rounding, else 8)")
+                        "before each table lookup (default: the entry's QAT rounding, else 7)")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--p-error", type=float, default=None,
-                       help="error probability of one PBS (default 0.05; larger is faster, "
+                       help="error probability of one PBS (default 1e-5; larger is faster, "
                             "smaller makes encrypted logits bit-identical to the simulation)")
     group.add_argument("--global-p-error", type=float, default=None,
                        help="error probability of the whole circuit")

@@ -7,9 +7,49 @@ import numpy as np
 import onnx
 
 
+def standard_ops(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy with every onnx.brevitas.Quant node spelled in default-domain ops
+    ((clip(round(x / scale + zp)) - zp) * scale), which onnxruntime can run."""
+    from onnx import helper, numpy_helper
+
+    from polyzoo.export.qat import int_range
+
+    if not any(n.op_type == "Quant" and n.domain for n in model.graph.node):
+        return model
+    model = onnx.ModelProto.FromString(model.SerializeToString())
+    graph = model.graph
+    inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    nodes = []
+    for node in graph.node:
+        if not (node.op_type == "Quant" and node.domain):
+            nodes.append(node)
+            continue
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        x, scale, zero_point, bits = node.input
+        lo, hi = int_range(int(inits[bits]), bool(attrs["signed"]), bool(attrs["narrow"]))
+        stem = node.output[0]
+        bounds = [f"{stem}/lo", f"{stem}/hi"]
+        graph.initializer.extend(numpy_helper.from_array(np.float32(v), n)
+                                 for v, n in zip((lo, hi), bounds))
+        nodes += [helper.make_node("Div", [x, scale], [f"{stem}/div"]),
+                  helper.make_node("Add", [f"{stem}/div", zero_point], [f"{stem}/shift"]),
+                  helper.make_node("Round", [f"{stem}/shift"], [f"{stem}/round"]),
+                  helper.make_node("Clip", [f"{stem}/round", *bounds], [f"{stem}/clip"]),
+                  helper.make_node("Sub", [f"{stem}/clip", zero_point], [f"{stem}/int"]),
+                  helper.make_node("Mul", [f"{stem}/int", scale], [stem])]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    kept = [o for o in model.opset_import if o.domain == ""]
+    del model.opset_import[:]
+    model.opset_import.extend(kept)
+    return model
+
+
 def run_onnx(model: onnx.ModelProto, *inputs: np.ndarray) -> list[np.ndarray]:
-    """Evaluate `model` with onnxruntime on float32 inputs."""
+    """Evaluate `model` with onnxruntime on float32 inputs (Quant nodes as standard ops)."""
     import onnxruntime as ort
+
+    model = standard_ops(model)
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1

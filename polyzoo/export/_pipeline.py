@@ -25,8 +25,9 @@ def export_model(source: Source, out_dir: str | Path, knobs: Knobs, *, n_test: i
     if out.exists() and any(out.iterdir()):
         raise ValueError(f"{out} is not empty: choose a new --out directory")
     calib = np.asarray(source.calibration[:n_calibration], np.float32)
-    graph = to_onnx(source.fn, calib[:1])
-    worst = check_onnx(graph, source.fn, calib[:16])
+    target = source.export_fn or source.fn  # a QAT entry: with its trained quantisers
+    graph = to_onnx(target, calib[:1])
+    worst = check_onnx(graph, target, calib[:16])
     log(f"ONNX opset 14 graph: {len(graph.graph.node)} nodes, max |onnx - jax| = {worst:.2e}")
     circuit = compile_onnx(graph, calib, knobs)
     log(f"compiled in {circuit.compile_seconds:.1f} s")

@@ -102,12 +102,16 @@ def _mlir_lookups(circuit) -> list[tuple[str, int]]:
 def layer_statistics(circuit: Circuit) -> tuple[dict[str, int], dict[str, int]]:
     """(PBS per layer from the MLIR's table lookups, max bit-width per layer from the graph).
 
-    If the compiler's total differs from the lookups counted in the MLIR, the difference is
+    Layers with no lookup are listed with 0. If the compiler's total differs from the lookups
+    counted in the MLIR, the difference is
     reported as '<added by compiler>' (exact rounding, key conversions) or, when the compiler
     fused lookups away, as a negative '<fused by compiler>', so the rows sum to the total.
     """
     total = int(circuit.fhe_circuit.statistics["programmable_bootstrap_count"])
-    pbs: dict[str, int] = {}
+    # Every layer of the graph gets a row, 0 when it needs no lookup (e.g. the last layer,
+    # whose integers are decrypted as they are).
+    pbs: dict[str, int] = {layer_of(n.name): 0 for n in circuit.onnx_model.graph.node
+                           if not n.name.startswith("output:")}
     for layer, n in _mlir_lookups(circuit):
         pbs[layer] = pbs.get(layer, 0) + n
     if total != sum(pbs.values()):

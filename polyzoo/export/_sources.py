@@ -30,12 +30,15 @@ class Source:
     meta: dict
     client: dict | None = None   # how the client turns raw inputs into circuit inputs
                                  # (None: as they are; see client_encoder)
+    export_fn: Callable | None = None  # what is compiled, if not `fn`: `fn` with its trained
+                                       # quantisers (a QAT entry; Concrete-ML imports them)
 
 
 def default_knobs(source: Source, *, n_bits: int | None = None, rounding: int | None = None,
                   p_error: float | None = None, global_p_error: float | None = None):
     """Knobs for exporting `source`: what the caller sets, else the bit-widths the entry was
-    quantisation-aware trained for (rounding only when n_bits is theirs too), p_error 0.05."""
+    quantisation-aware trained for (rounding only when n_bits is theirs too), p_error
+    micro.DEFAULT_P_ERROR. A QAT entry's graph carries its trained grids (export_fn)."""
     from polyzoo.export import micro
     from polyzoo.export._compile import Knobs
 
@@ -69,8 +72,13 @@ def _zoo(name: str) -> Source:
                       dataset, meta, client)
     if any(model.spec.site(s).choice == "batchnorm" for s in model.site_names()):
         model, variables = models.fold_batchnorms(model, variables)
+    export_fn = None
+    if (entry.meta.get("qat") or {}).get("ranges"):  # the grids it was trained on
+        from polyzoo.export import micro
+
+        export_fn = micro.export_function(model, variables, entry.meta["qat"])
     return Source(name, functools.partial(model.apply, variables), ds.train.inputs,
-                  ds.test.inputs, ds.test.labels, dataset, meta)
+                  ds.test.inputs, ds.test.labels, dataset, meta, export_fn=export_fn)
 
 
 def _bert_client(name: str, model, meta: dict) -> dict:

@@ -24,6 +24,11 @@ from onnx import TensorProto, helper, numpy_helper
 from polyzoo.export._unsupported import explain
 
 OPSET = 14
+QUANT_DOMAIN = "onnx.brevitas"  # Concrete-ML's QAT import reads Brevitas' Quant nodes
+_QUANT_PRIMITIVE = "polyzoo_quant"  # polyzoo.export.qat.quant (kept in sync by a test)
+# Ops that move values without changing them: a per-tensor quantiser commutes with them, and
+# Concrete-ML's QAT import wants the Quant node before them (they re-quantise otherwise).
+_SHAPE_OPS = ("Reshape", "Transpose", "Squeeze", "Unsqueeze", "Expand", "Slice", "Identity")
 _CALL_PARAMS = ("jaxpr", "call_jaxpr", "fun_jaxpr")  # sub-jaxpr of pjit/closed_call/custom_*
 # JAX primitives that are one ONNX node on the same operands.
 _ELEMENTWISE = {"add": "Add", "sub": "Sub", "mul": "Mul", "erf": "Erf", "tanh": "Tanh",
@@ -71,6 +76,8 @@ class _Builder:
     def __init__(self):
         self.nodes: list[onnx.NodeProto] = []
         self.initializers: list[onnx.TensorProto] = []
+        self.producer: dict[str, onnx.NodeProto] = {}  # value name -> the node computing it
+        self.quantized: dict[tuple, str] = {}  # (value, grid) -> its Quant output (shared)
         self._count = 0
 
     def fresh(self, hint: str) -> str:
@@ -91,8 +98,33 @@ class _Builder:
         out = self.fresh(op.lower())
         # Node names become Concrete tags: the layer path, then the op (no '.' allowed there).
         name = f"{where.replace('.', '_')}:{op}_{self._count}"
-        self.nodes.append(helper.make_node(op, list(inputs), [out], name=name, **attrs))
+        node = helper.make_node(op, list(inputs), [out], name=name, **attrs)
+        self.nodes.append(node)
+        self.producer[out] = node
         return out
+
+    def replay(self, node: onnx.NodeProto, first_input: str) -> str:
+        """A copy of `node` reading `first_input` instead of its first input."""
+        self._count += 1
+        copy = onnx.NodeProto()
+        copy.CopyFrom(node)
+        copy.input[0] = first_input
+        copy.output[0] = f"{node.op_type.lower()}_{self._count}"
+        copy.name = f"{node.name.split(':')[0]}:{node.op_type}_{self._count}"
+        self.nodes.append(copy)
+        self.producer[copy.output[0]] = copy
+        return copy.output[0]
+
+    def prune(self, outputs: Sequence[str]) -> None:
+        """Drop nodes whose results nothing reads, then initializers nothing reads."""
+        while True:
+            used = set(outputs) | {i for n in self.nodes for i in n.input}
+            kept = [n for n in self.nodes if any(o in used for o in n.output)]
+            if len(kept) == len(self.nodes):
+                break
+            self.nodes = kept
+        used = {i for n in self.nodes for i in n.input}
+        self.initializers = [i for i in self.initializers if i.name in used]
 
 
 class _Translator:
@@ -128,6 +160,9 @@ class _Translator:
 
     def equation(self, eqn, ins: list) -> list:
         prim = eqn.primitive.name
+        if prim == _QUANT_PRIMITIVE:  # before constant folding: weights get Quant nodes too
+            aval = eqn.outvars[0].aval
+            return [Traced(self.op_quant(eqn, ins, _where(eqn)), tuple(aval.shape), aval.dtype)]
         static_out = all(not _is_symbolic(d) for v in eqn.outvars for d in v.aval.shape)
         if not any(isinstance(x, Traced) for x in ins) and static_out:
             # Constant folding: evaluate on the host, exactly as JAX would.
@@ -221,6 +256,37 @@ class _Translator:
         # select_n(p, a, b) = b where p else a
         return self.b.node("Where", [self.b.const(np.asarray(pred, bool)),
                                      self.name_of(cases[1]), self.name_of(cases[0])], where)
+
+    # ---- quantisers --------------------------------------------------------------------------
+    def op_quant(self, eqn, ins, where):
+        """polyzoo.export.qat.quant -> one onnx.brevitas.Quant node (scale, zero point and
+        bit-width initialisers), placed before any shape-only ops that lead to its input."""
+        x, scale, zero_point = ins
+        if isinstance(scale, Traced) or isinstance(zero_point, Traced):
+            raise UnsupportedOperation(f"quantiser with an encrypted scale or zero point at "
+                                       f"{where} [{_location(eqn)}]")
+        p = eqn.params
+        grid = (float(np.asarray(scale)), float(np.asarray(zero_point)), int(p["bits"]),
+                int(p["signed"]), int(p["narrow"]))
+        name = x.name if isinstance(x, Traced) else self.b.const(x, "w")
+        return self._quantize(name, grid, where)
+
+    def _quantize(self, name: str, grid: tuple, where: str) -> str:
+        key = (name, grid)
+        if key in self.b.quantized:
+            return self.b.quantized[key]
+        node = self.b.producer.get(name)
+        if node is not None and node.op_type in _SHAPE_OPS:
+            out = self.b.replay(node, self._quantize(node.input[0], grid, where))
+        else:
+            scale, zero_point, bits, signed, narrow = grid
+            out = self.b.node("Quant", [name, self.b.const(np.float32(scale), "scale"),
+                                        self.b.const(np.float32(zero_point), "zero_point"),
+                                        self.b.const(np.float32(bits), "bit_width")],
+                              where, domain=QUANT_DOMAIN, rounding_mode="ROUND",
+                              signed=signed, narrow=narrow)
+        self.b.quantized[key] = out
+        return out
 
     # ---- identities -------------------------------------------------------------------------
     def _identity(self, eqn, ins, where):
@@ -394,11 +460,14 @@ def to_onnx(fn: Callable, example_inputs: Sequence[np.ndarray] | np.ndarray, *,
         builder.nodes.append(helper.make_node("Identity", [out.name], [name],
                                               name=f"output:Identity_{i}"))
         out_infos.append(_value_info(name, var.aval.shape))
+    builder.prune([o.name for o in out_infos])
     graph = helper.make_graph(builder.nodes, "polyzoo",
                               [_value_info(n, a.shape) for n, a in zip(names, args)],
                               out_infos, initializer=builder.initializers)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                              producer_name="polyzoo")
+    opsets = [helper.make_opsetid("", OPSET)]
+    if any(n.domain == QUANT_DOMAIN for n in builder.nodes):
+        opsets.append(helper.make_opsetid(QUANT_DOMAIN, 1))
+    model = helper.make_model(graph, opset_imports=opsets, producer_name="polyzoo")
     model.ir_version = 8
     onnx.checker.check_model(model)
     return model

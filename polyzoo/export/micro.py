@@ -3,9 +3,11 @@
 The zoo entry 'vit-micro-mnist-qat' (recipe models/vit_micro_mnist_qat.py, `polyzoo train
 vit_micro_mnist_qat`) trains `vit-micro` with `tfhe_spec()` in float, then its `finish` step is
 `qat_stage`: BatchNorm folded into the next linear layers (no division left), then
-quantisation-aware fine-tuning through `qat.quantized` (Concrete-ML's n-bit grids, straight-
-through) at the export bit-width. The stored network is the folded float function that
-Concrete-ML quantises at export (`polyzoo export vit-micro-mnist-qat`).
+quantisation-aware fine-tuning through `qat.quantized` (the circuit's quantisers and its
+accumulator rounding, straight-through). The stored network is the folded float function;
+the trained grids (`ranges`, in the manifest's 'qat' record) make it the circuit again:
+`export_function` -> `to_onnx` (one Quant node per quantiser) -> `compile_onnx`, which imports
+the grids (`import_qat=True`) instead of re-calibrating its own.
 """
 from __future__ import annotations
 
@@ -20,8 +22,12 @@ import optax
 from polyzoo.export import qat
 
 MODEL = "vit-micro"
-DEFAULT_BITS, DEFAULT_ROUNDING = 6, 8  # measured: see the README's export section
-DEFAULT_P_ERROR = 0.05  # per-PBS error probability: larger is faster (README, export)
+# Measured (README, export; bench/bench_export_knobs.py): 6-bit grids, accumulators rounded
+# exactly to 7 bits, 5-bit operands for the encrypted x encrypted attention products, and a
+# per-PBS error probability small enough that encrypted runs equal the simulation.
+DEFAULT_BITS, DEFAULT_ROUNDING, DEFAULT_PRODUCT_BITS = 6, 7, 5
+DEFAULT_P_ERROR = 1e-5
+CALIBRATION = 1000  # training inputs the grids are calibrated on (as `polyzoo export`)
 
 
 def tfhe_spec():
@@ -40,11 +46,13 @@ def accuracy(fn, x, y, batch: int = 1000) -> float:
     return float(np.mean(preds == y))
 
 
-def qat_finetune(fn, params, x, y, *, n_bits, steps, lr=1e-3, batch=128, seed=0,
-                 recalibrate_every=250, calibration=2048, rounding_bits=None):
-    """Fine-tune params of fn(params, x) -> logits through Concrete-ML's fake quantisers, on
-    activation grids calibrated like Concrete-ML's (min/max over a calibration set),
-    re-measured every `recalibrate_every` steps. Returns (params, quantised fn of params, x)."""
+def qat_finetune(fn, params, x, y, *, n_bits, steps, lr=1e-4, batch=128, seed=0,
+                 recalibrate_every=25, calibration=CALIBRATION, rounding_bits=None,
+                 product_bits=None):
+    """Fine-tune params of fn(params, x) -> logits through the circuit's quantisers
+    (`qat.quantized`), their grids calibrated on the first `calibration` inputs (those
+    `polyzoo export` calibrates on) and re-measured every `recalibrate_every` steps.
+    Returns (params, ranges): the trained grids that `export_function` puts in the circuit."""
     xc = jnp.asarray(x[:calibration])
     tx = optax.adam(optax.cosine_decay_schedule(lr, steps))
     opt = tx.init(params)
@@ -52,28 +60,62 @@ def qat_finetune(fn, params, x, y, *, n_bits, steps, lr=1e-3, batch=128, seed=0,
     @jax.jit
     def step(params, opt, ranges, xb, yb):  # ranges traced: recalibration does not recompile
         def loss(p):
-            logits = qat.quantized(fn, n_bits, ranges=ranges, rounding_bits=rounding_bits)(p, xb)
+            logits = qat.quantized(fn, n_bits, ranges=ranges, rounding_bits=rounding_bits,
+                                   product_bits=product_bits)(p, xb)
             return optax.softmax_cross_entropy_with_integer_labels(logits, yb).mean()
         value, grads = jax.value_and_grad(loss)(params)
         with jax.numpy_dtype_promotion("standard"):
             updates, opt = tx.update(grads, opt, params)
         return optax.apply_updates(params, updates), opt, value
 
+    calibrate = jax.jit(lambda p: qat.site_ranges(fn, p, xc, n_bits=n_bits,
+                                                  rounding_bits=rounding_bits,
+                                                  product_bits=product_bits))
     rng = np.random.default_rng(seed)
     for i in range(steps):
         if i % recalibrate_every == 0:
-            ranges = jnp.asarray(qat.activation_ranges(fn, params, xc, n_bits=n_bits,
-                                                       rounding_bits=rounding_bits), jnp.float32)
+            ranges = calibrate(params)
         idx = rng.choice(len(x), batch, replace=False)
         params, opt, _ = step(params, opt, ranges, jnp.asarray(x[idx]),
                               jnp.asarray(y[idx], jnp.int32))
-    ranges = qat.activation_ranges(fn, params, xc, n_bits=n_bits, rounding_bits=rounding_bits)
-    final = qat.quantized(fn, n_bits, ranges=ranges, rounding_bits=rounding_bits)
-    return jax.tree.map(np.asarray, params), final
+    ranges = qat.activation_ranges(fn, params, xc, n_bits=n_bits, rounding_bits=rounding_bits,
+                                   product_bits=product_bits)
+    return jax.tree.map(np.asarray, params), ranges
+
+
+def export_function(model, variables, qat_meta: dict):
+    """xb -> logits of a folded model with its trained quantisers as `qat.quant` (to_onnx
+    makes them Quant nodes, compile_onnx imports their grids): what to export for a QAT entry.
+    `qat_meta` is the entry's manifest record 'qat' (n_bits, rounding_bits, product_bits,
+    ranges)."""
+    if not qat_meta.get("ranges"):
+        raise ValueError("this QAT record has no trained grids ('ranges'): retrain the entry "
+                         "with `polyzoo train vit_micro_mnist_qat`")
+    params = variables["params"]
+    rest = {k: v for k, v in variables.items() if k != "params" and jax.tree.leaves(v)}
+    fn = lambda p, xb: model.apply({"params": p, **rest}, xb)  # noqa: E731
+    quantised = qat.quantized(fn, qat_meta["n_bits"], ranges=qat_meta["ranges"],
+                              rounding_bits=qat_meta["rounding_bits"], emulate=False,
+                              product_bits=qat_meta.get("product_bits"))
+    return lambda xb: quantised(params, xb)
+
+
+def emulated_function(model, variables, qat_meta: dict):
+    """xb -> logits of the circuit without PBS errors, emulated in JAX (accumulator rounding
+    and encrypted-add rescaling included): the training-time view of the circuit."""
+    params = variables["params"]
+    rest = {k: v for k, v in variables.items() if k != "params" and jax.tree.leaves(v)}
+    fn = lambda p, xb: model.apply({"params": p, **rest}, xb)  # noqa: E731
+    quantised = qat.quantized(fn, qat_meta["n_bits"],
+                              ranges=jnp.asarray(qat_meta["ranges"], jnp.float32),
+                              rounding_bits=qat_meta["rounding_bits"],
+                              product_bits=qat_meta.get("product_bits"))
+    return lambda xb: quantised(params, xb)
 
 
 def qat_stage(model, variables, ds, train_in, *, n_bits: int = DEFAULT_BITS,
-              rounding_bits: int | None = DEFAULT_ROUNDING, steps: int = 1500,
+              rounding_bits: int | None = DEFAULT_ROUNDING,
+              product_bits: int | None = DEFAULT_PRODUCT_BITS, steps: int = 1500,
               lr: float = 3e-4, steps_scale: float = 1.0, seed: int = 0, log=print):
     """Recipe `finish` step: fold BatchNorm, fine-tune through the fake quantisers.
 
@@ -87,15 +129,18 @@ def qat_stage(model, variables, ds, train_in, *, n_bits: int = DEFAULT_BITS,
     fn = lambda p, xb: folded.apply({"params": p, **rest}, xb)  # noqa: E731
     val_acc = lambda f: accuracy(f, ds.val.inputs, ds.val.labels)  # noqa: E731
     float_acc = val_acc(lambda xb: fn(fvars["params"], xb))
-    ptq_fn = qat.quantized(fn, n_bits, rounding_bits=rounding_bits, ranges=qat.activation_ranges(
-        fn, fvars["params"], jnp.asarray(x[:2048]), n_bits=n_bits, rounding_bits=rounding_bits))
+    grids = dict(rounding_bits=rounding_bits, product_bits=product_bits)
+    ptq_fn = qat.quantized(fn, n_bits, **grids, ranges=qat.activation_ranges(
+        fn, fvars["params"], jnp.asarray(x[:CALIBRATION]), n_bits=n_bits, **grids))
     ptq_acc = val_acc(lambda xb: ptq_fn(fvars["params"], xb))
     steps = max(2, int(steps * steps_scale))
     t0 = time.perf_counter()
-    params, qfn = qat_finetune(fn, fvars["params"], x, y, n_bits=n_bits, steps=steps, lr=lr,
-                               rounding_bits=rounding_bits, seed=seed)
+    params, ranges = qat_finetune(fn, fvars["params"], x, y, n_bits=n_bits, steps=steps, lr=lr,
+                                  seed=seed, **grids)
+    qfn = qat.quantized(fn, n_bits, ranges=ranges, **grids)
     report = {
-        "n_bits": n_bits, "rounding_bits": rounding_bits, "steps": steps, "lr": lr,
+        "n_bits": n_bits, "rounding_bits": rounding_bits, "product_bits": product_bits,
+        "steps": steps, "lr": lr,
         "seconds": round(time.perf_counter() - t0, 1),
         "float_val_accuracy_before_qat": float_acc,
         "fake_quant_val_accuracy_before_qat": ptq_acc,
@@ -103,4 +148,5 @@ def qat_stage(model, variables, ds, train_in, *, n_bits: int = DEFAULT_BITS,
         "float_val_accuracy": val_acc(lambda xb: fn(params, xb)),
     }
     log(json.dumps({"stage": "qat", **report}))
+    report["ranges"] = qat.export_ranges(ranges)  # the circuit's grids, for export_function
     return folded, {"params": params, **rest}, {"qat": report}

@@ -1,14 +1,20 @@
-"""Quantisation-aware training in JAX, at the bit-widths Concrete-ML uses (Jacob et al. 2018
-style fake quantisation with a straight-through gradient).
+"""Quantisation-aware training in JAX on the exact grids the TFHE circuit uses (Jacob et al.
+2018 fake quantisation with a straight-through gradient; Brevitas-style explicit quantisers).
 
-Concrete-ML's post-training quantisation (what `compile_onnx` does) quantises, per tensor:
-  - the two operands of every matrix product: weights symmetric signed on n bits (scale from
-    max |w|), activations uniform on n bits over their calibrated [min, max];
-  - the model output on n bits (model_outputs) and the model input (model_inputs).
-`quantized(fn, n_bits)` re-evaluates a function's jaxpr with exactly those fake quantisers
-inserted, so no model needs a hook: every `dot_general` (Dense, einsum, attention products)
-is found in the trace. Train the returned function's parameters with the usual optax loop,
-then export the float function: Concrete-ML re-derives the same grids from calibration data.
+`quantized(fn, n_bits, ranges=...)` re-evaluates a function's jaxpr with a quantiser
+(the `polyzoo_quant` primitive, `quant`) wherever Concrete-ML's QAT import needs one:
+  - both operands of every matrix product (`dot_general`): activations on an unsigned n-bit
+    grid over their calibrated [lo, hi] (zero included), constants (weights) on a signed
+    narrow symmetric grid (zero point 0, scale max|w| / (2**(n-1) - 1));
+  - both operands of an add/sub of two encrypted values (residual connections), and the input
+    of an encrypted `reduce_sum` (pooling).
+With `emulate=True` (training, evaluation) it also reproduces two roundings that Concrete-ML
+applies inside the circuit: accumulators rounded to their `rounding_bits` most significant bits
+(`rounding_threshold_bits`, power-of-two steps as `fhe.round_bit_pattern`), and the common-scale
+requantisation of the two operands of an encrypted add. With `emulate=False` the function is
+what `to_onnx` exports: every `quant` becomes one `onnx.brevitas.Quant` node whose scale, zero
+point and bit-width are initialisers, and `compile_onnx` compiles it with `import_qat=True`,
+so the circuit uses exactly the trained grids instead of re-calibrating its own.
 """
 from __future__ import annotations
 
@@ -16,11 +22,91 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+from jax._src import source_info_util
 from jax.extend import core as jcore
+from jax.interpreters import ad, batching, mlir
 
 _CALL_PARAMS = ("jaxpr", "call_jaxpr", "fun_jaxpr")
+# Primitives that only move values: a quantised value stays quantised through them.
+_MOVES = ("reshape", "transpose", "squeeze", "expand_dims", "broadcast_in_dim", "slice",
+          "copy", "copy_p", "convert_element_type")
+QUANT = "polyzoo_quant"  # the primitive's name: the translator maps it to onnx.brevitas.Quant
 
 
+# ---- the quantiser primitive ----------------------------------------------------------------
+def int_range(bits: int, signed: bool, narrow: bool) -> tuple[int, int]:
+    """Integer range of a Brevitas quantiser (as brevitas.function.min_int / max_int)."""
+    if signed:
+        return -(2 ** (bits - 1)) + int(narrow), 2 ** (bits - 1) - 1
+    return 0, 2 ** bits - 1 - int(narrow)
+
+
+def _quant_impl(x, scale, zero_point, *, bits, signed, narrow):
+    lo, hi = int_range(bits, signed, narrow)
+    q = jnp.clip(jnp.round(x / scale + zero_point), lo, hi)
+    return (q - zero_point) * scale
+
+
+quant_p = jcore.Primitive(QUANT)
+quant_p.def_impl(_quant_impl)
+quant_p.def_abstract_eval(lambda x, scale, zero_point, **_: jax.core.ShapedArray(x.shape, x.dtype))
+mlir.register_lowering(quant_p, mlir.lower_fun(_quant_impl, multiple_results=False))
+
+
+def _quant_jvp(primals, tangents, **params):
+    """Clipped straight-through: the tangent of x passes where x is inside the grid's range,
+    zero where the quantiser clips (scale and zero point get none)."""
+    x, scale, zero_point = primals
+    tx = tangents[0]
+    if type(tx) is ad.Zero:
+        tx = ad.instantiate_zeros(tx)
+    lo, hi = int_range(params["bits"], params["signed"], params["narrow"])
+    level = x / scale + zero_point
+    inside = (level >= lo - 0.5) & (level <= hi + 0.5)
+    return quant_p.bind(*primals, **params), jnp.where(inside, tx, jnp.zeros_like(tx))
+
+
+def _quant_batch(args, dims, **params):
+    x, scale, zero_point = args
+    if dims[1] is not None or dims[2] is not None:
+        raise ValueError("quant: scale and zero point must not be batched")
+    return quant_p.bind(x, scale, zero_point, **params), dims[0]
+
+
+ad.primitive_jvps[quant_p] = _quant_jvp
+batching.primitive_batchers[quant_p] = _quant_batch
+
+
+def quant(x: jax.Array, scale, zero_point, *, bits: int, signed: bool,
+          narrow: bool = False) -> jax.Array:
+    """Brevitas uniform quantiser: (clip(round(x / scale + zp)) - zp) * scale, STE gradient."""
+    return quant_p.bind(x, jnp.asarray(scale, x.dtype), jnp.asarray(zero_point, x.dtype),
+                        bits=int(bits), signed=bool(signed), narrow=bool(narrow))
+
+
+def activation_grid(lo, hi, bits: int):
+    """(scale, zero point) of an unsigned n-bit grid covering [min(lo, 0), max(hi, 0)]."""
+    lo = jnp.minimum(jnp.asarray(lo, jnp.float32), jnp.float32(0.0))
+    hi = jnp.maximum(jnp.asarray(hi, jnp.float32), jnp.float32(0.0))
+    scale = jnp.maximum(hi - lo, jnp.float32(1e-8)) / jnp.float32(2 ** bits - 1)
+    return scale, jnp.round(-lo / scale)
+
+
+def quant_activation(x, lo, hi, bits: int):
+    scale, zero_point = activation_grid(lo, hi, bits)
+    return quant(x, jax.lax.stop_gradient(scale), jax.lax.stop_gradient(zero_point),
+                 bits=bits, signed=False)
+
+
+def quant_weight(w, bits: int):
+    """Signed narrow symmetric grid: zero point 0, levels -(2**(n-1)-1) .. 2**(n-1)-1."""
+    peak = jnp.maximum(jnp.max(jnp.abs(w)), jnp.asarray(1e-8, w.dtype))
+    scale = jax.lax.stop_gradient(peak / jnp.asarray(2 ** (bits - 1) - 1, w.dtype))
+    return quant(w, scale, jnp.zeros((), w.dtype), bits=bits, signed=True, narrow=True)
+
+
+# ---- simple fake quantisers (no primitive) ----------------------------------------------------
 def _ste(x, q):
     """Forward q, gradient of the identity (straight-through estimator)."""
     return x + jax.lax.stop_gradient(q - x)
@@ -28,7 +114,7 @@ def _ste(x, q):
 
 def fake_quant(x: jax.Array, n_bits: int, lo=None, hi=None) -> jax.Array:
     """Uniform asymmetric quantisation of x to 2**n_bits levels on [lo, hi] (default: the
-    tensor's own min/max, as Concrete-ML calibrates activations), straight-through gradient."""
+    tensor's own min/max), straight-through gradient."""
     lo = jax.lax.stop_gradient(jnp.min(x) if lo is None else jnp.asarray(lo, x.dtype))
     hi = jax.lax.stop_gradient(jnp.max(x) if hi is None else jnp.asarray(hi, x.dtype))
     levels = jnp.asarray(2 ** n_bits - 1, x.dtype)
@@ -46,117 +132,233 @@ def fake_quant_symmetric(w: jax.Array, n_bits: int) -> jax.Array:
     return _ste(w, q)
 
 
+# ---- inserting the quantisers into a function -------------------------------------------------
 def quantized(fn: Callable, n_bits: int, *, data_argnums: tuple[int, ...] = (1,),
-              quantize_output: bool = True, ranges: list | None = None,
-              rounding_bits: int | None = None) -> Callable:
-    """fn(params, x, ...) -> the same function with Concrete-ML's quantisers as fake quants.
+              ranges=None, rounding_bits: int | None = None, emulate: bool = True,
+              product_bits: int | None = None) -> Callable:
+    """fn(params, x, ...) -> the same function with the circuit's quantisers inserted.
 
-    Arguments at `data_argnums` are the (encrypted) data; a matrix-product operand that depends
-    on them is an activation (uniform grid on [lo, hi]), any other operand a weight (symmetric
-    grid). `ranges`: the [lo, hi] of every activation quantiser in trace order, as returned by
-    `activation_ranges` on a calibration batch (what Concrete-ML does); None uses each batch's
-    own min/max. `rounding_bits` (Concrete-ML's rounding_threshold_bits) also rounds every
-    encrypted matrix-product result to that many bits over its range before the next lookup.
+    Arguments at `data_argnums` are the (encrypted) data. `ranges`: one [lo, hi] per site in
+    trace order, as returned by `activation_ranges` on a calibration batch (an array, so it can
+    be traced: recalibration does not recompile); None uses each batch's own ranges.
+    `rounding_bits`: Concrete-ML's rounding_threshold_bits, emulated on every accumulator.
+    `emulate=False` leaves out the roundings Concrete-ML does itself (for export: `to_onnx`).
+    `product_bits`: bits of the operands of encrypted x encrypted products (default n_bits);
+    each such scalar product costs two table lookups on (a + b) and (a - b), so their width
+    sets much of the circuit's cost.
     """
 
     def wrapped(*args):
         closed, out_shape = jax.make_jaxpr(fn, return_shape=True)(*args)
-        flags = []
-        for i, a in enumerate(args):
-            flags += [i in data_argnums] * len(jax.tree_util.tree_leaves(a))
-        leaves = jax.tree_util.tree_leaves(args)
-        sites = _Sites(n_bits, ranges, rounding_bits)
-        outs = _eval(closed.jaxpr, closed.consts, list(zip(leaves, flags)), sites)
-        values = [sites.activation(v) if (quantize_output and f) else v for v, f in outs]
-        return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(out_shape), values)
+        sites = _Sites(n_bits, ranges, rounding_bits, emulate, product_bits)
+        outs = _eval(closed.jaxpr, closed.consts, _flagged(args, data_argnums), sites)
+        if ranges is not None and sites.count != len(ranges):
+            raise ValueError(f"{len(ranges)} calibrated ranges for a function with "
+                             f"{sites.count} quantisation sites: recompute them with "
+                             "activation_ranges")
+        return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(out_shape),
+                                            [v for v, _, _ in outs])
 
     return wrapped
 
 
 def activation_ranges(fn: Callable, *args, n_bits: int | None = None,
-                      rounding_bits: int | None = None, data_argnums: tuple[int, ...] = (1,),
-                      quantize_output: bool = True) -> list:
-    """[lo, hi] of every activation quantiser of `quantized(fn, ...)` on a calibration batch.
+                      rounding_bits: int | None = None, product_bits: int | None = None,
+                      data_argnums: tuple[int, ...] = (1,)) -> list:
+    """[lo, hi] of every quantisation site of `quantized(fn, ...)` on a calibration batch.
 
-    With n_bits, calibration is sequential as in Concrete-ML's post-training quantisation:
-    each quantiser's range is measured on values computed through the already-quantised
-    layers before it. Without, on the float function.
+    With n_bits, calibration is sequential as in Concrete-ML's QAT import: each site's range is
+    measured on values computed through the quantisers before it, but without the roundings
+    Concrete-ML applies inside the circuit (accumulators, encrypted adds), as Concrete-ML
+    calibrates its own parameters (add scales, rounding shifts) on those values. Without
+    n_bits, on the float function.
     """
+    table = site_ranges(fn, *args, n_bits=n_bits, rounding_bits=rounding_bits,
+                        product_bits=product_bits, data_argnums=data_argnums)
+    return [(float(lo), float(hi)) for lo, hi in np.asarray(table)]
+
+
+def site_ranges(fn: Callable, *args, n_bits: int | None = None,
+                rounding_bits: int | None = None, product_bits: int | None = None,
+                data_argnums: tuple[int, ...] = (1,)) -> jax.Array:
+    """`activation_ranges` as a (sites, 2) array: traceable, so a training loop can jit it."""
     closed = jax.make_jaxpr(fn)(*args)
-    flags = []
+    # As Concrete-ML calibrates: through the quantisers, without its own roundings.
+    sites = _Sites(n_bits, None, rounding_bits if n_bits else None, False, product_bits)
+    _eval(closed.jaxpr, closed.consts, _flagged(args, data_argnums), sites)
+    return jnp.stack([jnp.stack([lo, hi]) for lo, hi in sites.seen]).astype(jnp.float32)
+
+
+def _flagged(args, data_argnums):
+    pairs = []
     for i, a in enumerate(args):
-        flags += [i in data_argnums] * len(jax.tree_util.tree_leaves(a))
-    sites = _Sites(n_bits, None, rounding_bits)
-    outs = _eval(closed.jaxpr, closed.consts,
-                 list(zip(jax.tree_util.tree_leaves(args), flags)), sites)
-    if quantize_output:
-        for v, f in outs:
-            if f:
-                sites.activation(v)
-    return [(float(lo), float(hi)) for lo, hi in sites.seen]
+        pairs += [(leaf, i in data_argnums, None) for leaf in jax.tree_util.tree_leaves(a)]
+    return pairs
+
+
+def _bits_of(lo, hi):
+    """Bits of the smallest integer type holding [lo, hi] (concrete Integer.that_can_represent)."""
+    lo, hi = jnp.round(lo), jnp.round(hi)
+    unsigned = jnp.ceil(jnp.log2(jnp.maximum(hi, jnp.float32(0.0)) + jnp.float32(1.0)))
+    signed = jnp.float32(1.0) + jnp.ceil(jnp.log2(jnp.maximum(-lo, hi + jnp.float32(1.0))))
+    return jnp.maximum(jnp.where(lo < 0, signed, unsigned), jnp.float32(1.0))
 
 
 class _Sites:
-    """Counts activation quantisers in trace order; n_bits None only records ranges."""
+    """Quantisation sites in trace order. n_bits None only records ranges (float function)."""
 
-    def __init__(self, n_bits, ranges, rounding_bits=None):
-        self.n_bits, self.ranges, self.seen = n_bits, ranges, []
-        self.rounding_bits = rounding_bits
+    def __init__(self, n_bits, ranges, rounding_bits, emulate, product_bits=None):
+        self.n_bits, self.ranges, self.rounding_bits = n_bits, ranges, rounding_bits
+        self.product_bits = product_bits or n_bits
+        self.emulate, self.seen, self.count = emulate, [], 0
 
-    def accumulator(self, x):
-        """Rounding of an integer accumulator to `rounding_bits` most significant bits."""
-        if self.rounding_bits is None:
-            return x
-        return self.activation(x, self.rounding_bits)
-
-    def activation(self, x, bits=None):
-        i = len(self.seen)
-        self.seen.append((jnp.min(x), jnp.max(x)))
-        if self.n_bits is None:
-            return x
-        bits = bits or self.n_bits
+    def _range(self, x):
+        i = self.count
+        self.count += 1
         if self.ranges is None:
-            return fake_quant(x, bits)
+            self.seen.append((jnp.min(x), jnp.max(x)))
+            return jax.lax.stop_gradient(jnp.min(x)), jax.lax.stop_gradient(jnp.max(x))
         if i >= len(self.ranges):
             raise ValueError(f"{len(self.ranges)} calibrated ranges for a function with more "
-                             "activation quantisers: recompute them with activation_ranges")
-        lo, hi = self.ranges[i]
-        return fake_quant(x, bits, lo, hi)
+                             "quantisation sites: recompute them with activation_ranges")
+        return self.ranges[i][0], self.ranges[i][1]
+
+    def activation(self, x, already=None):
+        """(quantised x, its (scale, zero point)); a value already quantised passes as is."""
+        if already:
+            return x, already
+        lo, hi = self._range(x)
+        if self.n_bits is None:  # float: no quantiser, but a site (same sites as quantised)
+            return x, (lo, hi)
+        scale, zero_point = activation_grid(lo, hi, self.n_bits)
+        return quant_activation(x, lo, hi, self.n_bits), (scale, zero_point)
 
     def weight(self, w):
-        return w if self.n_bits is None else fake_quant_symmetric(w, self.n_bits)
+        return w if self.n_bits is None else quant_weight(w, self.n_bits)
+
+    def rescale(self, a, b, sign):
+        """Concrete-ML's encrypted add: both operands re-quantised to the output's scale."""
+        total = a + b if sign > 0 else a - b
+        lo, hi = self._range(total)
+        if self.n_bits is None or not self.emulate:
+            return total
+        scale = jnp.maximum(hi - lo, jnp.float32(1e-8)) / jnp.float32(2 ** self.n_bits - 1)
+        exact = jnp.round(a / scale) * scale + sign * jnp.round(b / scale) * scale
+        return _ste(total, exact)
+
+    def accumulator(self, acc_int, to_float):
+        """Round an integer accumulator to its `rounding_bits` MSBs (fhe.round_bit_pattern)."""
+        if self.rounding_bits is None or self.n_bits is None:
+            return None
+        lo, hi = self._range(acc_int)
+        if not self.emulate:
+            return None
+        lsbs = jnp.maximum(_bits_of(lo, hi) - jnp.float32(self.rounding_bits), jnp.float32(0.0))
+        step = jnp.exp2(lsbs)
+        return to_float(jnp.floor(acc_int / step + jnp.float32(0.5)) * step)
+
+
+def _product(eqn, ins, sites: _Sites):
+    """A dot_general with encrypted operand(s): quantised operands, emulated accumulator."""
+    (x, fx, qx), (y, fy, qy) = ins
+    grids = []
+    for v, f, already in ((x, fx, qx), (y, fy, qy)):
+        if sites.n_bits is None:
+            if f and not already:
+                sites._range(v)
+            grids.append((v, None))
+        elif f:
+            if already:  # the output of a quantiser (through shape-only ops): its grid stands
+                grids.append((v, already))
+                continue
+            lo, hi = sites._range(v)
+            bits = sites.product_bits if fx and fy else sites.n_bits
+            scale, zp = activation_grid(lo, hi, bits)
+            grids.append((quant(v, jax.lax.stop_gradient(scale), jax.lax.stop_gradient(zp),
+                                bits=bits, signed=False), (scale, zp)))
+        else:
+            q = quant_weight(v, sites.n_bits)
+            peak = jnp.maximum(jnp.max(jnp.abs(v)), jnp.asarray(1e-8, v.dtype))
+            grids.append((q, (peak / jnp.asarray(2 ** (sites.n_bits - 1) - 1, v.dtype),
+                              jnp.zeros((), v.dtype))))
+    (xq, gx), (yq, gy) = grids
+    out = jax.lax.dot_general(xq, yq, **eqn.params)
+    if fx and fy:
+        # Concrete-ML re-quantises an encrypted x encrypted product before it is reshaped
+        out = _rounded_product(out, xq, yq, gx, gy, eqn, sites, fx, fy)
+        return sites.activation(out)
+    return _rounded_product(out, xq, yq, gx, gy, eqn, sites, fx, fy), None
+
+
+def _rounded_product(out, xq, yq, gx, gy, eqn, sites, fx, fy):
+    """The product with its accumulator rounded as Concrete-ML does (when rounding_bits)."""
+    if gx is None or gy is None or sites.rounding_bits is None:
+        return out
+    (sx, zx), (sy, zy) = gx, gy
+    sx, zx, sy, zy = (jax.lax.stop_gradient(v) for v in (sx, zx, sy, zy))
+    unit = sx * sy
+    if fx and fy:
+        # encrypted x encrypted: Concrete-ML rounds (qx - zx) @ (qy - zy), zero points removed
+        acc = out / unit
+        rounded = sites.accumulator(acc, lambda a: a * unit)
+    else:
+        # encrypted x clear: Concrete-ML rounds qx @ qw (the data operand's zero point kept)
+        data_first = fx
+        offset_in = jnp.ones_like(xq if data_first else yq) * (zx if data_first else zy)
+        offset = (jax.lax.dot_general(offset_in, yq / sy, **eqn.params) if data_first
+                  else jax.lax.dot_general(xq / sx, offset_in, **eqn.params))
+        acc = out / unit + offset
+        rounded = sites.accumulator(acc, lambda a: (a - offset) * unit)
+    return out if rounded is None else _ste(out, rounded)
 
 
 def _eval(jaxpr: jcore.Jaxpr, consts, args, sites: _Sites):
-    """Evaluate jaxpr on (value, depends_on_data) pairs, fake-quantising matrix products."""
+    """Evaluate jaxpr on (value, depends_on_data, grid or None) triples, inserting the
+    circuit's quantisers; `grid` marks values that are a quantiser's output."""
     env = {}
 
     def read(atom):
         if isinstance(atom, jcore.Literal):
-            return atom.val, False
+            return atom.val, False, None
         return env[atom]
 
     for var, c in zip(jaxpr.constvars, consts):
-        env[var] = (c, False)
+        env[var] = (c, False, None)
     for var, a in zip(jaxpr.invars, args):
         env[var] = a
     for eqn in jaxpr.eqns:
-        ins = [read(a) for a in eqn.invars]
-        data = any(f for _, f in ins)
-        sub = next((eqn.params[k] for k in _CALL_PARAMS if k in eqn.params), None)
-        if sub is not None and data:
-            closed = sub if hasattr(sub, "jaxpr") else jcore.ClosedJaxpr(sub, ())
-            outs = _eval(closed.jaxpr, closed.consts, ins, sites)
-        else:
-            vals = [v for v, _ in ins]
-            product = eqn.primitive.name == "dot_general" and data
-            if product:
-                vals = [sites.activation(v) if f else sites.weight(v) for v, f in ins]
-            res = eqn.primitive.bind(*vals, **eqn.params)
-            res = res if eqn.primitive.multiple_results else [res]
-            if product:
-                res = [sites.accumulator(r) for r in res]
-            outs = [(r, data) for r in res]
+        # Under the equation's Flax module path, so the quantisers are named after the layer.
+        with source_info_util.user_context(eqn.source_info.traceback,
+                                           name_stack=eqn.source_info.name_stack):
+            outs = _equation(eqn, [read(a) for a in eqn.invars], sites)
         for var, out in zip(eqn.outvars, outs):
             env[var] = out
     return [read(a) for a in jaxpr.outvars]
+
+
+def _equation(eqn, ins, sites: _Sites) -> list:
+    """One equation on (value, depends_on_data, grid) triples."""
+    data = any(f for _, f, _ in ins)
+    name = eqn.primitive.name
+    sub = next((eqn.params[k] for k in _CALL_PARAMS if k in eqn.params), None)
+    if sub is not None and data:
+        closed = sub if hasattr(sub, "jaxpr") else jcore.ClosedJaxpr(sub, ())
+        return _eval(closed.jaxpr, closed.consts, ins, sites)
+    if name == "dot_general" and data:
+        value, grid = _product(eqn, ins, sites)
+        return [(value, True, grid)]
+    if name in ("add", "sub") and all(f for _, f, _ in ins):  # residual: two encrypted values
+        (a, _), (b, _) = (sites.activation(v, g) for v, _, g in ins)
+        return [(sites.rescale(a, b, 1.0 if name == "add" else -1.0), True, None)]
+    if name == "reduce_sum" and data:
+        x, _ = sites.activation(ins[0][0], ins[0][2])
+        return [(eqn.primitive.bind(x, **eqn.params), True, None)]
+    res = eqn.primitive.bind(*[v for v, _, _ in ins], **eqn.params)
+    res = res if eqn.primitive.multiple_results else [res]
+    moved = ins[0][2] if name in _MOVES and ins else None
+    return [(r, data, moved) for r in res]
+
+
+def export_ranges(ranges) -> list:
+    """Ranges as plain floats (JSON for the manifest)."""
+    return [[float(lo), float(hi)] for lo, hi in np.asarray(ranges, np.float64)]

@@ -1,0 +1,85 @@
+"""The trained quantisers end to end: the `quant` primitive (forward, clipped straight-through
+gradient), its translation to onnx.brevitas.Quant nodes, and Concrete-ML's QAT import of
+those nodes, which must compute exactly what the JAX emulation of the circuit computes."""
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import onnx
+import pytest
+
+from polyzoo.export import Knobs, check_onnx, compile_onnx, micro, qat, to_onnx
+from polyzoo.export._compile import drop_output_identities, has_quantizers
+from polyzoo.export._translate import QUANT_DOMAIN, _QUANT_PRIMITIVE
+
+
+def test_quant_is_the_brevitas_formula_with_a_clipped_straight_through_gradient():
+    x = jnp.linspace(-2.0, 2.0, 41, dtype=jnp.float32)
+    q = qat.quant(x, 0.25, 3.0, bits=3, signed=False)
+    expected = (np.clip(np.round(np.asarray(x) / 0.25 + 3.0), 0, 7) - 3.0) * 0.25
+    np.testing.assert_array_equal(np.asarray(q), expected.astype(np.float32))
+    grad = jax.grad(lambda v: jnp.sum(qat.quant(v, 0.25, 3.0, bits=3, signed=False)))(x)
+    inside = (np.asarray(x) >= -0.875) & (np.asarray(x) <= 1.125)  # levels 0..7, half a step
+    np.testing.assert_array_equal(np.asarray(grad), inside.astype(np.float32))
+    batched = jax.vmap(lambda v: qat.quant(v, 0.25, 3.0, bits=3, signed=False))(x[:, None])
+    np.testing.assert_array_equal(np.asarray(jax.jit(lambda v: v)(batched))[:, 0], expected)
+    assert qat.int_range(4, True, True) == (-7, 7) and qat.int_range(4, False, False) == (0, 15)
+    assert qat.QUANT == _QUANT_PRIMITIVE  # the translator recognises the primitive by name
+
+
+class Net(nn.Module):
+    """Dense, relu, residual add of two encrypted values, an encrypted x encrypted product."""
+
+    @nn.compact
+    def __call__(self, x):  # (B, 5)
+        h = jax.nn.relu(nn.Dense(8, name="fc1")(x))
+        r = nn.Dense(8, name="fc2")(h) + h
+        p = jnp.einsum("bi,bj->bij", r, h).reshape(x.shape[0], 64)
+        return nn.Dense(3, name="head")(p)
+
+
+@pytest.fixture(scope="module")
+def quantised():
+    x = np.random.default_rng(0).normal(size=(200, 5)).astype(np.float32)
+    model = Net()
+    params = model.init(jax.random.key(0), x[:1])["params"]
+    fn = lambda p, xb: model.apply({"params": p}, xb)  # noqa: E731
+    ranges = qat.activation_ranges(fn, params, x, n_bits=4)
+    exported = qat.quantized(fn, 4, ranges=ranges, emulate=False)
+    emulated = qat.quantized(fn, 4, ranges=ranges)
+    return (lambda xb: exported(params, xb)), (lambda xb: emulated(params, xb)), x
+
+
+def test_quantisers_become_quant_nodes_before_the_shape_ops(quantised):
+    exported, _, x = quantised
+    model = to_onnx(exported, x[:1])
+    onnx.checker.check_model(model)
+    assert [(o.domain, o.version) for o in model.opset_import] == [("", 14), (QUANT_DOMAIN, 1)]
+    nodes = list(model.graph.node)
+    quants = [n for n in nodes if n.op_type == "Quant"]
+    assert all(n.domain == QUANT_DOMAIN for n in quants) and has_quantizers(model)
+    # 3 weights, the input, h (one node for fc2, the residual and the product), fc2's
+    # output, the sum and the product: one node per distinct (tensor, grid)
+    assert len(quants) == 8
+    producer = {o: n for n in nodes for o in n.output}
+    for node in nodes:  # every Reshape reads a quantised value (Concrete-ML requires it)
+        if node.op_type == "Reshape":
+            source = producer[node.input[0]]
+            while source.op_type == "Reshape":
+                source = producer[source.input[0]]
+            assert source.op_type in ("Quant", "MatMul")
+    last = list(drop_output_identities(model).graph.node)[-1]  # what Concrete-ML compiles
+    assert last.output[0] == "y" and last.op_type == "Add"
+    assert check_onnx(model, exported, x[:16]) == 0.0  # Quant spelled in standard ops for ORT
+
+
+def test_concrete_imports_the_grids_and_computes_the_emulation(quantised):
+    exported, emulated, x = quantised
+    circuit = compile_onnx(to_onnx(exported, x[:1]), x, Knobs(n_bits=4, p_error=0.01))
+    clear = circuit.predict(x[:50], fhe="disable")
+    np.testing.assert_allclose(clear, np.asarray(emulated(x[:50])), rtol=1e-5, atol=1e-5)
+
+
+def test_export_function_needs_trained_grids():
+    with pytest.raises(ValueError, match="retrain"):
+        micro.export_function(Net(), {"params": {}}, {"n_bits": 6, "rounding_bits": 7})
