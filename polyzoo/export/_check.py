@@ -39,6 +39,10 @@ def standard_ops(model: onnx.ModelProto) -> onnx.ModelProto:
                   helper.make_node("Mul", [f"{stem}/int", scale], [stem])]
     del graph.node[:]
     graph.node.extend(nodes)
+    used = {i for n in nodes for i in n.input}  # the bit-widths were read above, not run
+    kept_inits = [i for i in graph.initializer if i.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(kept_inits)
     kept = [o for o in model.opset_import if o.domain == ""]
     del model.opset_import[:]
     model.opset_import.extend(kept)
