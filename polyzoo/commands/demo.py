@@ -19,9 +19,10 @@ def register(subparsers) -> None:
                    help="what to export (as `polyzoo export NAME`; default vit-micro-mnist-qat)")
     p.add_argument("--n-test", type=int, default=200,
                    help="test images for the float and simulated accuracy (default 200; "
-                        "simulating the whole split of 2,000 took 4 minutes on the idle 2-core machine)")
+                        "simulating 200 took 63 s on the 2-core machine, the whole split "
+                        "about 10 min)")
     p.add_argument("-n", "--n-encrypted", type=int, default=1,
-                   help="test images to run encrypted (default 1; about 1-3 min each here)")
+                   help="test images to run encrypted (default 1; about 2 min each here)")
     p.add_argument("--out", default=None,
                    help="new directory for the deployment (default out/demo-<time>)")
     p.set_defaults(func=run)
