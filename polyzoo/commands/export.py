@@ -11,7 +11,8 @@ def register(subparsers) -> None:
                     "Concrete-ML, write client/ and server/ directories, model.onnx and "
                     "report.json under --out, and print the circuit report. NAME: a zoo entry, "
                     "e.g. 'vit-micro-mnist-qat' (the QAT micro ViT, `polyzoo train "
-                    "vit_micro_mnist_qat`).")
+                    "vit_micro_mnist_qat`) or 'bert-micro-sentiment' (the client embeds the "
+                    "text, the circuit runs the encoder).")
     p.add_argument("name")
     p.add_argument("--out", required=True, help="new directory for the deployment")
     p.add_argument("--n-bits", type=int, default=None,
