@@ -83,6 +83,12 @@ def qat_finetune(fn, params, x, y, *, n_bits, steps, lr=1e-4, batch=128, seed=0,
     return jax.tree.map(np.asarray, params), ranges
 
 
+def _split(model, variables):
+    """(fn(params, xb) -> logits, params, the other non-empty collections held fixed)."""
+    rest = {k: v for k, v in variables.items() if k != "params" and jax.tree.leaves(v)}
+    return (lambda p, xb: model.apply({"params": p, **rest}, xb)), variables["params"], rest
+
+
 def export_function(model, variables, qat_meta: dict):
     """xb -> logits of a folded model with its trained quantisers as `qat.quant` (to_onnx
     makes them Quant nodes, compile_onnx imports their grids): what to export for a QAT entry.
@@ -91,9 +97,7 @@ def export_function(model, variables, qat_meta: dict):
     if not qat_meta.get("ranges"):
         raise ValueError("this QAT record has no trained grids ('ranges'): retrain the entry "
                          "with `polyzoo train vit_micro_mnist_qat`")
-    params = variables["params"]
-    rest = {k: v for k, v in variables.items() if k != "params" and jax.tree.leaves(v)}
-    fn = lambda p, xb: model.apply({"params": p, **rest}, xb)  # noqa: E731
+    fn, params, _ = _split(model, variables)
     quantised = qat.quantized(fn, qat_meta["n_bits"], ranges=qat_meta["ranges"],
                               rounding_bits=qat_meta["rounding_bits"], emulate=False,
                               product_bits=qat_meta.get("product_bits"))
@@ -103,9 +107,7 @@ def export_function(model, variables, qat_meta: dict):
 def emulated_function(model, variables, qat_meta: dict):
     """xb -> logits of the circuit without PBS errors, emulated in JAX (accumulator rounding
     and encrypted-add rescaling included): the training-time view of the circuit."""
-    params = variables["params"]
-    rest = {k: v for k, v in variables.items() if k != "params" and jax.tree.leaves(v)}
-    fn = lambda p, xb: model.apply({"params": p, **rest}, xb)  # noqa: E731
+    fn, params, _ = _split(model, variables)
     quantised = qat.quantized(fn, qat_meta["n_bits"],
                               ranges=jnp.asarray(qat_meta["ranges"], jnp.float32),
                               rounding_bits=qat_meta["rounding_bits"],
@@ -125,8 +127,7 @@ def qat_stage(model, variables, ds, train_in, *, n_bits: int = DEFAULT_BITS,
 
     x, y = train_in[0], ds.train.labels  # (N, 28, 28, 1) float32, (N,)
     folded, fvars = models.fold_batchnorms(model, variables)
-    rest = {k: v for k, v in fvars.items() if k != "params" and jax.tree.leaves(v)}
-    fn = lambda p, xb: folded.apply({"params": p, **rest}, xb)  # noqa: E731
+    fn, _, rest = _split(folded, fvars)
     val_acc = lambda f: accuracy(f, ds.val.inputs, ds.val.labels)  # noqa: E731
     float_acc = val_acc(lambda xb: fn(fvars["params"], xb))
     grids = dict(rounding_bits=rounding_bits, product_bits=product_bits)
