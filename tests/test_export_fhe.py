@@ -6,6 +6,7 @@ simulation) is compiled and one key set generated for the whole module.
 """
 import dataclasses
 import functools
+import json
 import re
 import zipfile
 from pathlib import Path
@@ -18,6 +19,7 @@ import pytest
 
 from polyzoo.export import (CircuitTooWide, Client, DeploymentError, Knobs, Server,
                             circuit_report, compile_onnx, save_deployment, to_onnx)
+from polyzoo.export._deploy import agreement
 
 
 class TinyMLP(nn.Module):
@@ -95,8 +97,14 @@ def test_encrypted_execution_equals_simulation(tiny, deployed):
     request = client.encrypt(x[:2])
     response = server.run(request)
     decrypted = client.decrypt(response)
-    np.testing.assert_array_equal(decrypted, circuit.predict(x[:2], fhe="simulate"))
+    simulated = circuit.predict(x[:2], fhe="simulate")
+    np.testing.assert_array_equal(decrypted, simulated)
     assert len(response.seconds) == 2 and all(s > 0 for s in response.seconds)
+    # As `polyzoo run-encrypted` compares: against the simulation stored at export as JSON.
+    stored = json.loads(json.dumps({"simulated": simulated.tolist()}))["simulated"]
+    same_class, same_logits = agreement(decrypted, stored)
+    assert same_class.all() and same_logits.all()
+    assert not np.array_equal(decrypted, np.float32(stored))  # why the comparison is float64
 
 
 def _secret_key_chunks(key_dir: Path) -> list[bytes]:

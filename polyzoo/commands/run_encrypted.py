@@ -22,6 +22,7 @@ def run(args) -> int:
     import numpy as np
 
     from polyzoo.export import Client, Server
+    from polyzoo.export._deploy import agreement
     from polyzoo.export._sources import client_encoder
     from polyzoo.train import data
 
@@ -44,20 +45,17 @@ def run(args) -> int:
     request = client.encrypt(x)
     response = server.run(request, progress=True)
     logits = client.decrypt(response)
-    reference = np.asarray(client.meta["reference"]["simulated"], np.float32)
+    reference = client.meta["reference"]["simulated"]
+    same_class, same_logits = agreement(logits, reference)
     p_error = client.meta["knobs"].get("p_error")
     print(f"{'i':>3} {'label':>5} {'pred':>4} {'sim pred':>8} {'logits = sim':>12} {'s':>7}")
-    same_class, same_logits = [], []
     for i in range(args.n):
-        pred = int(np.argmax(logits[i]))
-        if i < len(reference):
-            same_class.append(pred == int(np.argmax(reference[i])))
-            same_logits.append(bool(np.array_equal(logits[i], reference[i])))
-        sim = str(int(np.argmax(reference[i]))) if i < len(reference) else "-"
-        equal = ("yes" if same_logits[-1] else "no") if i < len(reference) else "-"
+        known = i < len(same_class)
+        sim = str(int(np.argmax(reference[i]))) if known else "-"
+        equal = ("yes" if same_logits[i] else "no") if known else "-"
         text = f"  {str(raw[i])[:48]}" if raw.dtype.kind == "U" else ""
-        print(f"{i:3d} {int(y[i]):5d} {pred:4d} {sim:>8} {equal:>12} {response.seconds[i]:7.1f}"
-              f"{text}")
+        print(f"{i:3d} {int(y[i]):5d} {int(np.argmax(logits[i])):4d} {sim:>8} {equal:>12} "
+              f"{response.seconds[i]:7.1f}{text}")
     print(f"prediction = simulated prediction on {sum(same_class)}/{len(same_class)} samples, "
           f"logits bit-identical on {sum(same_logits)}/{len(same_logits)}; "
           f"{np.mean(response.seconds):.1f} s per sample (median "
@@ -66,4 +64,4 @@ def run(args) -> int:
         print(f"(p_error {p_error}: each PBS may err with that probability, independently in "
               "simulation and execution, so logits can differ; export with a smaller --p-error "
               "for bit-identical results)")
-    return 0 if all(same_class) else 1
+    return 0 if same_class.all() else 1

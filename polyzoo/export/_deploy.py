@@ -143,6 +143,19 @@ class Client:
                                for ct in response.ciphertexts])
 
 
+def agreement(logits: np.ndarray, reference) -> tuple[np.ndarray, np.ndarray]:
+    """(same prediction, bit-identical logits) for each of the first len(reference) samples.
+
+    `reference`: simulated outputs stored at export as JSON numbers. Both sides are compared
+    in float64: the dequantised outputs are float64 and JSON keeps them exactly, while a
+    float32 cast of either side would make equal outputs differ.
+    """
+    ref = np.asarray(reference, np.float64)
+    out = np.asarray(logits, np.float64)[:len(ref)]
+    ref = ref[:len(out)]
+    return np.argmax(out, -1) == np.argmax(ref, -1), np.all(out == ref, axis=-1)
+
+
 class Server:
     """The evaluator's side: runs the circuit on ciphertexts with evaluation keys only."""
 
