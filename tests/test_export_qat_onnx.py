@@ -10,6 +10,7 @@ import pytest
 
 from polyzoo.export import Knobs, check_onnx, compile_onnx, micro, qat, to_onnx
 from polyzoo.export._compile import drop_output_identities, has_quantizers
+from polyzoo.export._report import layer_statistics
 from polyzoo.export._translate import QUANT_DOMAIN, _QUANT_PRIMITIVE
 
 
@@ -78,6 +79,10 @@ def test_concrete_imports_the_grids_and_computes_the_emulation(quantised):
     circuit = compile_onnx(to_onnx(exported, x[:1]), x, Knobs(n_bits=4, p_error=0.01))
     clear = circuit.predict(x[:50], fhe="disable")
     np.testing.assert_allclose(clear, np.asarray(emulated(x[:50])), rtol=1e-5, atol=1e-5)
+    # Dense layers with trained weight quantisers are fused into Gemms named after the layer
+    # (Concrete-ML's own fusion would name them all 'Gemm_Node').
+    pbs, _ = layer_statistics(circuit)
+    assert "Gemm_Node" not in pbs and {"Net/fc1", "Net/fc2"} <= set(pbs)
 
 
 def test_export_function_needs_trained_grids():

@@ -135,7 +135,8 @@ def _too_wide_message(err: Exception) -> str:
 
 
 def fuse_gemm(model: onnx.ModelProto) -> onnx.ModelProto:
-    """MatMul(x, W) + b (b an initializer) -> one Gemm named after the layer.
+    """MatMul(x, W) + b (b an initializer; W one, or the Quant node of one) -> one Gemm named
+    after the layer.
 
     Concrete-ML does this fusion itself but names every such node 'Gemm_Node', which would
     merge all layers in the per-layer report; fusing first keeps the layer names.
@@ -143,6 +144,8 @@ def fuse_gemm(model: onnx.ModelProto) -> onnx.ModelProto:
     model = onnx.ModelProto.FromString(model.SerializeToString())
     graph = model.graph
     inits = {i.name for i in graph.initializer}
+    inits |= {n.output[0] for n in graph.node  # trained weight quantisers (QAT graphs)
+              if n.op_type == "Quant" and all(i in inits for i in n.input)}
     users: dict[str, list] = {}
     for node in graph.node:
         for name in node.input:
