@@ -35,6 +35,10 @@ RECIPE = Recipe(
     final_margin=None,
     storage_dtype="float32",  # the QAT weights sit on the export grid: store them exactly
     finish="polyzoo.export.micro:qat_stage",
+    # Chosen on the validation split (91.4% emulated circuit vs 88.6-90.3% for plain QAT at
+    # lr 3e-4..3e-3, 1,500-6,000 steps): signed grids, distillation from the float network
+    # and 1-pixel shifts.
     finish_args=dict(n_bits=DEFAULT_BITS, rounding_bits=DEFAULT_ROUNDING,
-                     product_bits=DEFAULT_PRODUCT_BITS, steps=1500, lr=3e-4),
+                     product_bits=DEFAULT_PRODUCT_BITS, steps=3000, lr=1e-3, signed_grids=True,
+                     distill=0.5, temperature=2.0, shift=1),
 )

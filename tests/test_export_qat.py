@@ -122,7 +122,8 @@ def test_zoo_entry_is_the_folded_qat_network():
                                    jnp.asarray(ds.train.inputs[:micro.CALIBRATION]),
                                    n_bits=recorded["n_bits"],
                                    rounding_bits=recorded["rounding_bits"],
-                                   product_bits=recorded["product_bits"])
+                                   product_bits=recorded["product_bits"],
+                                   signed=tuple(recorded["signed"]) or None)
     np.testing.assert_allclose(np.asarray(ranges), np.asarray(recorded["ranges"]), rtol=1e-5,
                                atol=1e-5)
 

@@ -39,20 +39,23 @@ class Net(nn.Module):
         return nn.Dense(3, name="head")(p)
 
 
-@pytest.fixture(scope="module")
-def quantised():
+@pytest.fixture(scope="module", params=[None, 5], ids=["no-rounding", "rounding-5"])
+def quantised(request):
+    """(exported fn, emulated fn, inputs, rounding bits), without and with accumulator rounding
+    (which Concrete-ML skips for the output layer, and where float32 error must not move ties)."""
+    rounding = request.param
     x = np.random.default_rng(0).normal(size=(200, 5)).astype(np.float32)
     model = Net()
     params = model.init(jax.random.key(0), x[:1])["params"]
     fn = lambda p, xb: model.apply({"params": p}, xb)  # noqa: E731
-    ranges = qat.activation_ranges(fn, params, x, n_bits=4)
-    exported = qat.quantized(fn, 4, ranges=ranges, emulate=False)
-    emulated = qat.quantized(fn, 4, ranges=ranges)
-    return (lambda xb: exported(params, xb)), (lambda xb: emulated(params, xb)), x
+    ranges = qat.activation_ranges(fn, params, x, n_bits=4, rounding_bits=rounding)
+    exported = qat.quantized(fn, 4, ranges=ranges, emulate=False, rounding_bits=rounding)
+    emulated = qat.quantized(fn, 4, ranges=ranges, rounding_bits=rounding)
+    return (lambda xb: exported(params, xb)), (lambda xb: emulated(params, xb)), x, rounding
 
 
 def test_quantisers_become_quant_nodes_before_the_shape_ops(quantised):
-    exported, _, x = quantised
+    exported, _, x, _ = quantised
     model = to_onnx(exported, x[:1])
     onnx.checker.check_model(model)
     assert [(o.domain, o.version) for o in model.opset_import] == [("", 14), (QUANT_DOMAIN, 1)]
@@ -75,14 +78,24 @@ def test_quantisers_become_quant_nodes_before_the_shape_ops(quantised):
 
 
 def test_concrete_imports_the_grids_and_computes_the_emulation(quantised):
-    exported, emulated, x = quantised
-    circuit = compile_onnx(to_onnx(exported, x[:1]), x, Knobs(n_bits=4, p_error=0.01))
-    clear = circuit.predict(x[:50], fhe="disable")
-    np.testing.assert_allclose(clear, np.asarray(emulated(x[:50])), rtol=1e-5, atol=1e-5)
+    exported, emulated, x, rounding = quantised
+    circuit = compile_onnx(to_onnx(exported, x[:1]), x, Knobs(n_bits=4, p_error=0.01,
+                                                             rounding_threshold_bits=rounding))
+    clear = circuit.predict(x, fhe="disable")
+    np.testing.assert_allclose(clear, np.asarray(emulated(x)), rtol=1e-5, atol=1e-5)
     # Dense layers with trained weight quantisers are fused into Gemms named after the layer
     # (Concrete-ML's own fusion would name them all 'Gemm_Node').
     pbs, _ = layer_statistics(circuit)
     assert "Gemm_Node" not in pbs and {"Net/fc1", "Net/fc2"} <= set(pbs)
+
+
+def test_rounding_below_the_product_sums_is_refused():
+    x = np.random.default_rng(0).normal(size=(8, 5)).astype(np.float32)
+    model = Net()
+    params = model.init(jax.random.key(0), x[:1])["params"]
+    fn = lambda p, xb: model.apply({"params": p}, xb)  # noqa: E731
+    with pytest.raises(ValueError, match="rounding_bits >= 5 or product_bits <= 3"):
+        qat.activation_ranges(fn, params, x, n_bits=4, rounding_bits=4)
 
 
 def test_export_function_needs_trained_grids():

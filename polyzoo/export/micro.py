@@ -11,6 +11,7 @@ the grids (`import_qat=True`) instead of re-calibrating its own.
 """
 from __future__ import annotations
 
+import functools
 import json
 import time
 
@@ -48,21 +49,31 @@ def accuracy(fn, x, y, batch: int = 1000) -> float:
 
 def qat_finetune(fn, params, x, y, *, n_bits, steps, lr=1e-4, batch=128, seed=0,
                  recalibrate_every=25, calibration=CALIBRATION, rounding_bits=None,
-                 product_bits=None):
+                 product_bits=None, signed=None, distill: float = 0.0,
+                 temperature: float = 2.0, shift: int = 0):
     """Fine-tune params of fn(params, x) -> logits through the circuit's quantisers
     (`qat.quantized`), their grids calibrated on the first `calibration` inputs (those
     `polyzoo export` calibrates on) and re-measured every `recalibrate_every` steps.
+
+    distill: weight of the distillation term (Hinton et al. 2015: cross-entropy to the
+    starting float network's logits softened by `temperature`) against the labels' term.
+    shift: each batch is moved by up to `shift` pixels along both image axes (augmentation).
     Returns (params, ranges): the trained grids that `export_function` puts in the circuit."""
     xc = jnp.asarray(x[:calibration])
     tx = optax.adam(optax.cosine_decay_schedule(lr, steps))
     opt = tx.init(params)
+    teacher = functools.partial(fn, params)
 
     @jax.jit
     def step(params, opt, ranges, xb, yb):  # ranges traced: recalibration does not recompile
+        soft = jax.nn.softmax(teacher(xb) / temperature)
+
         def loss(p):
             logits = qat.quantized(fn, n_bits, ranges=ranges, rounding_bits=rounding_bits,
-                                   product_bits=product_bits)(p, xb)
-            return optax.softmax_cross_entropy_with_integer_labels(logits, yb).mean()
+                                   product_bits=product_bits, signed=signed)(p, xb)
+            hard = optax.softmax_cross_entropy_with_integer_labels(logits, yb).mean()
+            kd = optax.softmax_cross_entropy(logits / temperature, soft).mean()
+            return (1 - distill) * hard + distill * temperature ** 2 * kd
         value, grads = jax.value_and_grad(loss)(params)
         with jax.numpy_dtype_promotion("standard"):
             updates, opt = tx.update(grads, opt, params)
@@ -70,16 +81,19 @@ def qat_finetune(fn, params, x, y, *, n_bits, steps, lr=1e-4, batch=128, seed=0,
 
     calibrate = jax.jit(lambda p: qat.site_ranges(fn, p, xc, n_bits=n_bits,
                                                   rounding_bits=rounding_bits,
-                                                  product_bits=product_bits))
+                                                  product_bits=product_bits, signed=signed))
     rng = np.random.default_rng(seed)
     for i in range(steps):
         if i % recalibrate_every == 0:
             ranges = calibrate(params)
         idx = rng.choice(len(x), batch, replace=False)
-        params, opt, _ = step(params, opt, ranges, jnp.asarray(x[idx]),
+        xb = x[idx]
+        if shift:
+            xb = np.roll(xb, tuple(rng.integers(-shift, shift + 1, 2)), axis=(1, 2))
+        params, opt, _ = step(params, opt, ranges, jnp.asarray(xb),
                               jnp.asarray(y[idx], jnp.int32))
     ranges = qat.activation_ranges(fn, params, xc, n_bits=n_bits, rounding_bits=rounding_bits,
-                                   product_bits=product_bits)
+                                   product_bits=product_bits, signed=signed)
     return jax.tree.map(np.asarray, params), ranges
 
 
@@ -100,7 +114,8 @@ def export_function(model, variables, qat_meta: dict):
     fn, params, _ = _split(model, variables)
     quantised = qat.quantized(fn, qat_meta["n_bits"], ranges=qat_meta["ranges"],
                               rounding_bits=qat_meta["rounding_bits"], emulate=False,
-                              product_bits=qat_meta.get("product_bits"))
+                              product_bits=qat_meta.get("product_bits"),
+                              signed=_signed(qat_meta))
     return lambda xb: quantised(params, xb)
 
 
@@ -111,15 +126,27 @@ def emulated_function(model, variables, qat_meta: dict):
     quantised = qat.quantized(fn, qat_meta["n_bits"],
                               ranges=jnp.asarray(qat_meta["ranges"], jnp.float32),
                               rounding_bits=qat_meta["rounding_bits"],
-                              product_bits=qat_meta.get("product_bits"))
+                              product_bits=qat_meta.get("product_bits"), signed=_signed(qat_meta))
     return lambda xb: quantised(params, xb)
+
+
+def _signed(qat_meta: dict):
+    """The record's per-site signed grids (static), None for records trained without them."""
+    return tuple(qat_meta["signed"]) if qat_meta.get("signed") else None
 
 
 def qat_stage(model, variables, ds, train_in, *, n_bits: int = DEFAULT_BITS,
               rounding_bits: int | None = DEFAULT_ROUNDING,
               product_bits: int | None = DEFAULT_PRODUCT_BITS, steps: int = 1500,
-              lr: float = 3e-4, steps_scale: float = 1.0, seed: int = 0, log=print):
-    """Recipe `finish` step: fold BatchNorm, fine-tune through the fake quantisers.
+              lr: float = 3e-4, signed_grids: bool = False, distill: float = 0.0,
+              temperature: float = 2.0, shift: int = 0, steps_scale: float = 1.0,
+              seed: int = 0, log=print):
+    """Recipe `finish` step: fold BatchNorm, fine-tune through the fake quantisers
+    (`qat_finetune`: distill, temperature, shift).
+
+    signed_grids: data operands whose calibrated range reaches below zero get signed symmetric
+    grids (`qat.signed_sites`), so the accumulators Concrete-ML rounds carry no zero-point
+    offset.
 
     Returns (folded model, QAT variables, {'qat': settings and validation accuracies}).
     """
@@ -131,17 +158,23 @@ def qat_stage(model, variables, ds, train_in, *, n_bits: int = DEFAULT_BITS,
     val_acc = lambda f: accuracy(f, ds.val.inputs, ds.val.labels)  # noqa: E731
     float_acc = val_acc(lambda xb: fn(fvars["params"], xb))
     grids = dict(rounding_bits=rounding_bits, product_bits=product_bits)
-    ptq_fn = qat.quantized(fn, n_bits, **grids, ranges=qat.activation_ranges(
-        fn, fvars["params"], jnp.asarray(x[:CALIBRATION]), n_bits=n_bits, **grids))
+    xc = jnp.asarray(x[:CALIBRATION])
+    ptq_ranges = qat.activation_ranges(fn, fvars["params"], xc, n_bits=n_bits, **grids)
+    if signed_grids:
+        grids["signed"] = qat.signed_sites(ptq_ranges)
+        ptq_ranges = qat.activation_ranges(fn, fvars["params"], xc, n_bits=n_bits, **grids)
+    ptq_fn = qat.quantized(fn, n_bits, **grids, ranges=ptq_ranges)
     ptq_acc = val_acc(lambda xb: ptq_fn(fvars["params"], xb))
     steps = max(2, int(steps * steps_scale))
     t0 = time.perf_counter()
     params, ranges = qat_finetune(fn, fvars["params"], x, y, n_bits=n_bits, steps=steps, lr=lr,
-                                  seed=seed, **grids)
+                                  seed=seed, distill=distill, temperature=temperature,
+                                  shift=shift, **grids)
     qfn = qat.quantized(fn, n_bits, ranges=ranges, **grids)
     report = {
         "n_bits": n_bits, "rounding_bits": rounding_bits, "product_bits": product_bits,
-        "steps": steps, "lr": lr,
+        "signed": list(grids.get("signed") or ()), "steps": steps, "lr": lr,
+        "distill": distill, "temperature": temperature, "shift": shift,
         "seconds": round(time.perf_counter() - t0, 1),
         "float_val_accuracy_before_qat": float_acc,
         "fake_quant_val_accuracy_before_qat": ptq_acc,

@@ -4,14 +4,17 @@
 `quantized(fn, n_bits, ranges=...)` re-evaluates a function's jaxpr with a quantiser
 (the `polyzoo_quant` primitive, `quant`) wherever Concrete-ML's QAT import needs one:
   - both operands of every matrix product (`dot_general`): activations on an unsigned n-bit
-    grid over their calibrated [lo, hi] (zero included), constants (weights) on a signed
+    grid over their calibrated [lo, hi] (zero included; or, per site, a signed symmetric grid,
+    see `signed_sites`), constants (weights) on a signed
     narrow symmetric grid (zero point 0, scale max|w| / (2**(n-1) - 1));
   - both operands of an add/sub of two encrypted values (residual connections), and the input
     of an encrypted `reduce_sum` (pooling).
 With `emulate=True` (training, evaluation) it also reproduces two roundings that Concrete-ML
 applies inside the circuit: accumulators rounded to their `rounding_bits` most significant bits
-(`rounding_threshold_bits`, power-of-two steps as `fhe.round_bit_pattern`), and the common-scale
-requantisation of the two operands of an encrypted add. With `emulate=False` the function is
+(`rounding_threshold_bits`, power-of-two steps as `fhe.round_bit_pattern`; not the output
+layer's, which Concrete-ML dequantises in the clear), and the common-scale requantisation of
+the two operands of an encrypted add. Tests check that Concrete-ML's noise-free circuit equals
+this emulation. With `emulate=False` the function is
 what `to_onnx` exports: every `quant` becomes one `onnx.brevitas.Quant` node whose scale, zero
 point and bit-width are initialisers, and `compile_onnx` compiles it with `import_qat=True`,
 so the circuit uses exactly the trained grids instead of re-calibrating its own.
@@ -93,10 +96,26 @@ def activation_grid(lo, hi, bits: int):
     return scale, jnp.round(-lo / scale)
 
 
-def quant_activation(x, lo, hi, bits: int):
-    scale, zero_point = activation_grid(lo, hi, bits)
-    return quant(x, jax.lax.stop_gradient(scale), jax.lax.stop_gradient(zero_point),
-                 bits=bits, signed=False)
+def quant_activation(x, lo, hi, bits: int, signed: bool = False):
+    """x on the n-bit grid of [lo, hi]: unsigned with a zero point, or (signed) symmetric
+    with zero point 0. Returns (quantised x, (scale, zero point))."""
+    if signed:
+        peak = jnp.maximum(jnp.maximum(-jnp.asarray(lo, jnp.float32), jnp.asarray(hi, jnp.float32)),
+                           jnp.float32(1e-8))
+        scale, zero_point = peak / jnp.float32(2 ** (bits - 1) - 1), jnp.zeros((), jnp.float32)
+    else:
+        scale, zero_point = activation_grid(lo, hi, bits)
+    scale, zero_point = jax.lax.stop_gradient(scale), jax.lax.stop_gradient(zero_point)
+    return (quant(x, scale, zero_point, bits=bits, signed=signed, narrow=signed),
+            (scale, zero_point))
+
+
+def signed_sites(ranges, min_share: float = 0.0) -> tuple[bool, ...]:
+    """Per site, whether its calibrated range reaches below zero (by more than min_share of its
+    width): those data operands get a signed symmetric grid (zero point 0). Concrete-ML rounds
+    an encrypted x clear accumulator with the data's zero point still in it, so an unsigned
+    grid's offset widens the accumulator and its rounding coarsens the signal."""
+    return tuple(bool(lo < -min_share * (hi - lo)) for lo, hi in np.asarray(ranges, np.float64))
 
 
 def quant_weight(w, bits: int):
@@ -135,7 +154,8 @@ def fake_quant_symmetric(w: jax.Array, n_bits: int) -> jax.Array:
 # ---- inserting the quantisers into a function -------------------------------------------------
 def quantized(fn: Callable, n_bits: int, *, data_argnums: tuple[int, ...] = (1,),
               ranges=None, rounding_bits: int | None = None, emulate: bool = True,
-              product_bits: int | None = None) -> Callable:
+              product_bits: int | None = None, signed: tuple[bool, ...] | None = None
+              ) -> Callable:
     """fn(params, x, ...) -> the same function with the circuit's quantisers inserted.
 
     Arguments at `data_argnums` are the (encrypted) data. `ranges`: one [lo, hi] per site in
@@ -146,12 +166,16 @@ def quantized(fn: Callable, n_bits: int, *, data_argnums: tuple[int, ...] = (1,)
     `product_bits`: bits of the operands of encrypted x encrypted products (default n_bits);
     each such scalar product costs two table lookups on (a + b) and (a - b), so their width
     sets much of the circuit's cost.
+    `signed`: per site (static, as `signed_sites` returns it), whether a data operand of a
+    product with weights gets a signed symmetric grid; None: unsigned grids everywhere.
     """
 
     def wrapped(*args):
         closed, out_shape = jax.make_jaxpr(fn, return_shape=True)(*args)
-        sites = _Sites(n_bits, ranges, rounding_bits, emulate, product_bits)
-        outs = _eval(closed.jaxpr, closed.consts, _flagged(args, data_argnums), sites)
+        sites = _Sites(n_bits, ranges, rounding_bits, emulate, product_bits, signed)
+        flagged = _flagged(args, data_argnums)
+        sites.outputs = _output_products(closed.jaxpr, flagged)
+        outs = _eval(closed.jaxpr, closed.consts, flagged, sites)
         if ranges is not None and sites.count != len(ranges):
             raise ValueError(f"{len(ranges)} calibrated ranges for a function with "
                              f"{sites.count} quantisation sites: recompute them with "
@@ -164,6 +188,7 @@ def quantized(fn: Callable, n_bits: int, *, data_argnums: tuple[int, ...] = (1,)
 
 def activation_ranges(fn: Callable, *args, n_bits: int | None = None,
                       rounding_bits: int | None = None, product_bits: int | None = None,
+                      signed: tuple[bool, ...] | None = None,
                       data_argnums: tuple[int, ...] = (1,)) -> list:
     """[lo, hi] of every quantisation site of `quantized(fn, ...)` on a calibration batch.
 
@@ -174,18 +199,21 @@ def activation_ranges(fn: Callable, *args, n_bits: int | None = None,
     n_bits, on the float function.
     """
     table = site_ranges(fn, *args, n_bits=n_bits, rounding_bits=rounding_bits,
-                        product_bits=product_bits, data_argnums=data_argnums)
+                        product_bits=product_bits, signed=signed, data_argnums=data_argnums)
     return [(float(lo), float(hi)) for lo, hi in np.asarray(table)]
 
 
 def site_ranges(fn: Callable, *args, n_bits: int | None = None,
                 rounding_bits: int | None = None, product_bits: int | None = None,
+                signed: tuple[bool, ...] | None = None,
                 data_argnums: tuple[int, ...] = (1,)) -> jax.Array:
     """`activation_ranges` as a (sites, 2) array: traceable, so a training loop can jit it."""
     closed = jax.make_jaxpr(fn)(*args)
     # As Concrete-ML calibrates: through the quantisers, without its own roundings.
-    sites = _Sites(n_bits, None, rounding_bits if n_bits else None, False, product_bits)
-    _eval(closed.jaxpr, closed.consts, _flagged(args, data_argnums), sites)
+    sites = _Sites(n_bits, None, rounding_bits if n_bits else None, False, product_bits, signed)
+    flagged = _flagged(args, data_argnums)
+    sites.outputs = _output_products(closed.jaxpr, flagged)
+    _eval(closed.jaxpr, closed.consts, flagged, sites)
     return jnp.stack([jnp.stack([lo, hi]) for lo, hi in sites.seen]).astype(jnp.float32)
 
 
@@ -194,6 +222,29 @@ def _flagged(args, data_argnums):
     for i, a in enumerate(args):
         pairs += [(leaf, i in data_argnums, None) for leaf in jax.tree_util.tree_leaves(a)]
     return pairs
+
+
+def _output_products(jaxpr: jcore.Jaxpr, flagged) -> set[int]:
+    """ids of the encrypted x clear products whose result is an output of the function, up to
+    added constants (the bias) and shape moves. Concrete-ML returns such a layer's integers
+    unrounded, to be dequantised in the clear, so their accumulators are not rounded."""
+    data = {v for v, (_, f, _) in zip(jaxpr.invars, flagged) if f}
+    producer = {}
+    for eqn in jaxpr.eqns:
+        if any(isinstance(a, jcore.Var) and a in data for a in eqn.invars):
+            data.update(eqn.outvars)
+        producer.update((o, eqn) for o in eqn.outvars)
+    found = set()
+    for v in jaxpr.outvars:
+        while isinstance(v, jcore.Var) and v in producer:
+            eqn = producer[v]
+            encrypted = [a for a in eqn.invars if isinstance(a, jcore.Var) and a in data]
+            if eqn.primitive.name == "dot_general" and len(encrypted) == 1:
+                found.add(id(eqn))
+            if len(encrypted) != 1 or eqn.primitive.name not in ("add", "sub", *_MOVES):
+                break
+            v = encrypted[0]
+    return found
 
 
 def _bits_of(lo, hi):
@@ -207,10 +258,11 @@ def _bits_of(lo, hi):
 class _Sites:
     """Quantisation sites in trace order. n_bits None only records ranges (float function)."""
 
-    def __init__(self, n_bits, ranges, rounding_bits, emulate, product_bits=None):
+    def __init__(self, n_bits, ranges, rounding_bits, emulate, product_bits=None, signed=None):
         self.n_bits, self.ranges, self.rounding_bits = n_bits, ranges, rounding_bits
-        self.product_bits = product_bits or n_bits
+        self.product_bits, self.signed = product_bits or n_bits, signed or ()
         self.emulate, self.seen, self.count = emulate, [], 0
+        self.outputs = set()  # ids of the products that give an output (`_output_products`)
 
     def _range(self, x):
         i = self.count
@@ -230,8 +282,7 @@ class _Sites:
         lo, hi = self._range(x)
         if self.n_bits is None:  # float: no quantiser, but a site (same sites as quantised)
             return x, (lo, hi)
-        scale, zero_point = activation_grid(lo, hi, self.n_bits)
-        return quant_activation(x, lo, hi, self.n_bits), (scale, zero_point)
+        return quant_activation(x, lo, hi, self.n_bits)
 
     def weight(self, w):
         return w if self.n_bits is None else quant_weight(w, self.n_bits)
@@ -246,13 +297,15 @@ class _Sites:
         exact = jnp.round(a / scale) * scale + sign * jnp.round(b / scale) * scale
         return _ste(total, exact)
 
-    def accumulator(self, acc_int, to_float):
-        """Round an integer accumulator to its `rounding_bits` MSBs (fhe.round_bit_pattern)."""
+    def accumulator(self, acc_int, to_float, output: bool = False):
+        """Round an integer accumulator to its `rounding_bits` MSBs (fhe.round_bit_pattern);
+        an output layer's is not rounded (but keeps its site, so stored ranges stay valid)."""
         if self.rounding_bits is None or self.n_bits is None:
             return None
         lo, hi = self._range(acc_int)
-        if not self.emulate:
+        if not self.emulate or output:
             return None
+        acc_int = jnp.round(acc_int)  # an integer in the circuit: float32 error must not move a tie
         lsbs = jnp.maximum(_bits_of(lo, hi) - jnp.float32(self.rounding_bits), jnp.float32(0.0))
         step = jnp.exp2(lsbs)
         return to_float(jnp.floor(acc_int / step + jnp.float32(0.5)) * step)
@@ -261,6 +314,13 @@ class _Sites:
 def _product(eqn, ins, sites: _Sites):
     """A dot_general with encrypted operand(s): quantised operands, emulated accumulator."""
     (x, fx, qx), (y, fy, qy) = ins
+    if fx and fy and sites.n_bits and sites.rounding_bits is not None \
+            and sites.rounding_bits < sites.product_bits + 1:
+        raise ValueError(
+            f"rounding_bits {sites.rounding_bits} with {sites.product_bits}-bit operands of an "
+            "encrypted x encrypted product: Concrete-ML would also round the operand sums "
+            "(a + b, a - b) it squares, which the emulation does not model; use rounding_bits "
+            f">= {sites.product_bits + 1} or product_bits <= {sites.rounding_bits - 1}")
     grids = []
     for v, f, already in ((x, fx, qx), (y, fy, qy)):
         if sites.n_bits is None:
@@ -271,11 +331,11 @@ def _product(eqn, ins, sites: _Sites):
             if already:  # the output of a quantiser (through shape-only ops): its grid stands
                 grids.append((v, already))
                 continue
+            site = sites.count
             lo, hi = sites._range(v)
             bits = sites.product_bits if fx and fy else sites.n_bits
-            scale, zp = activation_grid(lo, hi, bits)
-            grids.append((quant(v, jax.lax.stop_gradient(scale), jax.lax.stop_gradient(zp),
-                                bits=bits, signed=False), (scale, zp)))
+            signed = not (fx and fy) and site < len(sites.signed) and sites.signed[site]
+            grids.append(quant_activation(v, lo, hi, bits, signed))
         else:
             q = quant_weight(v, sites.n_bits)
             peak = jnp.maximum(jnp.max(jnp.abs(v)), jnp.asarray(1e-8, v.dtype))
@@ -308,7 +368,8 @@ def _rounded_product(out, xq, yq, gx, gy, eqn, sites, fx, fy):
         offset = (jax.lax.dot_general(offset_in, yq / sy, **eqn.params) if data_first
                   else jax.lax.dot_general(xq / sx, offset_in, **eqn.params))
         acc = out / unit + offset
-        rounded = sites.accumulator(acc, lambda a: (a - offset) * unit)
+        rounded = sites.accumulator(acc, lambda a: (a - offset) * unit,
+                                    output=id(eqn) in sites.outputs)
     return out if rounded is None else _ste(out, rounded)
 
 
