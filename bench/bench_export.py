@@ -131,7 +131,8 @@ def main(argv=None) -> int:
     model, variables = entry.model, entry.variables
     params = variables["params"]
     ds = load_mnist()
-    calib = ds.train.inputs[:1000]
+    source = resolve(MICRO)  # what `polyzoo export` compiles: the trained grids, its knobs
+    calib = source.calibration  # the inputs the trained grids were calibrated on
     x_test, y_test = ds.test.inputs[:args.n_test], ds.test.labels[:args.n_test]
     float_fn = functools.partial(model.apply, variables)
     knobs = Knobs(n_bits=args.n_bits, rounding_threshold_bits=args.rounding,
@@ -141,7 +142,6 @@ def main(argv=None) -> int:
     circuit = compile_onnx(to_onnx(float_fn, calib[:1]), calib, knobs)
     rows.append(measure("polyzoo, Concrete-ML's grids", circuit.module, float_fn, x_test,
                         y_test, args.n_encrypted, circuit.compile_seconds))
-    source = resolve(MICRO)  # what `polyzoo export` compiles: the trained grids, its knobs
     trained = compile_onnx(to_onnx(source.export_fn, calib[:1]), calib, default_knobs(source))
     rows.append(measure("polyzoo default, trained grids", trained.module, float_fn, x_test,
                         y_test, args.n_encrypted, trained.compile_seconds))

@@ -18,9 +18,11 @@ N_REFERENCE = 8  # simulated outputs stored with the deployment, to check encryp
 
 
 def export_model(source: Source, out_dir: str | Path, knobs: Knobs, *, n_test: int | None = None,
-                 n_calibration: int = 1000, progress: bool = False,
+                 n_calibration: int | None = None, progress: bool = False,
                  log=print) -> tuple[CircuitReport, Path]:
-    """Export `source` into out_dir: model.onnx, report.json, client/, server/."""
+    """Export `source` into out_dir: model.onnx, report.json, client/, server/.
+
+    Calibrates on the first n_calibration of `source.calibration` (default: all of them)."""
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()):
         raise ValueError(f"{out} is not empty: choose a new --out directory")

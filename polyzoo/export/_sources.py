@@ -17,13 +17,14 @@ from typing import Callable
 import numpy as np
 
 MICRO_NAME = "vit-micro-mnist-qat"  # the zoo's FHE-sized model
+N_CALIBRATION = 1000  # training inputs Concrete-ML calibrates on, unless a QAT record says
 
 
 @dataclasses.dataclass
 class Source:
     name: str
     fn: Callable                 # float logits of a (B, ...) float32 batch
-    calibration: np.ndarray      # training inputs for Concrete-ML's calibration
+    calibration: np.ndarray      # the training inputs Concrete-ML calibrates on (all of them)
     test_x: np.ndarray
     test_y: np.ndarray
     dataset: str
@@ -68,17 +69,20 @@ def _zoo(name: str) -> Source:
         client = _bert_client(name, model, entry.meta)
         embed = client_encoder(client, entry)
         fn = lambda x: model.apply(variables, x, None, method="encode_embedded")  # noqa: E731
-        return Source(name, fn, embed(ds.train.inputs), embed(ds.test.inputs), ds.test.labels,
-                      dataset, meta, client)
+        return Source(name, fn, embed(ds.train.inputs[:N_CALIBRATION]), embed(ds.test.inputs),
+                      ds.test.labels, dataset, meta, client)
     if any(model.spec.site(s).choice == "batchnorm" for s in model.site_names()):
         model, variables = models.fold_batchnorms(model, variables)
-    export_fn = None
+    export_fn, n_calibration = None, N_CALIBRATION
     if (entry.meta.get("qat") or {}).get("ranges"):  # the grids it was trained on
         from polyzoo.export import micro
 
         export_fn = micro.export_function(model, variables, entry.meta["qat"])
-    return Source(name, functools.partial(model.apply, variables), ds.train.inputs,
-                  ds.test.inputs, ds.test.labels, dataset, meta, export_fn=export_fn)
+        # Concrete-ML sizes integers and rounding on the inputs the grids were calibrated on
+        n_calibration = entry.meta["qat"].get("calibration", N_CALIBRATION)
+    return Source(name, functools.partial(model.apply, variables),
+                  ds.train.inputs[:n_calibration], ds.test.inputs, ds.test.labels, dataset, meta,
+                  export_fn=export_fn)
 
 
 def _bert_client(name: str, model, meta: dict) -> dict:
