@@ -57,9 +57,18 @@ def render(name: str, root=None) -> str:
                          f"{_pct(st['val_accuracy'])} |")
     if e.get("qat"):  # quantisation-aware fine-tuning (polyzoo.export.micro.qat_stage)
         q = e["qat"]
+        how = [f"{q['n_bits']}-bit grids"
+               + (" (signed where a layer's input goes below zero)" if any(q.get("signed") or ())
+                  else ""),
+               f"accumulators rounded to {q['rounding_bits']} bits"]
+        if q.get("distill"):
+            how.append(f"distilled from the float network (weight {q['distill']}, "
+                       f"temperature {q['temperature']})")
+        if q.get("shift"):
+            how.append(f"inputs shifted by up to {q['shift']} pixel(s)")
         lines += ["", f"Quantisation-aware fine-tuning: {q['steps']} steps (lr {q['lr']}, "
-                  f"{q['seconds']} s) through Concrete-ML's {q['n_bits']}-bit grids, "
-                  f"accumulators rounded to {q['rounding_bits']} bits; BatchNorm folded first.",
+                  f"{q['seconds']} s) through Concrete-ML's {', '.join(how)}; BatchNorm "
+                  "folded first.",
                   "", "| validation accuracy | before QAT | after QAT |", "|---|---|---|",
                   f"| float | {_pct(q['float_val_accuracy_before_qat'])} | "
                   f"{_pct(q['float_val_accuracy'])} |",
