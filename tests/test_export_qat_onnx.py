@@ -39,18 +39,25 @@ class Net(nn.Module):
         return nn.Dense(3, name="head")(p)
 
 
-@pytest.fixture(scope="module", params=[None, 5], ids=["no-rounding", "rounding-5"])
+@pytest.fixture(scope="module", params=[(None, False), (5, False), (5, True)],
+                ids=["no-rounding", "rounding-5", "rounding-5-signed"])
 def quantised(request):
     """(exported fn, emulated fn, inputs, rounding bits), without and with accumulator rounding
-    (which Concrete-ML skips for the output layer, and where float32 error must not move ties)."""
-    rounding = request.param
+    (which Concrete-ML skips for the output layer, and where float32 error must not move ties),
+    with unsigned grids or signed ones where a layer's input goes below zero."""
+    rounding, signed = request.param
     x = np.random.default_rng(0).normal(size=(200, 5)).astype(np.float32)
     model = Net()
     params = model.init(jax.random.key(0), x[:1])["params"]
     fn = lambda p, xb: model.apply({"params": p}, xb)  # noqa: E731
-    ranges = qat.activation_ranges(fn, params, x, n_bits=4, rounding_bits=rounding)
-    exported = qat.quantized(fn, 4, ranges=ranges, emulate=False, rounding_bits=rounding)
-    emulated = qat.quantized(fn, 4, ranges=ranges, rounding_bits=rounding)
+    grids = dict(rounding_bits=rounding)
+    ranges = qat.activation_ranges(fn, params, x, n_bits=4, **grids)
+    if signed:
+        grids["signed"] = qat.signed_sites(ranges)
+        assert any(grids["signed"]) and not all(grids["signed"])  # fc1's input; not relu'd h
+        ranges = qat.activation_ranges(fn, params, x, n_bits=4, **grids)
+    exported = qat.quantized(fn, 4, ranges=ranges, emulate=False, **grids)
+    emulated = qat.quantized(fn, 4, ranges=ranges, **grids)
     return (lambda xb: exported(params, xb)), (lambda xb: emulated(params, xb)), x, rounding
 
 

@@ -110,12 +110,12 @@ def quant_activation(x, lo, hi, bits: int, signed: bool = False):
             (scale, zero_point))
 
 
-def signed_sites(ranges, min_share: float = 0.0) -> tuple[bool, ...]:
-    """Per site, whether its calibrated range reaches below zero (by more than min_share of its
-    width): those data operands get a signed symmetric grid (zero point 0). Concrete-ML rounds
-    an encrypted x clear accumulator with the data's zero point still in it, so an unsigned
-    grid's offset widens the accumulator and its rounding coarsens the signal."""
-    return tuple(bool(lo < -min_share * (hi - lo)) for lo, hi in np.asarray(ranges, np.float64))
+def signed_sites(ranges) -> tuple[bool, ...]:
+    """Per site, whether its calibrated range reaches below zero: those data operands get a
+    signed symmetric grid (zero point 0). Concrete-ML rounds an encrypted x clear accumulator
+    with the data's zero point still in it, so an unsigned grid's offset widens the accumulator
+    and its rounding coarsens the signal."""
+    return tuple(bool(lo < 0) for lo, _ in np.asarray(ranges, np.float64))
 
 
 def quant_weight(w, bits: int):
