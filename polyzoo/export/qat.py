@@ -14,10 +14,11 @@ applies inside the circuit: accumulators rounded to their `rounding_bits` most s
 (`rounding_threshold_bits`, power-of-two steps as `fhe.round_bit_pattern`; not the output
 layer's, which Concrete-ML dequantises in the clear), and the common-scale requantisation of
 the two operands of an encrypted add. Tests check that Concrete-ML's noise-free circuit equals
-this emulation (except the rounding of an encrypted reduce_sum, see `_equation`). With `emulate=False` the function is
-what `to_onnx` exports: every `quant` becomes one `onnx.brevitas.Quant` node whose scale, zero
-point and bit-width are initialisers, and `compile_onnx` compiles it with `import_qat=True`,
-so the circuit uses exactly the trained grids instead of re-calibrating its own.
+this emulation (except the rounding of an encrypted reduce_sum, see `_equation`). With
+`emulate=False` the function is what `to_onnx` exports: every `quant` becomes one
+`onnx.brevitas.Quant` node whose scale, zero point and bit-width are initialisers, and
+`compile_onnx` compiles it with `import_qat=True`, so the circuit uses exactly the trained
+grids instead of re-calibrating its own.
 """
 from __future__ import annotations
 
@@ -96,13 +97,19 @@ def activation_grid(lo, hi, bits: int):
     return scale, jnp.round(-lo / scale)
 
 
+def _symmetric_scale(peak, bits: int):
+    """Scale of a signed narrow symmetric grid (zero point 0) reaching +-peak."""
+    peak = jnp.maximum(peak, jnp.asarray(1e-8, peak.dtype))
+    return peak / jnp.asarray(2 ** (bits - 1) - 1, peak.dtype)
+
+
 def quant_activation(x, lo, hi, bits: int, signed: bool = False):
     """x on the n-bit grid of [lo, hi]: unsigned with a zero point, or (signed) symmetric
     with zero point 0. Returns (quantised x, (scale, zero point))."""
     if signed:
-        peak = jnp.maximum(jnp.maximum(-jnp.asarray(lo, jnp.float32), jnp.asarray(hi, jnp.float32)),
-                           jnp.float32(1e-8))
-        scale, zero_point = peak / jnp.float32(2 ** (bits - 1) - 1), jnp.zeros((), jnp.float32)
+        scale = _symmetric_scale(jnp.maximum(-jnp.asarray(lo, jnp.float32),
+                                             jnp.asarray(hi, jnp.float32)), bits)
+        zero_point = jnp.zeros((), jnp.float32)
     else:
         scale, zero_point = activation_grid(lo, hi, bits)
     scale, zero_point = jax.lax.stop_gradient(scale), jax.lax.stop_gradient(zero_point)
@@ -119,10 +126,12 @@ def signed_sites(ranges) -> tuple[bool, ...]:
 
 
 def quant_weight(w, bits: int):
-    """Signed narrow symmetric grid: zero point 0, levels -(2**(n-1)-1) .. 2**(n-1)-1."""
-    peak = jnp.maximum(jnp.max(jnp.abs(w)), jnp.asarray(1e-8, w.dtype))
-    scale = jax.lax.stop_gradient(peak / jnp.asarray(2 ** (bits - 1) - 1, w.dtype))
-    return quant(w, scale, jnp.zeros((), w.dtype), bits=bits, signed=True, narrow=True)
+    """w on a signed narrow symmetric grid: zero point 0, levels -(2**(n-1)-1) .. 2**(n-1)-1.
+    Returns (quantised w, (scale, zero point))."""
+    scale = jax.lax.stop_gradient(_symmetric_scale(jnp.max(jnp.abs(w)), bits))
+    zero_point = jnp.zeros((), w.dtype)
+    return (quant(w, scale, zero_point, bits=bits, signed=True, narrow=True),
+            (scale, zero_point))
 
 
 # ---- simple fake quantisers (no primitive) ----------------------------------------------------
@@ -173,9 +182,7 @@ def quantized(fn: Callable, n_bits: int, *, data_argnums: tuple[int, ...] = (1,)
     def wrapped(*args):
         closed, out_shape = jax.make_jaxpr(fn, return_shape=True)(*args)
         sites = _Sites(n_bits, ranges, rounding_bits, emulate, product_bits, signed)
-        flagged = _flagged(args, data_argnums)
-        sites.outputs = _output_products(closed.jaxpr, flagged)
-        outs = _eval(closed.jaxpr, closed.consts, flagged, sites)
+        outs = _run(closed, args, data_argnums, sites)
         if ranges is not None and sites.count != len(ranges):
             raise ValueError(f"{len(ranges)} calibrated ranges for a function with "
                              f"{sites.count} quantisation sites: recompute them with "
@@ -211,10 +218,15 @@ def site_ranges(fn: Callable, *args, n_bits: int | None = None,
     closed = jax.make_jaxpr(fn)(*args)
     # As Concrete-ML calibrates: through the quantisers, without its own roundings.
     sites = _Sites(n_bits, None, rounding_bits if n_bits else None, False, product_bits, signed)
+    _run(closed, args, data_argnums, sites)
+    return jnp.stack([jnp.stack([lo, hi]) for lo, hi in sites.seen]).astype(jnp.float32)
+
+
+def _run(closed: jcore.ClosedJaxpr, args, data_argnums, sites: "_Sites") -> list:
+    """Evaluate `closed` on args with the quantisers of `sites` (its output products marked)."""
     flagged = _flagged(args, data_argnums)
     sites.outputs = _output_products(closed.jaxpr, flagged)
-    _eval(closed.jaxpr, closed.consts, flagged, sites)
-    return jnp.stack([jnp.stack([lo, hi]) for lo, hi in sites.seen]).astype(jnp.float32)
+    return _eval(closed.jaxpr, closed.consts, flagged, sites)
 
 
 def _flagged(args, data_argnums):
@@ -284,9 +296,6 @@ class _Sites:
             return x, (lo, hi)
         return quant_activation(x, lo, hi, self.n_bits)
 
-    def weight(self, w):
-        return w if self.n_bits is None else quant_weight(w, self.n_bits)
-
     def rescale(self, a, b, sign):
         """Concrete-ML's encrypted add: both operands re-quantised to the output's scale."""
         total = a + b if sign > 0 else a - b
@@ -339,10 +348,7 @@ def _product(eqn, ins, sites: _Sites):
             signed = not (fx and fy) and site < len(sites.signed) and sites.signed[site]
             grids.append(quant_activation(v, lo, hi, bits, signed))
         else:
-            q = quant_weight(v, sites.n_bits)
-            peak = jnp.maximum(jnp.max(jnp.abs(v)), jnp.asarray(1e-8, v.dtype))
-            grids.append((q, (peak / jnp.asarray(2 ** (sites.n_bits - 1) - 1, v.dtype),
-                              jnp.zeros((), v.dtype))))
+            grids.append(quant_weight(v, sites.n_bits))
     (xq, gx), (yq, gy) = grids
     out = jax.lax.dot_general(xq, yq, **eqn.params)
     if fx and fy:
