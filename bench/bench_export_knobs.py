@@ -52,6 +52,7 @@ def main() -> None:
     import jax
 
     from polyzoo.export import Knobs, compile_onnx, to_onnx
+    from polyzoo.export._sources import N_CALIBRATION
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=MICRO)
@@ -61,7 +62,7 @@ def main() -> None:
 
     float_fn, export_fn, emulated_fn, record, train_x, x, y = routes(args.model)
     x, y = x[:args.n_test], y[:args.n_test]
-    calibration = np.asarray(train_x[:record.get("calibration", 1000)], np.float32)
+    calibration = np.asarray(train_x[:record.get("calibration", N_CALIBRATION)], np.float32)
     float_acc = np.mean(predictions(float_fn, x) == y)
     emulated_acc = np.mean(predictions(jax.jit(emulated_fn), x) == y)
     graphs = {"ptq": to_onnx(float_fn, calibration[:1]), "qat": to_onnx(export_fn, calibration[:1])}

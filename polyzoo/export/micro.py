@@ -71,12 +71,13 @@ def qat_finetune(fn, params, x, y, *, n_bits, steps, lr=1e-4, batch=128, seed=0,
 
     @jax.jit
     def step(params, opt, ranges, xb, yb):  # ranges traced: recalibration does not recompile
-        soft = jax.nn.softmax(teacher(xb) / temperature)
-
         def loss(p):
             logits = qat.quantized(fn, n_bits, ranges=ranges, rounding_bits=rounding_bits,
                                    product_bits=product_bits, signed=signed)(p, xb)
             hard = optax.softmax_cross_entropy_with_integer_labels(logits, yb).mean()
+            if not distill:  # no teacher forward
+                return hard
+            soft = jax.nn.softmax(teacher(xb) / temperature)
             kd = optax.softmax_cross_entropy(logits / temperature, soft).mean()
             return (1 - distill) * hard + distill * temperature ** 2 * kd
         value, grads = jax.value_and_grad(loss)(params)
