@@ -80,7 +80,7 @@ def main() -> None:
                           p_error=float(values[2]))
         elif route == "qat" and len(values) == 1:
             knobs = Knobs(n_bits=record["n_bits"], rounding_threshold_bits=record["rounding_bits"],
-                          p_error=float(values[0]))
+                          p_error=float(values[0]), input_bits=record.get("input_bits"))
         else:
             raise ValueError(f"row {row!r}: use ptq:N_BITS:ROUNDING:P_ERROR or qat:P_ERROR")
         start = time.perf_counter()

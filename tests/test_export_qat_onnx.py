@@ -108,3 +108,40 @@ def test_rounding_below_the_product_sums_is_refused():
 def test_export_function_needs_trained_grids():
     with pytest.raises(ValueError, match="retrain"):
         micro.export_function(Net(), {"params": {}}, {"n_bits": 6, "rounding_bits": 7})
+
+
+class PoolNet(nn.Module):
+    """A ViT's pooling: tokens through a Dense and ReLU, summed over the token axis, a head."""
+
+    @nn.compact
+    def __call__(self, x):  # (B, 12, 5) tokens
+        h = jax.nn.relu(nn.Dense(8, name="fc")(x))  # (B, 12, 8)
+        return nn.Dense(3, name="head")(h.sum(axis=1))
+
+
+def test_concrete_rounds_the_pooling_sum_and_takes_the_input_grid_as_emulated():
+    """The encrypted sum's accumulator is rounded like a product's (Concrete-ML's
+    QuantizedReduceSum), and `input_bits` puts the model input on its own narrow grid."""
+    x = np.random.default_rng(1).normal(size=(200, 12, 5)).astype(np.float32)
+    model = PoolNet()
+    params = model.init(jax.random.key(0), x[:1])["params"]
+    fn = lambda p, xb: model.apply({"params": p}, xb)  # noqa: E731
+    grids = dict(rounding_bits=4, input_bits=2)
+    ranges = qat.activation_ranges(fn, params, x, n_bits=4, **grids)
+    # sites: input, fc accumulator, h, the sum's accumulator, the head's input and accumulator
+    assert len(ranges) == 6
+    assert float(qat._bits_of(*ranges[3])) > 4  # the sum is wider than 4 bits: it is rounded
+    exported = qat.quantized(fn, 4, ranges=ranges, emulate=False, **grids)
+    emulated = qat.quantized(fn, 4, ranges=ranges, **grids)
+    model_onnx = to_onnx(lambda xb: exported(params, xb), x[:1])
+    first = next(n for n in model_onnx.graph.node if n.op_type == "Quant")
+    assert first.input[0] == model_onnx.graph.input[0].name  # the input's own quantiser...
+    bits = {i.name: onnx.numpy_helper.to_array(i) for i in model_onnx.graph.initializer}
+    assert float(bits[first.input[3]]) == 2.0  # ...on a 2-bit grid
+    circuit = compile_onnx(model_onnx, x, Knobs(n_bits=4, p_error=0.01, rounding_threshold_bits=4,
+                                                input_bits=2))
+    clear = circuit.predict(x, fhe="disable")
+    emulated_out = np.asarray(emulated(params, x))
+    np.testing.assert_allclose(clear, emulated_out, rtol=1e-5, atol=1e-5)
+    unrounded = qat.quantized(fn, 4, ranges=ranges, rounding_bits=16, input_bits=2)(params, x)
+    assert np.abs(np.asarray(unrounded) - emulated_out).max() > 1e-3  # rounding mattered

@@ -28,6 +28,7 @@ MODEL = "vit-micro"
 # per-PBS error probability small enough that encrypted runs equal the simulation.
 DEFAULT_BITS, DEFAULT_ROUNDING, DEFAULT_PRODUCT_BITS = 6, 7, 5
 DEFAULT_P_ERROR = 1e-5
+DEFAULT_INPUT_BITS = None
 # Training inputs the grids are calibrated on (recorded in the entry's 'qat' record, so that
 # `polyzoo export` calibrates the circuit on the same ones). On the first 1,000, 1 of the
 # first 200 test images overflows the key projection's accumulator (counted in the report);
@@ -54,7 +55,7 @@ def accuracy(fn, x, y, batch: int = 1000) -> float:
 
 def qat_finetune(fn, params, x, y, *, n_bits, steps, lr=1e-4, batch=128, seed=0,
                  recalibrate_every=25, calibration=CALIBRATION, rounding_bits=None,
-                 product_bits=None, signed=None, distill: float = 0.0,
+                 product_bits=None, signed=None, input_bits=None, distill: float = 0.0,
                  temperature: float = 2.0, shift: int = 0):
     """Fine-tune params of fn(params, x) -> logits through the circuit's quantisers
     (`qat.quantized`), their grids calibrated on the first `calibration` inputs (those
@@ -73,7 +74,8 @@ def qat_finetune(fn, params, x, y, *, n_bits, steps, lr=1e-4, batch=128, seed=0,
     def step(params, opt, ranges, xb, yb):  # ranges traced: recalibration does not recompile
         def loss(p):
             logits = qat.quantized(fn, n_bits, ranges=ranges, rounding_bits=rounding_bits,
-                                   product_bits=product_bits, signed=signed)(p, xb)
+                                   product_bits=product_bits, signed=signed,
+                                   input_bits=input_bits)(p, xb)
             hard = optax.softmax_cross_entropy_with_integer_labels(logits, yb).mean()
             if not distill:  # no teacher forward
                 return hard
@@ -85,9 +87,9 @@ def qat_finetune(fn, params, x, y, *, n_bits, steps, lr=1e-4, batch=128, seed=0,
             updates, opt = tx.update(grads, opt, params)
         return optax.apply_updates(params, updates), opt, value
 
-    calibrate = jax.jit(lambda p: qat.site_ranges(fn, p, xc, n_bits=n_bits,
-                                                  rounding_bits=rounding_bits,
-                                                  product_bits=product_bits, signed=signed))
+    grids = dict(n_bits=n_bits, rounding_bits=rounding_bits, product_bits=product_bits,
+                 signed=signed, input_bits=input_bits)
+    calibrate = jax.jit(lambda p: qat.site_ranges(fn, p, xc, **grids))
     rng = np.random.default_rng(seed)
     for i in range(steps):
         if i % recalibrate_every == 0:
@@ -98,8 +100,7 @@ def qat_finetune(fn, params, x, y, *, n_bits, steps, lr=1e-4, batch=128, seed=0,
             xb = np.roll(xb, tuple(rng.integers(-shift, shift + 1, 2)), axis=(1, 2))
         params, opt, _ = step(params, opt, ranges, jnp.asarray(xb),
                               jnp.asarray(y[idx], jnp.int32))
-    ranges = qat.activation_ranges(fn, params, xc, n_bits=n_bits, rounding_bits=rounding_bits,
-                                   product_bits=product_bits, signed=signed)
+    ranges = qat.activation_ranges(fn, params, xc, **grids)
     return jax.tree.map(np.asarray, params), ranges
 
 
@@ -113,15 +114,13 @@ def export_function(model, variables, qat_meta: dict):
     """xb -> logits of a folded model with its trained quantisers as `qat.quant` (to_onnx
     makes them Quant nodes, compile_onnx imports their grids): what to export for a QAT entry.
     `qat_meta` is the entry's manifest record 'qat' (n_bits, rounding_bits, product_bits,
-    ranges)."""
+    signed, input_bits, ranges)."""
     if not qat_meta.get("ranges"):
         raise ValueError("this QAT record has no trained grids ('ranges'): retrain the entry "
                          "with `polyzoo train vit_micro_mnist_qat`")
     fn, params, _ = _split(model, variables)
-    quantised = qat.quantized(fn, qat_meta["n_bits"], ranges=qat_meta["ranges"],
-                              rounding_bits=qat_meta["rounding_bits"], emulate=False,
-                              product_bits=qat_meta.get("product_bits"),
-                              signed=_signed(qat_meta))
+    quantised = qat.quantized(fn, qat_meta["n_bits"], ranges=qat_meta["ranges"], emulate=False,
+                              **_grids(qat_meta))
     return lambda xb: quantised(params, xb)
 
 
@@ -131,19 +130,23 @@ def emulated_function(model, variables, qat_meta: dict):
     fn, params, _ = _split(model, variables)
     quantised = qat.quantized(fn, qat_meta["n_bits"],
                               ranges=jnp.asarray(qat_meta["ranges"], jnp.float32),
-                              rounding_bits=qat_meta["rounding_bits"],
-                              product_bits=qat_meta.get("product_bits"), signed=_signed(qat_meta))
+                              **_grids(qat_meta))
     return lambda xb: quantised(params, xb)
 
 
-def _signed(qat_meta: dict):
-    """The record's per-site signed grids (static), None for records trained without them."""
-    return tuple(qat_meta["signed"]) if qat_meta.get("signed") else None
+def _grids(qat_meta: dict) -> dict:
+    """The record's static grid settings as `qat.quantized` keywords (records trained before
+    signed grids or input bits existed have neither)."""
+    return dict(rounding_bits=qat_meta["rounding_bits"],
+                product_bits=qat_meta.get("product_bits"),
+                signed=tuple(qat_meta["signed"]) if qat_meta.get("signed") else None,
+                input_bits=qat_meta.get("input_bits"))
 
 
 def qat_stage(model, variables, ds, train_in, *, n_bits: int = DEFAULT_BITS,
               rounding_bits: int | None = DEFAULT_ROUNDING,
-              product_bits: int | None = DEFAULT_PRODUCT_BITS, steps: int = 1500,
+              product_bits: int | None = DEFAULT_PRODUCT_BITS,
+              input_bits: int | None = DEFAULT_INPUT_BITS, steps: int = 1500,
               lr: float = 3e-4, signed_grids: bool = False, distill: float = 0.0,
               temperature: float = 2.0, shift: int = 0, steps_scale: float = 1.0,
               seed: int = 0, log=print):
@@ -153,6 +156,7 @@ def qat_stage(model, variables, ds, train_in, *, n_bits: int = DEFAULT_BITS,
     signed_grids: data operands whose calibrated range reaches below zero get signed symmetric
     grids (`qat.signed_sites`), so the accumulators Concrete-ML rounds carry no zero-point
     offset.
+    input_bits: bits of the image's own grid (Concrete-ML's model input), None: n_bits.
 
     Returns (folded model, QAT variables, {'qat': settings and validation accuracies}).
     """
@@ -163,7 +167,7 @@ def qat_stage(model, variables, ds, train_in, *, n_bits: int = DEFAULT_BITS,
     fn, _, rest = _split(folded, fvars)
     val_acc = lambda f: accuracy(f, ds.val.inputs, ds.val.labels)  # noqa: E731
     float_acc = val_acc(lambda xb: fn(fvars["params"], xb))
-    grids = dict(rounding_bits=rounding_bits, product_bits=product_bits)
+    grids = dict(rounding_bits=rounding_bits, product_bits=product_bits, input_bits=input_bits)
     xc = jnp.asarray(x[:CALIBRATION])
     ptq_ranges = qat.activation_ranges(fn, fvars["params"], xc, n_bits=n_bits, **grids)
     if signed_grids:
@@ -179,6 +183,7 @@ def qat_stage(model, variables, ds, train_in, *, n_bits: int = DEFAULT_BITS,
     qfn = qat.quantized(fn, n_bits, ranges=ranges, **grids)
     report = {
         "n_bits": n_bits, "rounding_bits": rounding_bits, "product_bits": product_bits,
+        "input_bits": input_bits,
         "signed": list(grids.get("signed") or ()), "steps": steps, "lr": lr,
         "distill": distill, "temperature": temperature, "shift": shift,
         "seconds": round(time.perf_counter() - t0, 1),

@@ -8,13 +8,14 @@
     see `signed_sites`), constants (weights) on a signed
     narrow symmetric grid (zero point 0, scale max|w| / (2**(n-1) - 1));
   - both operands of an add/sub of two encrypted values (residual connections), and the input
-    of an encrypted `reduce_sum` (pooling).
+    of an encrypted `reduce_sum` (pooling);
+  - with `input_bits`, the model input itself, on its own (usually narrower) grid.
 With `emulate=True` (training, evaluation) it also reproduces two roundings that Concrete-ML
-applies inside the circuit: accumulators rounded to their `rounding_bits` most significant bits
-(`rounding_threshold_bits`, power-of-two steps as `fhe.round_bit_pattern`; not the output
-layer's, which Concrete-ML dequantises in the clear), and the common-scale requantisation of
-the two operands of an encrypted add. Tests check that Concrete-ML's noise-free circuit equals
-this emulation (except the rounding of an encrypted reduce_sum, see `_equation`). With
+applies inside the circuit: accumulators (of products and of encrypted sums) rounded to their
+`rounding_bits` most significant bits (`rounding_threshold_bits`, power-of-two steps as
+`fhe.round_bit_pattern`; not the output layer's, which Concrete-ML dequantises in the clear),
+and the common-scale requantisation of the two operands of an encrypted add. Tests check that
+Concrete-ML's noise-free circuit equals this emulation. With
 `emulate=False` the function is what `to_onnx` exports: every `quant` becomes one
 `onnx.brevitas.Quant` node whose scale, zero point and bit-width are initialisers, and
 `compile_onnx` compiles it with `import_qat=True`, so the circuit uses exactly the trained
@@ -163,8 +164,8 @@ def fake_quant_symmetric(w: jax.Array, n_bits: int) -> jax.Array:
 # ---- inserting the quantisers into a function -------------------------------------------------
 def quantized(fn: Callable, n_bits: int, *, data_argnums: tuple[int, ...] = (1,),
               ranges=None, rounding_bits: int | None = None, emulate: bool = True,
-              product_bits: int | None = None, signed: tuple[bool, ...] | None = None
-              ) -> Callable:
+              product_bits: int | None = None, signed: tuple[bool, ...] | None = None,
+              input_bits: int | None = None) -> Callable:
     """fn(params, x, ...) -> the same function with the circuit's quantisers inserted.
 
     Arguments at `data_argnums` are the (encrypted) data. `ranges`: one [lo, hi] per site in
@@ -177,11 +178,16 @@ def quantized(fn: Callable, n_bits: int, *, data_argnums: tuple[int, ...] = (1,)
     sets much of the circuit's cost.
     `signed`: per site (static, as `signed_sites` returns it), whether a data operand of a
     product with weights gets a signed symmetric grid; None: unsigned grids everywhere.
+    `input_bits`: the data arguments are quantised on their own unsigned grid of this many
+    bits before anything uses them (Concrete-ML's `model_inputs` bits, `Knobs.input_bits`);
+    None: each is quantised where a product first uses it, at n_bits. A narrow input narrows
+    the first layer's accumulators, the widest of a ViT's (the patch embedding sums 196 pixel
+    products per output on the micro ViT).
     """
 
     def wrapped(*args):
         closed, out_shape = jax.make_jaxpr(fn, return_shape=True)(*args)
-        sites = _Sites(n_bits, ranges, rounding_bits, emulate, product_bits, signed)
+        sites = _Sites(n_bits, ranges, rounding_bits, emulate, product_bits, signed, input_bits)
         outs = _run(closed, args, data_argnums, sites)
         if ranges is not None and sites.count != len(ranges):
             raise ValueError(f"{len(ranges)} calibrated ranges for a function with "
@@ -195,7 +201,7 @@ def quantized(fn: Callable, n_bits: int, *, data_argnums: tuple[int, ...] = (1,)
 
 def activation_ranges(fn: Callable, *args, n_bits: int | None = None,
                       rounding_bits: int | None = None, product_bits: int | None = None,
-                      signed: tuple[bool, ...] | None = None,
+                      signed: tuple[bool, ...] | None = None, input_bits: int | None = None,
                       data_argnums: tuple[int, ...] = (1,)) -> list:
     """[lo, hi] of every quantisation site of `quantized(fn, ...)` on a calibration batch.
 
@@ -206,18 +212,20 @@ def activation_ranges(fn: Callable, *args, n_bits: int | None = None,
     n_bits, on the float function.
     """
     table = site_ranges(fn, *args, n_bits=n_bits, rounding_bits=rounding_bits,
-                        product_bits=product_bits, signed=signed, data_argnums=data_argnums)
+                        product_bits=product_bits, signed=signed, input_bits=input_bits,
+                        data_argnums=data_argnums)
     return [(float(lo), float(hi)) for lo, hi in np.asarray(table)]
 
 
 def site_ranges(fn: Callable, *args, n_bits: int | None = None,
                 rounding_bits: int | None = None, product_bits: int | None = None,
-                signed: tuple[bool, ...] | None = None,
+                signed: tuple[bool, ...] | None = None, input_bits: int | None = None,
                 data_argnums: tuple[int, ...] = (1,)) -> jax.Array:
     """`activation_ranges` as a (sites, 2) array: traceable, so a training loop can jit it."""
     closed = jax.make_jaxpr(fn)(*args)
     # As Concrete-ML calibrates: through the quantisers, without its own roundings.
-    sites = _Sites(n_bits, None, rounding_bits if n_bits else None, False, product_bits, signed)
+    sites = _Sites(n_bits, None, rounding_bits if n_bits else None, False, product_bits, signed,
+                   input_bits)
     _run(closed, args, data_argnums, sites)
     return jnp.stack([jnp.stack([lo, hi]) for lo, hi in sites.seen]).astype(jnp.float32)
 
@@ -226,10 +234,18 @@ def _run(closed: jcore.ClosedJaxpr, args, data_argnums, sites: "_Sites") -> list
     """Evaluate `closed` on args with the quantisers of `sites` (its output products marked)."""
     flagged = _flagged(args, data_argnums)
     sites.outputs = _output_products(closed.jaxpr, flagged)
+    if sites.input_bits:  # the model input on its own grid, before anything uses it
+        flagged = [_input_triple(v, sites) if f else (v, f, g) for v, f, g in flagged]
     return _eval(closed.jaxpr, closed.consts, flagged, sites)
 
 
+def _input_triple(x, sites: "_Sites"):
+    value, grid = sites.activation(x, bits=sites.input_bits)
+    return value, True, grid
+
+
 def _flagged(args, data_argnums):
+    """(leaf, is it data, grid None) for every leaf of args."""
     pairs = []
     for i, a in enumerate(args):
         pairs += [(leaf, i in data_argnums, None) for leaf in jax.tree_util.tree_leaves(a)]
@@ -238,8 +254,9 @@ def _flagged(args, data_argnums):
 
 def _output_products(jaxpr: jcore.Jaxpr, flagged) -> set[int]:
     """ids of the encrypted x clear products whose result is an output of the function, up to
-    added constants (the bias) and shape moves. Concrete-ML returns such a layer's integers
-    unrounded, to be dequantised in the clear, so their accumulators are not rounded."""
+    added constants (the bias) and shape moves, and of encrypted sums that are one up to shape
+    moves. Concrete-ML returns such a layer's integers unrounded, to be dequantised in the
+    clear, so their accumulators are not rounded."""
     data = {v for v, (_, f, _) in zip(jaxpr.invars, flagged) if f}
     producer = {}
     for eqn in jaxpr.eqns:
@@ -248,13 +265,17 @@ def _output_products(jaxpr: jcore.Jaxpr, flagged) -> set[int]:
         producer.update((o, eqn) for o in eqn.outvars)
     found = set()
     for v in jaxpr.outvars:
+        added = False  # a constant was added on the way (a Gemm's bias, not a sum's)
         while isinstance(v, jcore.Var) and v in producer:
             eqn = producer[v]
+            name = eqn.primitive.name
             encrypted = [a for a in eqn.invars if isinstance(a, jcore.Var) and a in data]
-            if eqn.primitive.name == "dot_general" and len(encrypted) == 1:
+            if len(encrypted) == 1 and (name == "dot_general"
+                                        or (name == "reduce_sum" and not added)):
                 found.add(id(eqn))
-            if len(encrypted) != 1 or eqn.primitive.name not in ("add", "sub", *_MOVES):
+            if len(encrypted) != 1 or name not in ("add", "sub", *_MOVES):
                 break
+            added |= name in ("add", "sub")
             v = encrypted[0]
     return found
 
@@ -270,9 +291,11 @@ def _bits_of(lo, hi):
 class _Sites:
     """Quantisation sites in trace order. n_bits None only records ranges (float function)."""
 
-    def __init__(self, n_bits, ranges, rounding_bits, emulate, product_bits=None, signed=None):
+    def __init__(self, n_bits, ranges, rounding_bits, emulate, product_bits=None, signed=None,
+                 input_bits=None):
         self.n_bits, self.ranges, self.rounding_bits = n_bits, ranges, rounding_bits
         self.product_bits, self.signed = product_bits or n_bits, signed or ()
+        self.input_bits = input_bits
         self.emulate, self.seen, self.count = emulate, [], 0
         self.outputs = set()  # ids of the products that give an output (`_output_products`)
 
@@ -287,14 +310,15 @@ class _Sites:
                              "quantisation sites: recompute them with activation_ranges")
         return self.ranges[i][0], self.ranges[i][1]
 
-    def activation(self, x, already=None):
-        """(quantised x, its (scale, zero point)); a value already quantised passes as is."""
+    def activation(self, x, already=None, bits=None):
+        """(quantised x, its (scale, zero point)) on an unsigned grid of `bits` (default
+        n_bits); a value already quantised passes as is."""
         if already:
             return x, already
         lo, hi = self._range(x)
         if self.n_bits is None:  # float: no quantiser, but a site (same sites as quantised)
             return x, (lo, hi)
-        return quant_activation(x, lo, hi, self.n_bits)
+        return quant_activation(x, lo, hi, bits or self.n_bits)
 
     def rescale(self, a, b, sign):
         """Concrete-ML's encrypted add: both operands re-quantised to the output's scale."""
@@ -381,6 +405,18 @@ def _rounded_product(out, xq, yq, gx, gy, eqn, sites, fx, fy):
     return out if rounded is None else _ste(out, rounded)
 
 
+def _rounded_sum(eqn, x, grid, sites: _Sites):
+    """An encrypted sum with its accumulator rounded as Concrete-ML does (QuantizedReduceSum
+    rounds the integer sum of (q - zp) to rounding_bits, unless the sum is the output)."""
+    total = eqn.primitive.bind(x, **eqn.params)
+    if sites.n_bits is None or sites.rounding_bits is None:
+        return total
+    scale = jax.lax.stop_gradient(grid[0])
+    rounded = sites.accumulator(total / scale, lambda a: a * scale,
+                                output=id(eqn) in sites.outputs)
+    return total if rounded is None else _ste(total, rounded)
+
+
 def _eval(jaxpr: jcore.Jaxpr, consts, args, sites: _Sites):
     """Evaluate jaxpr on (value, depends_on_data, grid or None) triples, inserting the
     circuit's quantisers; `grid` marks values that are a quantiser's output."""
@@ -420,12 +456,8 @@ def _equation(eqn, ins, sites: _Sites) -> list:
         (a, _), (b, _) = (sites.activation(v, g) for v, _, g in ins)
         return [(sites.rescale(a, b, 1.0 if name == "add" else -1.0), True, None)]
     if name == "reduce_sum" and data:
-        # Not emulated yet: Concrete-ML also rounds this sum (sum of q - zp) to rounding_bits
-        # when it is wider (QuantizedReduceSum). The micro ViT's pooling sum loses one bit
-        # there (up to 1.84 logits apart; README). Emulating it adds a site, so the zoo entry's
-        # stored ranges must be retrained with it.
-        x, _ = sites.activation(ins[0][0], ins[0][2])
-        return [(eqn.primitive.bind(x, **eqn.params), True, None)]
+        x, grid = sites.activation(ins[0][0], ins[0][2])
+        return [(_rounded_sum(eqn, x, grid, sites), True, None)]
     res = eqn.primitive.bind(*[v for v, _, _ in ins], **eqn.params)
     res = res if eqn.primitive.multiple_results else [res]
     moved = ins[0][2] if name in _MOVES and ins else None
