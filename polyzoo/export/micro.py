@@ -28,6 +28,10 @@ MODEL = "vit-micro"
 # per-PBS error probability small enough that encrypted runs equal the simulation.
 DEFAULT_BITS, DEFAULT_ROUNDING, DEFAULT_PRODUCT_BITS = 6, 7, 5
 DEFAULT_P_ERROR = 1e-5
+# The image on the 6-bit grid too. A narrower input grid narrows the patch embedding's
+# accumulator (16 bits at 6, 12 at 2) but barely moves the cost (compiler cost model -2% at 2
+# bits, measured 2026-11-22): the table lookups on the 7-bit rounded accumulators and the
+# attention products dominate, not the embedding.
 DEFAULT_INPUT_BITS = None
 # Training inputs the grids are calibrated on (recorded in the entry's 'qat' record, so that
 # `polyzoo export` calibrates the circuit on the same ones). On the first 1,000, 1 of the
