@@ -22,7 +22,8 @@ def register(subparsers) -> None:
                         "simulating 200 took 63 s on the 2-core machine, the whole split "
                         "about 10 min)")
     p.add_argument("-n", "--n-encrypted", type=int, default=1,
-                   help="test images to run encrypted (default 1; about 2 min each here)")
+                   help="test images to run encrypted (default 1; about 1 min each here, the "
+                        "first 20-40 s more while the server prepares the keys)")
     p.add_argument("--out", default=None,
                    help="new directory for the deployment (default out/demo-<time>)")
     p.set_defaults(func=run)

@@ -34,10 +34,10 @@ DEFAULT_P_ERROR = 1e-5
 # attention products dominate, not the embedding.
 DEFAULT_INPUT_BITS = None
 # Training inputs the grids are calibrated on (recorded in the entry's 'qat' record, so that
-# `polyzoo export` calibrates the circuit on the same ones). On the first 1,000, 1 of the
-# first 200 test images overflows the key projection's accumulator (counted in the report);
-# on all 7,001 (None), one run reached 90.75% emulated vs 92.80% float (-2.05 against -0.85
-# with 1,000): wider ranges, coarser grids.
+# `polyzoo export` calibrates the circuit on the same ones). A test image can overflow a range
+# calibrated on 1,000 (one integer in the first 16 test images; counted in the report); on all
+# 7,001 (None), one run reached 90.75% emulated vs 92.80% float (-2.05 against -0.85 with
+# 1,000): wider ranges, coarser grids.
 CALIBRATION = 1000
 
 
