@@ -14,8 +14,9 @@ Concrete:  the same architecture as a torch module holding the same weights, thr
            knobs: the export routes differ, nothing else).
 Measured for each: PBS, max bit-width, compile and key-generation time, simulated accuracy on
 the first --n-test MNIST test images (float accuracy beside), encrypted seconds per image
-(the first image apart: it also prepares the new keys; then the median of the others) and
-whether encrypted equals simulated on every one.
+(the first image apart: it also prepares the new keys; then the median of the others; the
+paths take turns, one image each per round) and whether encrypted equals simulated on every
+one.
 """
 from __future__ import annotations
 
@@ -78,8 +79,9 @@ def torch_micro_vit(model, params, *, products_3d: bool = True):
     return MicroVit().eval()
 
 
-def measure(name, module, float_fn, x_test, y_test, n_encrypted, compile_s):
-    """Simulated accuracy, keygen, encrypted latency of a compiled QuantizedModule."""
+def measure(name, module, float_fn, x_test, y_test, compile_s):
+    """Simulated accuracy and keygen of a compiled QuantizedModule (encrypted runs later, in
+    `encrypted_rounds`, interleaved with the other paths)."""
     from polyzoo.export._report import accuracy
 
     stats = module.fhe_circuit.statistics
@@ -90,26 +92,38 @@ def measure(name, module, float_fn, x_test, y_test, n_encrypted, compile_s):
     start = time.perf_counter()
     module.fhe_circuit.keygen()
     keygen_s = time.perf_counter() - start
-    seconds, equal = [], []
-    for i in range(n_encrypted):
-        start = time.perf_counter()
-        out = module.forward(x_test[[i]], fhe="execute")
-        seconds.append(time.perf_counter() - start)
-        equal.append(bool(np.array_equal(out, simulated[[i]])))
     row = {"path": name, "pbs": int(stats["programmable_bootstrap_count"]),
            "max_bit_width": int(module.fhe_circuit.graph.maximum_integer_bit_width()),
            "compiler_complexity": float(stats["complexity"]),
            "compile_s": round(compile_s, 1), "keygen_s": round(keygen_s, 1),
            "float_accuracy": accuracy(np.asarray(float_fn(x_test)), y_test),
            "simulated_accuracy": accuracy(simulated, y_test),
-           "simulate_s_per_image": round(sim_s / len(x_test), 3),
-           # the first run also prepares the keys (decompression, FFT), once per key set
-           "encrypted_first_s": round(seconds[0], 1),
-           "encrypted_s_per_image": round(float(np.median(seconds[1:] or seconds)), 1),
-           "encrypted_runs_s": [round(s, 1) for s in seconds],
-           "encrypted_equals_simulated": all(equal)}
+           "simulate_s_per_image": round(sim_s / len(x_test), 3)}
     print(json.dumps(row), flush=True)
-    return row
+    return row, module, simulated
+
+
+def encrypted_rounds(paths, x_test, n_encrypted):
+    """Encrypted seconds per image, one image per path per round (a shared machine's load
+    falls on all paths alike). The first run of a key set also prepares the keys
+    (decompression, Fourier transform): reported apart, the median is over the others."""
+    seconds = {id(row): [] for row, _, _ in paths}
+    equal = {id(row): [] for row, _, _ in paths}
+    for i in range(n_encrypted):
+        for row, module, simulated in paths:
+            start = time.perf_counter()
+            out = module.forward(x_test[[i]], fhe="execute")
+            seconds[id(row)].append(time.perf_counter() - start)
+            equal[id(row)].append(bool(np.array_equal(out, simulated[[i]])))
+            print(f"  encrypted image {i}, {row['path']}: {seconds[id(row)][-1]:.1f} s",
+                  flush=True)
+    for row, _, _ in paths:
+        runs = seconds[id(row)]
+        row.update(encrypted_first_s=round(runs[0], 1),
+                   encrypted_s_per_image=round(float(np.median(runs[1:] or runs)), 1),
+                   encrypted_runs_s=[round(s, 1) for s in runs],
+                   encrypted_equals_simulated=all(equal[id(row)]))
+        print(json.dumps(row), flush=True)
 
 
 def main(argv=None) -> int:
@@ -142,14 +156,14 @@ def main(argv=None) -> int:
     float_fn = functools.partial(model.apply, variables)
     knobs = Knobs(n_bits=args.n_bits, rounding_threshold_bits=args.rounding,
                   p_error=args.p_error)
-    rows = []
+    paths = []
 
     circuit = compile_onnx(to_onnx(float_fn, calib[:1]), calib, knobs)
-    rows.append(measure("polyzoo, Concrete-ML's grids", circuit.module, float_fn, x_test,
-                        y_test, args.n_encrypted, circuit.compile_seconds))
+    paths.append(measure("polyzoo, Concrete-ML's grids", circuit.module, float_fn, x_test,
+                         y_test, circuit.compile_seconds))
     trained = compile_onnx(to_onnx(source.export_fn, calib[:1]), calib, default_knobs(source))
-    rows.append(measure("polyzoo default, trained grids", trained.module, float_fn, x_test,
-                        y_test, args.n_encrypted, trained.compile_seconds))
+    paths.append(measure("polyzoo default, trained grids", trained.module, float_fn, x_test,
+                         y_test, trained.compile_seconds))
 
     torch_model = torch_micro_vit(model, params)
     with torch.no_grad():
@@ -175,8 +189,10 @@ def main(argv=None) -> int:
     module = compile_torch_model(torch_model, calib, n_bits=knobs.concrete_n_bits(),
                                  rounding_threshold_bits=knobs.concrete_rounding(),
                                  p_error=args.p_error)
-    rows.append(measure("Concrete-ML torch path, same knobs", module, float_fn, x_test,
-                        y_test, args.n_encrypted, time.perf_counter() - start))
+    paths.append(measure("Concrete-ML torch path, same knobs", module, float_fn, x_test,
+                         y_test, time.perf_counter() - start))
+    encrypted_rounds(paths, x_test, args.n_encrypted)
+    rows = [row for row, _, _ in paths]
 
     ours, trained_row, peer = rows
     print(f"\nmicro ViT on MNIST, first {args.n_test} test images, {args.n_encrypted} encrypted")

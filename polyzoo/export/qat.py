@@ -240,6 +240,7 @@ def _run(closed: jcore.ClosedJaxpr, args, data_argnums, sites: "_Sites") -> list
 
 
 def _input_triple(x, sites: "_Sites"):
+    """A model input as a (value, data, grid) triple, quantised on its input_bits grid."""
     value, grid = sites.activation(x, bits=sites.input_bits)
     return value, True, grid
 
