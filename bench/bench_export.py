@@ -107,22 +107,20 @@ def encrypted_rounds(paths, x_test, n_encrypted):
     """Encrypted seconds per image, one image per path per round (a shared machine's load
     falls on all paths alike). The first run of a key set also prepares the keys
     (decompression, Fourier transform): reported apart, the median is over the others."""
-    seconds = {id(row): [] for row, _, _ in paths}
-    equal = {id(row): [] for row, _, _ in paths}
+    seconds = [[] for _ in paths]
+    equal = [[] for _ in paths]
     for i in range(n_encrypted):
-        for row, module, simulated in paths:
+        for (row, module, simulated), runs, same in zip(paths, seconds, equal):
             start = time.perf_counter()
             out = module.forward(x_test[[i]], fhe="execute")
-            seconds[id(row)].append(time.perf_counter() - start)
-            equal[id(row)].append(bool(np.array_equal(out, simulated[[i]])))
-            print(f"  encrypted image {i}, {row['path']}: {seconds[id(row)][-1]:.1f} s",
-                  flush=True)
-    for row, _, _ in paths:
-        runs = seconds[id(row)]
+            runs.append(time.perf_counter() - start)
+            same.append(bool(np.array_equal(out, simulated[[i]])))
+            print(f"  encrypted image {i}, {row['path']}: {runs[-1]:.1f} s", flush=True)
+    for (row, _, _), runs, same in zip(paths, seconds, equal):
         row.update(encrypted_first_s=round(runs[0], 1),
                    encrypted_s_per_image=round(float(np.median(runs[1:] or runs)), 1),
                    encrypted_runs_s=[round(s, 1) for s in runs],
-                   encrypted_equals_simulated=all(equal[id(row)]))
+                   encrypted_equals_simulated=all(same))
         print(json.dumps(row), flush=True)
 
 
