@@ -68,7 +68,8 @@ def main() -> None:
     graphs = {"ptq": to_onnx(float_fn, calibration[:1]), "qat": to_onnx(export_fn, calibration[:1])}
     print(f"{args.model}, {len(y)} test images, float accuracy {100 * float_acc:.2f}%, "
           f"trained grids: {record['n_bits']} bits, rounding {record['rounding_bits']}, "
-          f"product operands {record.get('product_bits')} bits; JAX emulation of that circuit "
+          f"product operands {record.get('product_bits')} bits, weights "
+          f"{record.get('weight_bits') or record['n_bits']} bits; JAX emulation of that circuit "
           f"{100 * emulated_acc:.2f}%")
     print(f"{'route and knobs':<46} {'PBS':>5} {'bits':>4} {'cost':>6} {'no noise':>9} "
           f"{'simulated':>9} {'sim-float':>9} {'s':>5}")

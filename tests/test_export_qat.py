@@ -101,8 +101,9 @@ def test_zoo_entry_is_the_folded_qat_network():
 
     entry = zoo.load(MICRO_NAME)
     recorded = entry.meta["qat"]
-    assert (recorded["n_bits"], recorded["rounding_bits"], recorded["product_bits"]) == (
-        micro.DEFAULT_BITS, micro.DEFAULT_ROUNDING, micro.DEFAULT_PRODUCT_BITS)
+    assert (recorded["n_bits"], recorded["rounding_bits"], recorded["product_bits"],
+            recorded["weight_bits"]) == (micro.DEFAULT_BITS, micro.DEFAULT_ROUNDING,
+                                         micro.DEFAULT_PRODUCT_BITS, micro.DEFAULT_WEIGHT_BITS)
     sites = entry.model.site_names()
     assert not any(entry.model.spec.site(s).choice == "batchnorm" for s in sites)
     source = resolve(MICRO_NAME)
@@ -120,10 +121,7 @@ def test_zoo_entry_is_the_folded_qat_network():
     fn = lambda p, xb: entry.model.apply({**entry.variables, "params": p}, xb)  # noqa: E731
     ranges = qat.activation_ranges(fn, entry.variables["params"],
                                    jnp.asarray(ds.train.inputs[:micro.CALIBRATION]),
-                                   n_bits=recorded["n_bits"],
-                                   rounding_bits=recorded["rounding_bits"],
-                                   product_bits=recorded["product_bits"],
-                                   signed=tuple(recorded["signed"]) or None)
+                                   n_bits=recorded["n_bits"], **micro._grids(recorded))
     np.testing.assert_allclose(np.asarray(ranges), np.asarray(recorded["ranges"]), rtol=1e-5,
                                atol=1e-5)
 

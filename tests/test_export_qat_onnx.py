@@ -119,14 +119,15 @@ class PoolNet(nn.Module):
         return nn.Dense(3, name="head")(h.sum(axis=1))
 
 
-def test_concrete_rounds_the_pooling_sum_and_takes_the_input_grid_as_emulated():
+def test_concrete_rounds_the_pooling_sum_and_takes_the_input_and_weight_grids_as_emulated():
     """The encrypted sum's accumulator is rounded like a product's (Concrete-ML's
-    QuantizedReduceSum), and `input_bits` puts the model input on its own narrow grid."""
+    QuantizedReduceSum), `input_bits` puts the model input on its own narrow grid and
+    `weight_bits` the weights on theirs."""
     x = np.random.default_rng(1).normal(size=(200, 12, 5)).astype(np.float32)
     model = PoolNet()
     params = model.init(jax.random.key(0), x[:1])["params"]
     fn = lambda p, xb: model.apply({"params": p}, xb)  # noqa: E731
-    grids = dict(rounding_bits=4, input_bits=2)
+    grids = dict(rounding_bits=4, input_bits=2, weight_bits=3)
     ranges = qat.activation_ranges(fn, params, x, n_bits=4, **grids)
     # sites: input, fc accumulator, h, the sum's accumulator, the head's input and accumulator
     assert len(ranges) == 6
@@ -134,14 +135,18 @@ def test_concrete_rounds_the_pooling_sum_and_takes_the_input_grid_as_emulated():
     exported = qat.quantized(fn, 4, ranges=ranges, emulate=False, **grids)
     emulated = qat.quantized(fn, 4, ranges=ranges, **grids)
     model_onnx = to_onnx(lambda xb: exported(params, xb), x[:1])
-    first = next(n for n in model_onnx.graph.node if n.op_type == "Quant")
-    assert first.input[0] == model_onnx.graph.input[0].name  # the input's own quantiser...
-    bits = {i.name: onnx.numpy_helper.to_array(i) for i in model_onnx.graph.initializer}
-    assert float(bits[first.input[3]]) == 2.0  # ...on a 2-bit grid
+    quants = [n for n in model_onnx.graph.node if n.op_type == "Quant"]
+    consts = {i.name: onnx.numpy_helper.to_array(i) for i in model_onnx.graph.initializer}
+    bits = {n.input[0]: float(consts[n.input[3]]) for n in quants}
+    assert bits.pop(model_onnx.graph.input[0].name) == 2.0  # the input's own 2-bit grid
+    weights = [name for name in bits if name in consts]  # quantisers of the fc and head kernels
+    assert len(weights) == 2 and {bits.pop(w) for w in weights} == {3.0}
+    assert set(bits.values()) == {4.0}  # activations on n_bits
     circuit = compile_onnx(model_onnx, x, Knobs(n_bits=4, p_error=0.01, rounding_threshold_bits=4,
                                                 input_bits=2))
     clear = circuit.predict(x, fhe="disable")
     emulated_out = np.asarray(emulated(params, x))
     np.testing.assert_allclose(clear, emulated_out, rtol=1e-5, atol=1e-5)
-    unrounded = qat.quantized(fn, 4, ranges=ranges, rounding_bits=16, input_bits=2)(params, x)
+    unrounded = qat.quantized(fn, 4, ranges=ranges, rounding_bits=16, input_bits=2,
+                              weight_bits=3)(params, x)
     assert np.abs(np.asarray(unrounded) - emulated_out).max() > 1e-3  # rounding mattered

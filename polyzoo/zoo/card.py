@@ -57,10 +57,14 @@ def render(name: str, root=None) -> str:
                          f"{_pct(st['val_accuracy'])} |")
     if e.get("qat"):  # quantisation-aware fine-tuning (polyzoo.export.micro.qat_stage)
         q = e["qat"]
-        how = [f"{q['n_bits']}-bit grids"
-               + (" (signed where a layer's input goes below zero)" if any(q.get("signed") or ())
-                  else ""),
-               f"accumulators rounded to {q['rounding_bits']} bits"]
+        narrower = (("weight_bits", "weights"), ("input_bits", "input"),
+                    ("product_bits", "operands of encrypted x encrypted products"))
+        how = ([f"{q['n_bits']}-bit grids"
+                + (" (signed where a layer's input goes below zero)" if any(q.get("signed") or ())
+                   else "")]
+               + [f"{q[key]}-bit {what}" for key, what in narrower
+                  if q.get(key) and q[key] != q["n_bits"]]
+               + [f"accumulators rounded to {q['rounding_bits']} bits"])
         if q.get("distill"):
             how.append(f"distilled from the float network (weight {q['distill']}, "
                        f"temperature {q['temperature']})")
@@ -72,7 +76,7 @@ def render(name: str, root=None) -> str:
                   "", "| validation accuracy | before QAT | after QAT |", "|---|---|---|",
                   f"| float | {_pct(q['float_val_accuracy_before_qat'])} | "
                   f"{_pct(q['float_val_accuracy'])} |",
-                  f"| fake-quantised ({q['n_bits']} bits) | "
+                  "| fake-quantised (the circuit's grids) | "
                   f"{_pct(q['fake_quant_val_accuracy_before_qat'])} | "
                   f"{_pct(q['fake_quant_val_accuracy'])} |",
                   "", f"Encrypted inference: `polyzoo export {name} --out DIR` (compiles with "
