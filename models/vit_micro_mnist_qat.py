@@ -6,8 +6,8 @@ univariate function is one exact table lookup. Float training, then the `finish`
 (polyzoo.export.micro.qat_stage): BatchNorm folded into the following linear layers and
 quantisation-aware fine-tuning through the circuit's own quantisers (6-bit grids, signed where
 a layer's input reaches below zero, 5-bit weights, 5-bit operands for the two encrypted x
-encrypted attention products, accumulators rounded to 7 bits), distilled from the float network on 1-pixel-shifted
-digits. Stored in float32; the trained grids are in the manifest ('qat' -> 'ranges',
+encrypted attention products, accumulators rounded to 7 bits), distilled from the float
+network on 1-pixel-shifted digits. Stored in float32; the trained grids are in the manifest ('qat' -> 'ranges',
 'signed'), and `micro.export_function` turns them into Quant nodes that Concrete-ML imports
 (`import_qat=True`) instead of re-calibrating the float network. The manifest metric is the
 float accuracy of the stored network.
@@ -40,14 +40,14 @@ RECIPE = Recipe(
     # lr 3e-4..3e-3, 1,500-6,000 steps, before the pooling sum's rounding was emulated; 89.6%
     # with it): signed grids, distillation from the float network and 1-pixel shifts.
     # 5-bit weights, 6,000 steps at lr 1e-3: emulated circuit 91.0% on validation (float
-    # 90.5%), against 90.3% at lr 3e-3 over 3,000 steps and 89.8% with 4-bit weights at this
-    # lr; 4-bit weights at lr 3e-3 reached 91.1% but their float network only 89.2%.
-    # Measured 2026-11-22 and not taken: 4-bit attention-product operands cost 13-18% less
-    # (compiler cost model); in six QAT settings their emulated circuit reached 90.0-90.6% on
-    # validation against 89.6% here (within the 999-digit split's noise) but 90.0-92.2% on
-    # test against 91.65%, so their loss on the whole test split ranged from 0.65 to 2.3
-    # points. Rounding to 6 bits (4-bit operands) costs 36% less and lost 2.2-3.2 points on
-    # validation, 1.9-2.55 on test.
+    # 90.5%). 4-bit weights: 89.8% with these settings, 90.3% at lr 3e-3 over 3,000 steps, and
+    # 91.1% at lr 3e-3 over 6,000, whose float network fell to 89.2%.
+    # Measured 2026-11-22 on the entry of that day (6-bit weights) and not taken: 4-bit
+    # attention-product operands cost 13-18% less (compiler cost model); in six QAT settings
+    # their emulated circuit reached 90.0-90.6% on validation against 89.6% for the entry
+    # (within the 999-digit split's noise) but 90.0-92.2% on test against its 91.65%, so
+    # their loss on the whole test split ranged from 0.65 to 2.3 points. Rounding to 6 bits
+    # (4-bit operands) costs 36% less and lost 2.2-3.2 points on validation, 1.9-2.55 on test.
     finish_args=dict(n_bits=DEFAULT_BITS, rounding_bits=DEFAULT_ROUNDING,
                      product_bits=DEFAULT_PRODUCT_BITS, weight_bits=DEFAULT_WEIGHT_BITS,
                      steps=6000, lr=1e-3, signed_grids=True,
