@@ -94,7 +94,8 @@ def quant(x: jax.Array, scale, zero_point, *, bits: int, signed: bool,
 # is an accumulator's extreme, an integer times a unit, so without the widening values of that
 # accumulator can fall exactly halfway between two levels, where Concrete-ML (float64) and the
 # JAX emulation (float32) may round apart: measured on a 2-layer net with 2-bit weights, 16 of
-# 200 outputs differed. 65,537 is prime, so no value a < 65,537 units can be a tie after it.
+# 200 outputs differed. 65,537 is prime, so in exact arithmetic no value of fewer than 65,537
+# units is a tie after it, and float32 error is far smaller than the distance it moves.
 _WIDEN = 1.0 + 2.0 ** -16
 
 
@@ -193,8 +194,9 @@ def quantized(fn: Callable, n_bits: int, *, data_argnums: tuple[int, ...] = (1,)
     the first layer's accumulators, the widest of a ViT's (the patch embedding sums 196 pixel
     products per output on the micro ViT).
     `weight_bits`: bits of the weights' signed symmetric grids (default n_bits). Narrower
-    weights narrow every accumulator, and with them the table lookups whose outputs feed one
-    (Concrete encodes a lookup's output at the width of the sum it joins).
+    weights narrow every accumulator (fewer bits for its rounding to remove); the lookups
+    after a rounding keep their input width, which is what sets Concrete's parameters
+    (measured: see micro.DEFAULT_WEIGHT_BITS).
     """
 
     def wrapped(*args):
