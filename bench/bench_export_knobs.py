@@ -7,12 +7,15 @@ Two export routes of the zoo entry `vit-micro-mnist-qat`, one compilation per ro
        ones the entry was trained for, and rounding is exact (what training emulated).
 For each row, over the test split: float accuracy, the circuit without PBS errors
 (fhe='disable'), for qat the JAX emulation of that circuit, the simulated circuit
-(fhe='simulate'), the compiler's cost estimate relative to the first row (encrypted latency
-follows it), PBS and the widest integer.
+(fhe='simulate'), the compiler's cost estimate relative to the first row (a rough guide:
+Concrete picks each lookup's parameters by its input width, which the estimate weighs less
+than latency does; README, Status), PBS and the widest integer; for qat rows also how many
+images' no-noise logits differ from the emulation's.
 
     .venv/bin/python bench/bench_export_knobs.py [--rows ptq:6:8:0.05 qat:1e-5] [--n-test N]
 
-A row is `ptq:N_BITS:ROUNDING:P_ERROR` or `qat:P_ERROR`.
+A row is `ptq:N_BITS:ROUNDING:P_ERROR` or `qat:P_ERROR[:ROUNDING]` (a rounding other than the
+entry's own compiles the trained grids with it; the emulation keeps the trained rounding).
 """
 from __future__ import annotations
 
@@ -24,9 +27,12 @@ import numpy as np
 MICRO = "vit-micro-mnist-qat"
 
 
-def predictions(fn, x: np.ndarray, chunk: int = 250) -> np.ndarray:
-    return np.concatenate([np.argmax(np.asarray(fn(x[i:i + chunk])), -1)
-                           for i in range(0, len(x), chunk)])
+def logits(fn, x: np.ndarray, chunk: int = 250) -> np.ndarray:
+    return np.concatenate([np.asarray(fn(x[i:i + chunk])) for i in range(0, len(x), chunk)])
+
+
+def predictions(fn, x: np.ndarray) -> np.ndarray:
+    return np.argmax(logits(fn, x), -1)
 
 
 def routes(name: str):
@@ -64,7 +70,8 @@ def main() -> None:
     x, y = x[:args.n_test], y[:args.n_test]
     calibration = np.asarray(train_x[:record.get("calibration", N_CALIBRATION)], np.float32)
     float_acc = np.mean(predictions(float_fn, x) == y)
-    emulated_acc = np.mean(predictions(jax.jit(emulated_fn), x) == y)
+    emulated = logits(jax.jit(emulated_fn), x)
+    emulated_acc = np.mean(np.argmax(emulated, -1) == y)
     graphs = {"ptq": to_onnx(float_fn, calibration[:1]), "qat": to_onnx(export_fn, calibration[:1])}
     print(f"{args.model}, {len(y)} test images, float accuracy {100 * float_acc:.2f}%, "
           f"trained grids: {record['n_bits']} bits, rounding {record['rounding_bits']}, "
@@ -76,18 +83,22 @@ def main() -> None:
     base_cost = None
     for row in args.rows:
         route, *values = row.split(":")
+        rounding = None
         if route == "ptq" and len(values) == 3:
             knobs = Knobs(n_bits=int(values[0]), rounding_threshold_bits=int(values[1]),
                           p_error=float(values[2]))
-        elif route == "qat" and len(values) == 1:
-            knobs = Knobs(n_bits=record["n_bits"], rounding_threshold_bits=record["rounding_bits"],
+        elif route == "qat" and len(values) in (1, 2):
+            rounding = int(values[1]) if len(values) == 2 else record["rounding_bits"]
+            knobs = Knobs(n_bits=record["n_bits"], rounding_threshold_bits=rounding,
                           p_error=float(values[0]), input_bits=record.get("input_bits"))
         else:
-            raise ValueError(f"row {row!r}: use ptq:N_BITS:ROUNDING:P_ERROR or qat:P_ERROR")
+            raise ValueError(f"row {row!r}: use ptq:N_BITS:ROUNDING:P_ERROR or "
+                             "qat:P_ERROR[:ROUNDING]")
         start = time.perf_counter()
         circuit = compile_onnx(graphs[route], calibration, knobs)
         stats = circuit.fhe_circuit.statistics
-        quantised = np.mean(predictions(lambda b: circuit.predict(b, fhe="disable"), x) == y)
+        clear = logits(lambda b: circuit.predict(b, fhe="disable"), x)
+        quantised = np.mean(np.argmax(clear, -1) == y)
         simulated = np.mean(predictions(lambda b: circuit.predict(b, fhe="simulate"), x) == y)
         cost = float(stats["complexity"])
         base_cost = base_cost or cost
@@ -99,8 +110,17 @@ def main() -> None:
               f"{cost / base_cost:5.2f}x {100 * quantised:8.2f}% {100 * simulated:8.2f}% "
               f"{100 * (simulated - float_acc):+9.2f} {time.perf_counter() - start:5.0f}",
               flush=True)
-    print("cost: the compiler's complexity estimate relative to the first row (encrypted latency "
-          "follows it); no noise: fhe='disable', the circuit's integers without PBS errors")
+        if route == "qat" and rounding == record["rounding_bits"]:  # the circuit QAT trained
+            # through: does it compute the emulation?
+            with jax.disable_jit():  # op by op, as written, on the first 100 images
+                eager = logits(emulated_fn, x[:100])
+            for label, values in (("jitted", emulated), ("eager", eager)):
+                gap = np.abs(clear[:len(values)] - values).max(-1)
+                print(f"  no noise vs the {label} JAX emulation: {int(np.sum(gap > 1e-4))} of "
+                      f"{len(values)} images differ by more than 1e-4 (largest logit "
+                      f"difference {gap.max():.2g})")
+    print("cost: the compiler's complexity estimate relative to the first row (a rough guide "
+          "to latency); no noise: fhe='disable', the circuit's integers without PBS errors")
 
 
 if __name__ == "__main__":

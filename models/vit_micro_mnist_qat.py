@@ -7,18 +7,19 @@ univariate function is one exact table lookup. Float training, then the `finish`
 quantisation-aware fine-tuning through the circuit's own quantisers (6-bit grids, signed where
 a layer's input reaches below zero, 5-bit weights, 5-bit operands for the two encrypted x
 encrypted attention products, accumulators rounded to 7 bits), distilled from the float
-network on 1-pixel-shifted digits. Stored in float32; the trained grids are in the manifest ('qat' -> 'ranges',
-'signed'), and `micro.export_function` turns them into Quant nodes that Concrete-ML imports
-(`import_qat=True`) instead of re-calibrating the float network. The manifest metric is the
-float accuracy of the stored network.
+network on 1-pixel-shifted digits. Stored in float32; the trained grids are in the manifest
+('qat' -> 'ranges', 'signed'), and `micro.export_function` turns them into Quant nodes that
+Concrete-ML imports (`import_qat=True`) instead of re-calibrating the float network. The
+manifest metric is the float accuracy of the stored network.
 
 Command:  polyzoo train vit_micro_mnist_qat
 Runtime:  0.5 min here (2 shared CPU cores; QAT 21.7 s; the float stage was reused from the
           run cache, 13.9 s when trained afresh)
 Metric:   91.60% test accuracy (2,000 digits, float forward of the stored network);
           `.venv/bin/python bench/bench_export_knobs.py --rows qat:1e-5`: 91.75% simulated
-          over the whole test split (+0.15; no-noise circuit 91.80%, equal to its JAX
-          emulation), 2,576 PBS, 15-bit max; card: models/cards/vit-micro-mnist-qat.md
+          over the whole test split (+0.15; no-noise circuit 91.80%, its JAX emulation's
+          accuracy, though not logit for logit: README), 2,576 PBS, 15-bit max;
+          card: models/cards/vit-micro-mnist-qat.md
 """
 from polyzoo.export.micro import (DEFAULT_BITS, DEFAULT_PRODUCT_BITS, DEFAULT_ROUNDING,
                                   DEFAULT_WEIGHT_BITS, MODEL, tfhe_spec)
