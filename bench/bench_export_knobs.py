@@ -72,6 +72,8 @@ def main() -> None:
     float_acc = np.mean(predictions(float_fn, x) == y)
     emulated = logits(jax.jit(emulated_fn), x)
     emulated_acc = np.mean(np.argmax(emulated, -1) == y)
+    with jax.disable_jit():  # the same emulation op by op, as written, on the first 100 images
+        eager = logits(emulated_fn, x[:100])
     graphs = {"ptq": to_onnx(float_fn, calibration[:1]), "qat": to_onnx(export_fn, calibration[:1])}
     print(f"{args.model}, {len(y)} test images, float accuracy {100 * float_acc:.2f}%, "
           f"trained grids: {record['n_bits']} bits, rounding {record['rounding_bits']}, "
@@ -112,12 +114,10 @@ def main() -> None:
               flush=True)
         if route == "qat" and rounding == record["rounding_bits"]:  # the circuit QAT trained
             # through: does it compute the emulation?
-            with jax.disable_jit():  # op by op, as written, on the first 100 images
-                eager = logits(emulated_fn, x[:100])
-            for label, values in (("jitted", emulated), ("eager", eager)):
-                gap = np.abs(clear[:len(values)] - values).max(-1)
+            for label, reference in (("jitted", emulated), ("eager", eager)):
+                gap = np.abs(clear[:len(reference)] - reference).max(-1)
                 print(f"  no noise vs the {label} JAX emulation: {int(np.sum(gap > 1e-4))} of "
-                      f"{len(values)} images differ by more than 1e-4 (largest logit "
+                      f"{len(reference)} images differ by more than 1e-4 (largest logit "
                       f"difference {gap.max():.2g})")
     print("cost: the compiler's complexity estimate relative to the first row (a rough guide "
           "to latency); no noise: fhe='disable', the circuit's integers without PBS errors")
