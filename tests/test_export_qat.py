@@ -72,6 +72,20 @@ def test_quantized_trains_under_jit(net):
     stepped = jax.tree.map(lambda p, g: p - 0.05 * g, params, grads)
     assert float(loss(stepped, ranges)) < float(value)
 
+def test_kernels_on_grid_are_the_quantised_weights(net):
+    fn, params, x = net
+    snapped = qat.kernels_on_grid(params, 4)
+    for name in ("fc1", "fc2"):
+        kernel = snapped[name]["kernel"]
+        np.testing.assert_array_equal(np.asarray(qat.quant_weight(kernel, 4)[0]), kernel)
+        assert len(np.unique(np.asarray(kernel))) <= 15  # levels -7..7 of a 4-bit grid
+        assert not np.array_equal(kernel, params[name]["kernel"])
+        np.testing.assert_array_equal(snapped[name]["bias"], params[name]["bias"])
+    ranges = qat.activation_ranges(fn, params, x, n_bits=4)
+    np.testing.assert_allclose(np.asarray(qat.quantized(fn, 4, ranges=ranges)(snapped, x)),
+                               np.asarray(qat.quantized(fn, 4, ranges=ranges)(params, x)),
+                               rtol=0, atol=1e-5)  # the same circuit
+
 def test_too_few_ranges_is_an_error(net):
     fn, params, x = net
     with pytest.raises(ValueError, match="calibrated ranges"):
@@ -106,6 +120,8 @@ def test_zoo_entry_is_the_folded_qat_network():
                                          micro.DEFAULT_PRODUCT_BITS, micro.DEFAULT_WEIGHT_BITS)
     sites = entry.model.site_names()
     assert not any(entry.model.spec.site(s).choice == "batchnorm" for s in sites)
+    kernels = qat.kernels_on_grid(entry.variables["params"], recorded["weight_bits"])
+    jax.tree.map(np.testing.assert_array_equal, kernels, entry.variables["params"])
     source = resolve(MICRO_NAME)
     ds = load_mnist()
     np.testing.assert_array_equal(np.asarray(source.fn(ds.test.inputs[:16])),

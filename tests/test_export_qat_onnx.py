@@ -39,8 +39,8 @@ class Net(nn.Module):
         return nn.Dense(3, name="head")(p)
 
 
-@pytest.fixture(scope="module", params=[(None, False), (6, False), (6, True)],
-                ids=["no-rounding", "rounding-6", "rounding-6-signed"])
+@pytest.fixture(scope="module", params=[(None, False), (5, False), (6, True)],
+                ids=["no-rounding", "rounding-5", "rounding-6-signed"])
 def quantised(request):
     """(exported fn, emulated fn, inputs, rounding bits), without and with accumulator rounding
     (which Concrete-ML skips for the output layer, and where float32 error must not move ties),
@@ -101,8 +101,8 @@ def test_rounding_below_the_product_sums_is_refused():
     model = Net()
     params = model.init(jax.random.key(0), x[:1])["params"]
     fn = lambda p, xb: model.apply({"params": p}, xb)  # noqa: E731
-    with pytest.raises(ValueError, match="rounding_bits >= 6 or product_bits <= 3"):
-        qat.activation_ranges(fn, params, x, n_bits=4, rounding_bits=5)
+    with pytest.raises(ValueError, match="rounding_bits >= 5 or product_bits <= 3"):
+        qat.activation_ranges(fn, params, x, n_bits=4, rounding_bits=4)
 
 
 def test_export_function_needs_trained_grids():

@@ -76,7 +76,8 @@ def qat_finetune(fn, params, x, y, *, n_bits, steps, lr=1e-4, batch=128, seed=0,
     distill: weight of the distillation term (Hinton et al. 2015: cross-entropy to the
     starting float network's logits softened by `temperature`) against the labels' term.
     shift: each batch is moved by up to `shift` pixels along both image axes (augmentation).
-    Returns (params, ranges): the trained grids that `export_function` puts in the circuit."""
+    Returns (params with the kernels on their grids, ranges): the trained weights and grids
+    that `export_function` puts in the circuit."""
     xc = jnp.asarray(x[:calibration])
     tx = optax.adam(optax.cosine_decay_schedule(lr, steps))
     opt = tx.init(params)
@@ -112,6 +113,7 @@ def qat_finetune(fn, params, x, y, *, n_bits, steps, lr=1e-4, batch=128, seed=0,
             xb = np.roll(xb, tuple(rng.integers(-shift, shift + 1, 2)), axis=(1, 2))
         params, opt, _ = step(params, opt, ranges, jnp.asarray(xb),
                               jnp.asarray(y[idx], jnp.int32))
+    params = qat.kernels_on_grid(params, weight_bits or n_bits)
     ranges = qat.activation_ranges(fn, params, xc, **grids)
     return jax.tree.map(np.asarray, params), ranges
 
@@ -181,6 +183,10 @@ def qat_stage(model, variables, ds, train_in, *, n_bits: int = DEFAULT_BITS,
     fn, _, rest = _split(folded, fvars)
     val_acc = lambda f: accuracy(f, ds.val.inputs, ds.val.labels)  # noqa: E731
     float_acc = val_acc(lambda xb: fn(fvars["params"], xb))
+    # recorded, never used for a choice: the float network's own test accuracy, the reference
+    # for what export costs (the stored network's kernels are on the circuit's grids)
+    float_test_acc = accuracy(lambda xb: fn(fvars["params"], xb), ds.test.inputs,
+                              ds.test.labels)
     grids = dict(rounding_bits=rounding_bits, product_bits=product_bits, input_bits=input_bits,
                  weight_bits=weight_bits)
     xc = jnp.asarray(x[:CALIBRATION])
@@ -203,6 +209,7 @@ def qat_stage(model, variables, ds, train_in, *, n_bits: int = DEFAULT_BITS,
         "distill": distill, "temperature": temperature, "shift": shift,
         "seconds": round(time.perf_counter() - t0, 1),
         "float_val_accuracy_before_qat": float_acc,
+        "float_test_accuracy_before_qat": float_test_acc, "kernels_on_grid": True,
         "fake_quant_val_accuracy_before_qat": ptq_acc,
         "fake_quant_val_accuracy": val_acc(lambda xb: qfn(params, xb)),
         "float_val_accuracy": val_acc(lambda xb: fn(params, xb)),

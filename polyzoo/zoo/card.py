@@ -72,7 +72,12 @@ def render(name: str, root=None) -> str:
             how.append(f"inputs shifted by up to {q['shift']} pixel(s)")
         lines += ["", f"Quantisation-aware fine-tuning: {q['steps']} steps (lr {q['lr']}, "
                   f"{q['seconds']} s) through Concrete-ML's {', '.join(how)}; BatchNorm "
-                  "folded first.",
+                  "folded first."
+                  + (" The kernels are stored on their grids." if q.get("kernels_on_grid")
+                     else "")
+                  + (f" Test accuracy of the float network before QAT: "
+                     f"{_pct(q['float_test_accuracy_before_qat'])}."
+                     if "float_test_accuracy_before_qat" in q else ""),
                   "", "| validation accuracy | before QAT | after QAT |", "|---|---|---|",
                   f"| float | {_pct(q['float_val_accuracy_before_qat'])} | "
                   f"{_pct(q['float_val_accuracy'])} |",
