@@ -58,6 +58,7 @@ def main() -> None:
     import jax
 
     from polyzoo.export import Knobs, compile_onnx, to_onnx
+    from polyzoo.export._report import pbs_per_polynomial_size
     from polyzoo.export._sources import N_CALIBRATION
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -112,6 +113,9 @@ def main() -> None:
               f"{cost / base_cost:5.2f}x {100 * quantised:8.2f}% {100 * simulated:8.2f}% "
               f"{100 * (simulated - float_acc):+9.2f} {time.perf_counter() - start:5.0f}",
               flush=True)
+        print("  PBS by polynomial size (Concrete picks it by the lookup's input width): "
+              + ", ".join(f"{n} on {size}" for size, n in
+                          sorted(pbs_per_polynomial_size(stats).items())))
         if route == "qat" and rounding == record["rounding_bits"]:  # the circuit QAT trained
             # through: does it compute the emulation?
             for label, reference in (("jitted", emulated), ("eager", eager)):

@@ -61,6 +61,8 @@ def test_report(tiny):
     fn, circuit, x, labels = tiny
     report = circuit_report(circuit, fn, x[100:], labels[100:])
     assert report.pbs > 0 and sum(report.pbs_per_layer.values()) == report.pbs
+    assert sum(report.pbs_per_polynomial_size.values()) == report.pbs
+    assert all(size & (size - 1) == 0 for size in report.pbs_per_polynomial_size)  # 2**k
     assert {"TinyMLP/fc1", "TinyMLP/fc2"} <= set(report.pbs_per_layer)
     assert report.pbs_per_layer["TinyMLP/fc1"] == 4  # one lookup per hidden unit
     assert 0 < report.max_bit_width <= 16

@@ -86,6 +86,23 @@ def test_kernels_on_grid_are_the_quantised_weights(net):
                                np.asarray(qat.quantized(fn, 4, ranges=ranges)(params, x)),
                                rtol=0, atol=1e-5)  # the same circuit
 
+def test_headroom_ranges_widen_the_grid_under_an_accumulator_that_rounds_past_2_to_the_b():
+    """The hidden accumulator is 7 * 15 + 7 * 3 = 126 on the first input: rounded to 5 bits
+    (steps of 4) it becomes 128, one bit more than its calibrated 7, which would wrap in the
+    circuit. Widening the input's grid until 1.0 lands on level 14 instead of 15 brings it
+    back (7 * 14 + 7 * 3 = 119)."""
+    x = np.array([[1.0, 0.2], [0.0, 0.0], [0.5, 0.1]], np.float32)
+    params = {"w": jnp.ones((2, 1), jnp.float32), "v": jnp.ones((1, 2), jnp.float32)}
+    fn = lambda p, xb: jax.nn.relu(xb @ p["w"]) @ p["v"]  # noqa: E731
+    grids = dict(n_bits=4, rounding_bits=5)
+    ranges = qat.activation_ranges(fn, params, x, **grids)
+    assert ranges[1] == pytest.approx((0.0, 126.0), abs=1e-3)  # the hidden accumulator
+    assert qat.rounding_overflows(fn, params, x, ranges=ranges, **grids) == [(1, (0,))]
+    widened, widen = qat.headroom_ranges(fn, params, x, **grids)
+    assert list(widen) == [0] and widen[0] == pytest.approx(1.01 ** 4)
+    assert widened[0][1] == pytest.approx(1.01 ** 4) and widened[1][1] == pytest.approx(119.0)
+    assert qat.rounding_overflows(fn, params, x, ranges=widened, **grids) == []
+
 def test_too_few_ranges_is_an_error(net):
     fn, params, x = net
     with pytest.raises(ValueError, match="calibrated ranges"):
@@ -122,6 +139,11 @@ def test_zoo_entry_is_the_folded_qat_network():
     assert not any(entry.model.spec.site(s).choice == "batchnorm" for s in sites)
     kernels = qat.kernels_on_grid(entry.variables["params"], recorded["weight_bits"])
     jax.tree.map(np.testing.assert_array_equal, kernels, entry.variables["params"])
+    fn, params, _ = micro._split(entry.model, entry.variables)
+    grids = micro._grids(recorded)
+    calibration = jnp.asarray(load_mnist().train.inputs[:micro.CALIBRATION])
+    assert qat.rounding_overflows(fn, params, calibration, ranges=recorded["ranges"],
+                                  n_bits=recorded["n_bits"], **grids) == []  # no wider lookup
     source = resolve(MICRO_NAME)
     ds = load_mnist()
     np.testing.assert_array_equal(np.asarray(source.fn(ds.test.inputs[:16])),
@@ -130,14 +152,18 @@ def test_zoo_entry_is_the_folded_qat_network():
     assert source.meta["qat"] == recorded
 
     # The stored grids are the ones the circuit gets: the emulated circuit reproduces the
-    # recorded accuracy, and recalibrating on the export's calibration set finds them again.
+    # recorded accuracy, and recalibrating on the export's calibration set (with the recorded
+    # widening of the grids under accumulators that would round past a power of two) finds
+    # them again.
     emulated = micro.emulated_function(entry.model, entry.variables, recorded)
     acc = micro.accuracy(emulated, ds.val.inputs, ds.val.labels)
     assert acc == pytest.approx(recorded["fake_quant_val_accuracy"], abs=2e-3)
     fn = lambda p, xb: entry.model.apply({**entry.variables, "params": p}, xb)  # noqa: E731
     ranges = qat.activation_ranges(fn, entry.variables["params"],
                                    jnp.asarray(ds.train.inputs[:micro.CALIBRATION]),
-                                   n_bits=recorded["n_bits"], **micro._grids(recorded))
+                                   n_bits=recorded["n_bits"], **micro._grids(recorded),
+                                   widen={int(site): factor for site, factor
+                                          in recorded["widened_sites"].items()})
     np.testing.assert_allclose(np.asarray(ranges), np.asarray(recorded["ranges"]), rtol=1e-5,
                                atol=1e-5)
 

@@ -16,6 +16,9 @@ class CircuitReport:
     pbs: int                          # programmable bootstraps per sample (compiler statistics)
     pbs_per_layer: dict[str, int]     # by Flax module path (MLIR lookups); see layer_statistics
     max_bit_width: int                # widest integer in the circuit
+    # PBS by the polynomial size of their parameters: Concrete picks it by the width of the
+    # lookup's input, and it sets most of the latency (an 8,192 PBS costs several 4,096 ones)
+    pbs_per_polynomial_size: dict[int, int]
     bit_width_per_layer: dict[str, int]
     key_bytes: dict[str, int]         # secret, bootstrap, keyswitch
     compile_seconds: float
@@ -37,7 +40,9 @@ class CircuitReport:
         return json.dumps(self.to_json(), indent=2)
 
     def summary(self) -> str:
-        lines = [f"PBS per sample     {self.pbs}",
+        lines = [f"PBS per sample     {self.pbs}  (by polynomial size: " + ", ".join(
+                     f"{n} on {size}" for size, n in sorted(
+                         self.pbs_per_polynomial_size.items())) + ")",
                  f"max bit-width      {self.max_bit_width}",
                  f"compile            {self.compile_seconds:.1f} s"]
         if self.keygen_seconds is not None:
@@ -131,6 +136,15 @@ def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(np.argmax(logits, axis=-1) == np.asarray(labels)))
 
 
+def pbs_per_polynomial_size(statistics) -> dict[int, int]:
+    """{polynomial size: PBS per sample} from the compiler's statistics."""
+    counts: dict[int, int] = {}
+    for params, n in statistics["programmable_bootstrap_count_per_parameter"].items():
+        size = int(params.polynomial_size())  # concrete's BootstrapKeyParam
+        counts[size] = counts.get(size, 0) + int(n)
+    return counts
+
+
 def circuit_report(circuit: Circuit, float_fn=None, x_test: np.ndarray | None = None,
                    y_test: np.ndarray | None = None, *, overflow_samples: int = 16,
                    progress: bool = False) -> CircuitReport:
@@ -143,6 +157,7 @@ def circuit_report(circuit: Circuit, float_fn=None, x_test: np.ndarray | None = 
     report = CircuitReport(
         pbs=int(stats["programmable_bootstrap_count"]),
         pbs_per_layer=pbs_layers,
+        pbs_per_polynomial_size=pbs_per_polynomial_size(stats),
         max_bit_width=int(circuit.fhe_circuit.graph.maximum_integer_bit_width()),
         bit_width_per_layer=bit_layers,
         key_bytes={"secret": int(stats["size_of_secret_keys"]),

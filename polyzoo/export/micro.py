@@ -76,8 +76,10 @@ def qat_finetune(fn, params, x, y, *, n_bits, steps, lr=1e-4, batch=128, seed=0,
     distill: weight of the distillation term (Hinton et al. 2015: cross-entropy to the
     starting float network's logits softened by `temperature`) against the labels' term.
     shift: each batch is moved by up to `shift` pixels along both image axes (augmentation).
-    Returns (params with the kernels on their grids, ranges): the trained weights and grids
-    that `export_function` puts in the circuit."""
+    Returns (params with the kernels on their grids, ranges, {site: widening}): the trained
+    weights and grids that `export_function` puts in the circuit, the grids of the data
+    operands of accumulators that would round past a power of two widened
+    (`qat.headroom_ranges`)."""
     xc = jnp.asarray(x[:calibration])
     tx = optax.adam(optax.cosine_decay_schedule(lr, steps))
     opt = tx.init(params)
@@ -114,8 +116,11 @@ def qat_finetune(fn, params, x, y, *, n_bits, steps, lr=1e-4, batch=128, seed=0,
         params, opt, _ = step(params, opt, ranges, jnp.asarray(xb),
                               jnp.asarray(y[idx], jnp.int32))
     params = qat.kernels_on_grid(params, weight_bits or n_bits)
-    ranges = qat.activation_ranges(fn, params, xc, **grids)
-    return jax.tree.map(np.asarray, params), ranges
+    if rounding_bits is None:
+        ranges, widen = qat.activation_ranges(fn, params, xc, **grids), {}
+    else:  # no rounded accumulator may round up past its power of two (one bit more)
+        ranges, widen = qat.headroom_ranges(fn, params, xc, **grids)
+    return jax.tree.map(np.asarray, params), ranges, widen
 
 
 def _split(model, variables):
@@ -166,7 +171,8 @@ def qat_stage(model, variables, ds, train_in, *, n_bits: int = DEFAULT_BITS,
               temperature: float = 2.0, shift: int = 0, steps_scale: float = 1.0,
               seed: int = 0, log=print):
     """Recipe `finish` step: fold BatchNorm, fine-tune through the fake quantisers
-    (`qat_finetune`: distill, temperature, shift).
+    (`qat_finetune`: distill, temperature, shift), store the kernels on their grids and widen
+    the grids under accumulators that would need more than rounding_bits in the circuit.
 
     signed_grids: data operands whose calibrated range reaches below zero get signed symmetric
     grids (`qat.signed_sites`), so the accumulators Concrete-ML rounds carry no zero-point
@@ -198,9 +204,9 @@ def qat_stage(model, variables, ds, train_in, *, n_bits: int = DEFAULT_BITS,
     ptq_acc = val_acc(lambda xb: ptq_fn(fvars["params"], xb))
     steps = max(2, int(steps * steps_scale))
     t0 = time.perf_counter()
-    params, ranges = qat_finetune(fn, fvars["params"], x, y, n_bits=n_bits, steps=steps, lr=lr,
-                                  seed=seed, distill=distill, temperature=temperature,
-                                  shift=shift, **grids)
+    params, ranges, widen = qat_finetune(fn, fvars["params"], x, y, n_bits=n_bits, steps=steps,
+                                         lr=lr, seed=seed, distill=distill,
+                                         temperature=temperature, shift=shift, **grids)
     qfn = qat.quantized(fn, n_bits, ranges=ranges, **grids)
     report = {
         "n_bits": n_bits, "rounding_bits": rounding_bits, "product_bits": product_bits,
@@ -210,6 +216,7 @@ def qat_stage(model, variables, ds, train_in, *, n_bits: int = DEFAULT_BITS,
         "seconds": round(time.perf_counter() - t0, 1),
         "float_val_accuracy_before_qat": float_acc,
         "float_test_accuracy_before_qat": float_test_acc, "kernels_on_grid": True,
+        "widened_sites": {str(k): round(v, 6) for k, v in widen.items()},
         "fake_quant_val_accuracy_before_qat": ptq_acc,
         "fake_quant_val_accuracy": val_acc(lambda xb: qfn(params, xb)),
         "float_val_accuracy": val_acc(lambda xb: fn(params, xb)),

@@ -19,7 +19,8 @@ Concrete-ML's noise-free circuit equals this emulation. With
 `emulate=False` the function is what `to_onnx` exports: every `quant` becomes one
 `onnx.brevitas.Quant` node whose scale, zero point and bit-width are initialisers, and
 `compile_onnx` compiles it with `import_qat=True`, so the circuit uses exactly the trained
-grids instead of re-calibrating its own.
+grids instead of re-calibrating its own. After training, `kernels_on_grid` puts the weights
+on their grids, so that none is left at a rounding tie.
 """
 from __future__ import annotations
 
@@ -229,7 +230,7 @@ def quantized(fn: Callable, n_bits: int, *, data_argnums: tuple[int, ...] = (1,)
 def activation_ranges(fn: Callable, *args, n_bits: int | None = None,
                       rounding_bits: int | None = None, product_bits: int | None = None,
                       signed: tuple[bool, ...] | None = None, input_bits: int | None = None,
-                      weight_bits: int | None = None,
+                      weight_bits: int | None = None, widen: dict | None = None,
                       data_argnums: tuple[int, ...] = (1,)) -> list:
     """[lo, hi] of every quantisation site of `quantized(fn, ...)` on a calibration batch.
 
@@ -237,26 +238,86 @@ def activation_ranges(fn: Callable, *args, n_bits: int | None = None,
     measured on values computed through the quantisers before it, but without the roundings
     Concrete-ML applies inside the circuit (accumulators, encrypted adds), as Concrete-ML
     calibrates its own parameters (add scales, rounding shifts) on those values. Without
-    n_bits, on the float function.
+    n_bits, on the float function. `widen`: {site: factor} widens those sites' ranges (and so
+    their grids) before the sites after them are measured (`headroom_ranges`).
     """
     table = site_ranges(fn, *args, n_bits=n_bits, rounding_bits=rounding_bits,
                         product_bits=product_bits, signed=signed, input_bits=input_bits,
-                        weight_bits=weight_bits, data_argnums=data_argnums)
+                        weight_bits=weight_bits, widen=widen, data_argnums=data_argnums)
     return [(float(lo), float(hi)) for lo, hi in np.asarray(table)]
 
 
 def site_ranges(fn: Callable, *args, n_bits: int | None = None,
                 rounding_bits: int | None = None, product_bits: int | None = None,
                 signed: tuple[bool, ...] | None = None, input_bits: int | None = None,
-                weight_bits: int | None = None,
+                weight_bits: int | None = None, widen: dict | None = None,
                 data_argnums: tuple[int, ...] = (1,)) -> jax.Array:
     """`activation_ranges` as a (sites, 2) array: traceable, so a training loop can jit it."""
     closed = jax.make_jaxpr(fn)(*args)
     # As Concrete-ML calibrates: through the quantisers, without its own roundings.
     sites = _Sites(n_bits, None, rounding_bits if n_bits else None, False, product_bits, signed,
-                   input_bits, weight_bits)
+                   input_bits, weight_bits, widen)
     _run(closed, args, data_argnums, sites)
     return jnp.stack([jnp.stack([lo, hi]) for lo, hi in sites.seen]).astype(jnp.float32)
+
+
+def rounding_overflows(fn: Callable, *args, ranges, n_bits: int, rounding_bits: int,
+                       data_argnums: tuple[int, ...] = (1,), **grids) -> list:
+    """(accumulator site, its data operands' sites) for every rounded accumulator whose
+    values, rounded, need more than rounding_bits bits on the calibration batch `args`.
+
+    Concrete-ML takes the bits to remove from the calibrated range (without the roundings
+    before it), but Concrete sizes the accumulator by its values in the circuit (with them),
+    and rounds without overflow protection. Where those values, rounded, are wider, the table
+    lookups reading them take more input bits: on the micro ViT, one accumulator reaching
+    1,026 instead of its calibrated 1,022 put 40 lookups on 16,384-coefficient polynomials
+    (and 2.5 GB more keys); or, where only the rounding carries past the top, a value wraps.
+    """
+    ranges = np.asarray(ranges, np.float64)
+    structure = []
+
+    @jax.jit
+    def measure(*a):  # the accumulators' values through the emulated circuit
+        sites = _Sites(n_bits, jnp.asarray(ranges, jnp.float32), rounding_bits, True,
+                       grids.get("product_bits"), grids.get("signed"), grids.get("input_bits"),
+                       grids.get("weight_bits"))
+        _run(jax.make_jaxpr(fn)(*a), a, data_argnums, sites)
+        structure[:] = sites.rounded
+        return [(lo, hi) for _, lo, hi in sites.actual]
+
+    actual = np.asarray(measure(*args), np.float64)  # (rounded accumulators, 2)
+    overflows = []
+    for (site, operands), (lo, hi) in zip(structure, actual):
+        calibrated = float(_bits_of(*(jnp.float32(v) for v in ranges[site])))
+        step = 2.0 ** max(calibrated - rounding_bits, 0.0)
+        lo, hi = (np.floor(v / step + 0.5) * step for v in (lo, hi))
+        if float(_bits_of(jnp.float32(lo), jnp.float32(hi))) - np.log2(step) > rounding_bits:
+            overflows.append((site, operands))
+    return overflows
+
+
+def headroom_ranges(fn: Callable, *args, n_bits: int, rounding_bits: int, factor: float = 1.01,
+                    rounds: int = 20, **grids) -> tuple[list, dict]:
+    """`activation_ranges`, with the grids of the data operands of every accumulator that
+    `rounding_overflows` finds widened by `factor` (repeatedly) until none does. Returns
+    (ranges, {site: widening factor})."""
+    widen = {}
+    for _ in range(rounds):
+        ranges = activation_ranges(fn, *args, n_bits=n_bits, rounding_bits=rounding_bits,
+                                   widen=widen, **grids)
+        overflows = rounding_overflows(fn, *args, ranges=ranges, n_bits=n_bits,
+                                       rounding_bits=rounding_bits, **grids)
+        if not overflows:
+            return ranges, widen
+        for site, operands in overflows:
+            known = [o for o in operands if o is not None]
+            if not known:
+                raise ValueError(f"accumulator site {site} rounds past its power of two and "
+                                 "has no data grid to widen")
+            for o in known:
+                widen[o] = widen.get(o, 1.0) * factor
+    raise ValueError(f"rounded accumulators still overflow after widening {rounds} times "
+                     f"by {factor}: {overflows}")
 
 
 def _run(closed: jcore.ClosedJaxpr, args, data_argnums, sites: "_Sites") -> list:
@@ -322,19 +383,25 @@ class _Sites:
     """Quantisation sites in trace order. n_bits None only records ranges (float function)."""
 
     def __init__(self, n_bits, ranges, rounding_bits, emulate, product_bits=None, signed=None,
-                 input_bits=None, weight_bits=None):
+                 input_bits=None, weight_bits=None, widen=None):
         self.n_bits, self.ranges, self.rounding_bits = n_bits, ranges, rounding_bits
         self.product_bits, self.signed = product_bits or n_bits, signed or ()
         self.input_bits, self.weight_bits = input_bits, weight_bits or n_bits
         self.emulate, self.seen, self.count = emulate, [], 0
         self.outputs = set()  # ids of the products that give an output (`_output_products`)
+        self.widen = dict(widen or {})  # site -> factor its calibrated range is widened by
+        self.grid_site = {}  # id(grid) -> (site, grid): the site a data grid was calibrated at
+        self.rounded = []    # (accumulator site, its data operands' sites), in trace order
+        self.actual = []     # (site, min, max) of each rounded accumulator as emulated
 
     def _range(self, x):
         i = self.count
         self.count += 1
         if self.ranges is None:
-            self.seen.append((jnp.min(x), jnp.max(x)))
-            return jax.lax.stop_gradient(jnp.min(x)), jax.lax.stop_gradient(jnp.max(x))
+            factor = jnp.float32(self.widen.get(i, 1.0))
+            lo, hi = jnp.min(x) * factor, jnp.max(x) * factor
+            self.seen.append((lo, hi))
+            return jax.lax.stop_gradient(lo), jax.lax.stop_gradient(hi)
         if i >= len(self.ranges):
             raise ValueError(f"{len(self.ranges)} calibrated ranges for a function with more "
                              "quantisation sites: recompute them with activation_ranges")
@@ -348,7 +415,15 @@ class _Sites:
         lo, hi = self._range(x)
         if self.n_bits is None:  # float: no quantiser, but a site (same sites as quantised)
             return x, (lo, hi)
-        return quant_activation(x, lo, hi, bits or self.n_bits)
+        return self.mark(quant_activation(x, lo, hi, bits or self.n_bits))
+
+    def mark(self, quantised):
+        """Remember at which site the grid of a (value, grid) pair was calibrated."""
+        self.grid_site[id(quantised[1])] = (self.count - 1, quantised[1])
+        return quantised
+
+    def site_of(self, grid):
+        return self.grid_site.get(id(grid), (None,))[0]
 
     def rescale(self, a, b, sign):
         """Concrete-ML's encrypted add: both operands re-quantised to the output's scale."""
@@ -360,15 +435,19 @@ class _Sites:
         exact = jnp.round(a / scale) * scale + sign * jnp.round(b / scale) * scale
         return _ste(total, exact)
 
-    def accumulator(self, acc_int, to_float, output: bool = False):
+    def accumulator(self, acc_int, to_float, output: bool = False, operands=()):
         """Round an integer accumulator to its `rounding_bits` MSBs (fhe.round_bit_pattern);
-        an output layer's is not rounded (but keeps its site, so stored ranges stay valid)."""
+        an output layer's is not rounded (but keeps its site, so stored ranges stay valid).
+        `operands`: the grids of its data operands."""
         if self.rounding_bits is None or self.n_bits is None:
             return None
         lo, hi = self._range(acc_int)
+        if not output:
+            self.rounded.append((self.count - 1, tuple(self.site_of(g) for g in operands)))
         if not self.emulate or output:
             return None
         acc_int = jnp.round(acc_int)  # an integer in the circuit: float32 error must not move a tie
+        self.actual.append((self.count - 1, jnp.min(acc_int), jnp.max(acc_int)))
         lsbs = jnp.maximum(_bits_of(lo, hi) - jnp.float32(self.rounding_bits), jnp.float32(0.0))
         step = jnp.exp2(lsbs)
         return to_float(jnp.floor(acc_int / step + jnp.float32(0.5)) * step)
@@ -405,7 +484,7 @@ def _product(eqn, ins, sites: _Sites):
             lo, hi = sites._range(v)
             bits = sites.product_bits if fx and fy else sites.n_bits
             signed = not (fx and fy) and site < len(sites.signed) and sites.signed[site]
-            grids.append(quant_activation(v, lo, hi, bits, signed))
+            grids.append(sites.mark(quant_activation(v, lo, hi, bits, signed)))
         else:
             grids.append(quant_weight(v, sites.weight_bits))
     (xq, gx), (yq, gy) = grids
@@ -427,7 +506,7 @@ def _rounded_product(out, xq, yq, gx, gy, eqn, sites, fx, fy):
     if fx and fy:
         # encrypted x encrypted: Concrete-ML rounds (qx - zx) @ (qy - zy), zero points removed
         acc = out / unit
-        rounded = sites.accumulator(acc, lambda a: a * unit)
+        rounded = sites.accumulator(acc, lambda a: a * unit, operands=(gx, gy))
     else:
         # encrypted x clear: Concrete-ML rounds qx @ qw (the data operand's zero point kept)
         data_first = fx
@@ -436,7 +515,8 @@ def _rounded_product(out, xq, yq, gx, gy, eqn, sites, fx, fy):
                   else jax.lax.dot_general(xq / sx, offset_in, **eqn.params))
         acc = out / unit + offset
         rounded = sites.accumulator(acc, lambda a: (a - offset) * unit,
-                                    output=id(eqn) in sites.outputs)
+                                    output=id(eqn) in sites.outputs,
+                                    operands=(gx if data_first else gy,))
     return out if rounded is None else _ste(out, rounded)
 
 
@@ -448,7 +528,7 @@ def _rounded_sum(eqn, x, grid, sites: _Sites):
         return total
     scale = jax.lax.stop_gradient(grid[0])
     rounded = sites.accumulator(total / scale, lambda a: a * scale,
-                                output=id(eqn) in sites.outputs)
+                                output=id(eqn) in sites.outputs, operands=(grid,))
     return total if rounded is None else _ste(total, rounded)
 
 

@@ -75,6 +75,11 @@ def render(name: str, root=None) -> str:
                   "folded first."
                   + (" The kernels are stored on their grids." if q.get("kernels_on_grid")
                      else "")
+                  + (f" The grids of {len(q['widened_sites'])} layer input(s) are widened (by "
+                     f"up to {100 * (max(q['widened_sites'].values()) - 1):.1f}%) so that no "
+                     f"rounded accumulator needs more than {q['rounding_bits']} bits in the "
+                     "circuit."
+                     if q.get("widened_sites") else "")
                   + (f" Test accuracy of the float network before QAT: "
                      f"{_pct(q['float_test_accuracy_before_qat'])}."
                      if "float_test_accuracy_before_qat" in q else ""),
