@@ -15,13 +15,14 @@ Concrete-ML imports (`import_qat=True`) instead of re-calibrating the float netw
 manifest metric is the float accuracy of the stored network.
 
 Command:  polyzoo train vit_micro_mnist_qat
-Runtime:  0.6 min here (2 shared CPU cores; QAT 21.5 s; the float stage was reused from the
+Runtime:  0.5 min here (2 shared CPU cores; QAT 23.2 s; the float stage was reused from the
           run cache, 13.9 s when trained afresh)
 Metric:   92.55% test accuracy (2,000 digits, float forward of the stored network; 92.35%
           for the float network before QAT); `.venv/bin/python bench/bench_export_knobs.py
-          --rows qat:1e-5`: 91.90% simulated over the whole test split (-0.65; no-noise
-          circuit 92.00%, equal to the jitted JAX emulation on all 2,000 digits to 3.4e-6),
-          2,536 PBS, 15-bit max; card: models/cards/vit-micro-mnist-qat.md
+          --rows qat:1e-5`: 91.80% simulated over the whole test split (-0.75; no-noise
+          circuit 91.90%, equal to the jitted JAX emulation on all 2,000 digits to 3.5e-6),
+          2,536 PBS (424 on 8,192-coefficient polynomials, none wider), 15-bit max;
+          card: models/cards/vit-micro-mnist-qat.md
 """
 from polyzoo.export.micro import (DEFAULT_BITS, DEFAULT_PRODUCT_BITS, DEFAULT_ROUNDING,
                                   DEFAULT_WEIGHT_BITS, MODEL, tfhe_spec)

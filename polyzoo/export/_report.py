@@ -17,7 +17,7 @@ class CircuitReport:
     pbs_per_layer: dict[str, int]     # by Flax module path (MLIR lookups); see layer_statistics
     max_bit_width: int                # widest integer in the circuit
     # PBS by the polynomial size of their parameters: Concrete picks it by the width of the
-    # lookup's input, and it sets most of the latency (an 8,192 PBS costs several 4,096 ones)
+    # lookup's input, and wider polynomials cost more per PBS: much of the latency is here
     pbs_per_polynomial_size: dict[int, int]
     bit_width_per_layer: dict[str, int]
     key_bytes: dict[str, int]         # secret, bootstrap, keyswitch

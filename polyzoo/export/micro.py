@@ -78,8 +78,8 @@ def qat_finetune(fn, params, x, y, *, n_bits, steps, lr=1e-4, batch=128, seed=0,
     shift: each batch is moved by up to `shift` pixels along both image axes (augmentation).
     Returns (params with the kernels on their grids, ranges, {site: widening}): the trained
     weights and grids that `export_function` puts in the circuit, the grids of the data
-    operands of accumulators that would round past a power of two widened
-    (`qat.headroom_ranges`)."""
+    operands of accumulators that would need more than rounding_bits bits in the circuit
+    widened (`qat.headroom_ranges`)."""
     xc = jnp.asarray(x[:calibration])
     tx = optax.adam(optax.cosine_decay_schedule(lr, steps))
     opt = tx.init(params)
@@ -118,7 +118,7 @@ def qat_finetune(fn, params, x, y, *, n_bits, steps, lr=1e-4, batch=128, seed=0,
     params = qat.kernels_on_grid(params, weight_bits or n_bits)
     if rounding_bits is None:
         ranges, widen = qat.activation_ranges(fn, params, xc, **grids), {}
-    else:  # no rounded accumulator may round up past its power of two (one bit more)
+    else:  # no rounded accumulator may need more than rounding_bits bits in the circuit
         ranges, widen = qat.headroom_ranges(fn, params, xc, **grids)
     return jax.tree.map(np.asarray, params), ranges, widen
 
