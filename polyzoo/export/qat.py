@@ -283,17 +283,11 @@ def rounding_overflows(fn: Callable, *args, ranges, n_bits: int, rounding_bits: 
                        grids.get("weight_bits"))
         _run(jax.make_jaxpr(fn)(*a), a, data_argnums, sites)
         structure[:] = sites.rounded
-        return [(lo, hi) for _, lo, hi in sites.actual]
+        return [_bits_of(lo, hi) - lsbs for lo, hi, lsbs in sites.rounded_values]
 
-    actual = np.asarray(measure(*args), np.float64)  # (rounded accumulators, 2)
-    overflows = []
-    for (site, operands), (lo, hi) in zip(structure, actual):
-        calibrated = float(_bits_of(*(jnp.float32(v) for v in ranges[site])))
-        step = 2.0 ** max(calibrated - rounding_bits, 0.0)
-        lo, hi = (np.floor(v / step + 0.5) * step for v in (lo, hi))
-        if float(_bits_of(jnp.float32(lo), jnp.float32(hi))) - np.log2(step) > rounding_bits:
-            overflows.append((site, operands))
-    return overflows
+    bits = measure(*args)  # bits of each rounded accumulator's values, in the circuit
+    return [(site, operands) for (site, operands), b in zip(structure, bits)
+            if float(b) > rounding_bits]
 
 
 def headroom_ranges(fn: Callable, *args, n_bits: int, rounding_bits: int, factor: float = 1.01,
@@ -312,12 +306,12 @@ def headroom_ranges(fn: Callable, *args, n_bits: int, rounding_bits: int, factor
         for site, operands in overflows:
             known = [o for o in operands if o is not None]
             if not known:
-                raise ValueError(f"accumulator site {site} rounds past its power of two and "
-                                 "has no data grid to widen")
+                raise ValueError(f"accumulator site {site} needs more than {rounding_bits} "
+                                 "bits once rounded and has no data grid to widen")
             for o in known:
                 widen[o] = widen.get(o, 1.0) * factor
-    raise ValueError(f"rounded accumulators still overflow after widening {rounds} times "
-                     f"by {factor}: {overflows}")
+    raise ValueError(f"rounded accumulators still need more than {rounding_bits} bits after "
+                     f"widening their grids {rounds} times by {factor}: {overflows}")
 
 
 def _run(closed: jcore.ClosedJaxpr, args, data_argnums, sites: "_Sites") -> list:
@@ -392,7 +386,7 @@ class _Sites:
         self.widen = dict(widen or {})  # site -> factor its calibrated range is widened by
         self.grid_site = {}  # id(grid) -> (site, grid): the site a data grid was calibrated at
         self.rounded = []    # (accumulator site, its data operands' sites), in trace order
-        self.actual = []     # (site, min, max) of each rounded accumulator as emulated
+        self.rounded_values = []  # (min, max, bits removed) of each, emulated, once rounded
 
     def _range(self, x):
         i = self.count
@@ -447,10 +441,11 @@ class _Sites:
         if not self.emulate or output:
             return None
         acc_int = jnp.round(acc_int)  # an integer in the circuit: float32 error must not move a tie
-        self.actual.append((self.count - 1, jnp.min(acc_int), jnp.max(acc_int)))
         lsbs = jnp.maximum(_bits_of(lo, hi) - jnp.float32(self.rounding_bits), jnp.float32(0.0))
         step = jnp.exp2(lsbs)
-        return to_float(jnp.floor(acc_int / step + jnp.float32(0.5)) * step)
+        rounded = jnp.floor(acc_int / step + jnp.float32(0.5)) * step
+        self.rounded_values.append((jnp.min(rounded), jnp.max(rounded), lsbs))
+        return to_float(rounded)
 
 
 def _product(eqn, ins, sites: _Sites):
