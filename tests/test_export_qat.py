@@ -153,8 +153,8 @@ def test_zoo_entry_is_the_folded_qat_network():
 
     # The stored grids are the ones the circuit gets: the emulated circuit reproduces the
     # recorded accuracy, and recalibrating on the export's calibration set (with the recorded
-    # widening of the grids under accumulators that would round past a power of two) finds
-    # them again.
+    # widening of the grids under accumulators that would need more than rounding_bits bits
+    # in the circuit) finds them again.
     emulated = micro.emulated_function(entry.model, entry.variables, recorded)
     acc = micro.accuracy(emulated, ds.val.inputs, ds.val.labels)
     assert acc == pytest.approx(recorded["fake_quant_val_accuracy"], abs=2e-3)
