@@ -58,7 +58,7 @@ def main() -> None:
     import jax
 
     from polyzoo.export import Knobs, compile_onnx, to_onnx
-    from polyzoo.export._report import pbs_per_polynomial_size
+    from polyzoo.export._report import format_sizes, pbs_per_polynomial_size
     from polyzoo.export._sources import N_CALIBRATION
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -114,8 +114,7 @@ def main() -> None:
               f"{100 * (simulated - float_acc):+9.2f} {time.perf_counter() - start:5.0f}",
               flush=True)
         print("  PBS by polynomial size (Concrete picks it by the lookup's input width): "
-              + ", ".join(f"{n} on {size}" for size, n in
-                          sorted(pbs_per_polynomial_size(stats).items())))
+              + format_sizes(pbs_per_polynomial_size(stats)))
         if route == "qat" and rounding == record["rounding_bits"]:  # the circuit QAT trained
             # through: does it compute the emulation?
             for label, reference in (("jitted", emulated), ("eager", eager)):

@@ -9,10 +9,11 @@ a layer's input reaches below zero, 5-bit weights, 5-bit operands for the two en
 encrypted attention products, accumulators rounded to 7 bits), distilled from the float
 network on 1-pixel-shifted digits, the kernels then stored on their 5-bit grids (so that no
 weight sits at a rounding tie), and the grids under two accumulators widened by 3-4% (so that
-none needs more than 7 bits in the circuit: `qat.headroom_ranges`). Stored in float32; the trained grids are in the manifest
-('qat' -> 'ranges', 'signed'), and `micro.export_function` turns them into Quant nodes that
-Concrete-ML imports (`import_qat=True`) instead of re-calibrating the float network. The
-manifest metric is the float accuracy of the stored network.
+none needs more than 7 bits in the circuit: `qat.headroom_ranges`). Stored in float32; the
+trained grids are in the manifest ('qat' -> 'ranges', 'signed'), and `micro.export_function`
+turns them into Quant nodes that Concrete-ML imports (`import_qat=True`) instead of
+re-calibrating the float network. The manifest metric is the float accuracy of the stored
+network.
 
 Command:  polyzoo train vit_micro_mnist_qat
 Runtime:  0.5 min here (2 shared CPU cores; QAT 23.2 s; the float stage was reused from the

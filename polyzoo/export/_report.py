@@ -40,9 +40,8 @@ class CircuitReport:
         return json.dumps(self.to_json(), indent=2)
 
     def summary(self) -> str:
-        lines = [f"PBS per sample     {self.pbs}  (by polynomial size: " + ", ".join(
-                     f"{n} on {size}" for size, n in sorted(
-                         self.pbs_per_polynomial_size.items())) + ")",
+        lines = [f"PBS per sample     {self.pbs}  (by polynomial size: "
+                 f"{format_sizes(self.pbs_per_polynomial_size)})",
                  f"max bit-width      {self.max_bit_width}",
                  f"compile            {self.compile_seconds:.1f} s"]
         if self.keygen_seconds is not None:
@@ -143,6 +142,11 @@ def pbs_per_polynomial_size(statistics) -> dict[int, int]:
         size = int(params.polynomial_size())  # concrete's BootstrapKeyParam
         counts[size] = counts.get(size, 0) + int(n)
     return counts
+
+
+def format_sizes(counts: dict[int, int]) -> str:
+    """'1312 on 256, 424 on 8192': PBS counts by polynomial size, smallest first."""
+    return ", ".join(f"{n} on {size}" for size, n in sorted(counts.items()))
 
 
 def circuit_report(circuit: Circuit, float_fn=None, x_test: np.ndarray | None = None,

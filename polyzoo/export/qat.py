@@ -282,12 +282,11 @@ def rounding_overflows(fn: Callable, *args, ranges, n_bits: int, rounding_bits: 
                        grids.get("product_bits"), grids.get("signed"), grids.get("input_bits"),
                        grids.get("weight_bits"))
         _run(jax.make_jaxpr(fn)(*a), a, data_argnums, sites)
-        structure[:] = sites.rounded
-        return [_bits_of(lo, hi) - lsbs for lo, hi, lsbs in sites.rounded_values]
+        structure[:] = [(site, operands) for site, operands, _, _, _ in sites.rounded]
+        return [_bits_of(lo, hi) - lsbs for _, _, lo, hi, lsbs in sites.rounded]
 
     bits = measure(*args)  # bits of each rounded accumulator's values, in the circuit
-    return [(site, operands) for (site, operands), b in zip(structure, bits)
-            if float(b) > rounding_bits]
+    return [found for found, b in zip(structure, bits) if float(b) > rounding_bits]
 
 
 def headroom_ranges(fn: Callable, *args, n_bits: int, rounding_bits: int, factor: float = 1.01,
@@ -385,8 +384,9 @@ class _Sites:
         self.outputs = set()  # ids of the products that give an output (`_output_products`)
         self.widen = dict(widen or {})  # site -> factor its calibrated range is widened by
         self.grid_site = {}  # id(grid) -> (site, grid): the site a data grid was calibrated at
-        self.rounded = []    # (accumulator site, its data operands' sites), in trace order
-        self.rounded_values = []  # (min, max, bits removed) of each, emulated, once rounded
+        # per rounded accumulator, emulated: (site, its data operands' sites, min and max of
+        # its rounded values, bits removed)
+        self.rounded = []
 
     def _range(self, x):
         i = self.count
@@ -436,15 +436,14 @@ class _Sites:
         if self.rounding_bits is None or self.n_bits is None:
             return None
         lo, hi = self._range(acc_int)
-        if not output:
-            self.rounded.append((self.count - 1, tuple(self.site_of(g) for g in operands)))
         if not self.emulate or output:
             return None
         acc_int = jnp.round(acc_int)  # an integer in the circuit: float32 error must not move a tie
         lsbs = jnp.maximum(_bits_of(lo, hi) - jnp.float32(self.rounding_bits), jnp.float32(0.0))
         step = jnp.exp2(lsbs)
         rounded = jnp.floor(acc_int / step + jnp.float32(0.5)) * step
-        self.rounded_values.append((jnp.min(rounded), jnp.max(rounded), lsbs))
+        self.rounded.append((self.count - 1, tuple(self.site_of(g) for g in operands),
+                             jnp.min(rounded), jnp.max(rounded), lsbs))
         return to_float(rounded)
 
 
