@@ -75,6 +75,18 @@ def test_report(tiny):
                                      "simulated_accuracy"}
 
 
+def test_partition_knob_reaches_concrete_and_keeps_the_integers(tiny):
+    fn, circuit, x, _ = tiny
+    with pytest.raises(ValueError, match="use one of precision, precision_and_norm2"):
+        Knobs(partition="norm2")
+    split = compile_onnx(to_onnx(fn, x[:1]), x,
+                         dataclasses.replace(circuit.knobs, partition="precision_and_norm2"))
+    assert split.fhe_circuit.configuration.multi_parameter_strategy.value == "precision_and_norm2"
+    assert circuit.fhe_circuit.configuration.multi_parameter_strategy.value == "precision"
+    np.testing.assert_array_equal(split.predict(x, fhe="disable"),
+                                  circuit.predict(x, fhe="disable"))
+
+
 def test_inputs_outside_calibrated_range_are_counted(tiny):
     fn, circuit, x, labels = tiny
     far = x[:10] * np.float32(50.0)

@@ -4,6 +4,8 @@ Quantisation knobs (Concrete-ML 1.9.0 names): `n_bits` (weights and activations,
 with 'model_inputs', 'op_inputs', 'op_weights', 'model_outputs'), `rounding_threshold_bits`
 (approximate rounding of accumulators before each table lookup), `p_error` (per-PBS error
 probability) or `global_p_error` (whole circuit). Fewer bits and a larger p_error are faster.
+One knob of Concrete's own: `partition`, how its optimiser groups the lookups that share
+crypto parameters (see Knobs).
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import numpy as np
 import onnx
 
 MAX_TLU_BITS = 16  # Concrete's limit on the bit-width of a table lookup input
+PARTITIONS = ("precision", "precision_and_norm2")  # Concrete's multi_parameter_strategy names
 
 
 class CircuitTooWide(ValueError):
@@ -35,6 +38,18 @@ class Knobs:
     # None: "exact" for graphs with QAT quantisers (their training emulated exact rounding),
     # "approximate" otherwise.
     rounding_method: str | None = None
+    # Concrete's multi_parameter_strategy. "precision" (its default): lookups of one input
+    # width share crypto parameters. "precision_and_norm2": they are also split by the noise
+    # growth feeding them, so fewer of them pay for the worst. The integers are the same. On
+    # the zoo's micro ViT (2026-11-22, bench/bench_partition.py): 0.86x the time per encrypted
+    # image (0.77x by the medians of separate runs), but 247 s to compile instead of 17 (paid
+    # again by the first simulation, which compiles its own circuit), 61 s of key generation
+    # instead of 29 and 6.8 GiB of evaluation keys instead of 3.9.
+    partition: str = "precision"
+
+    def __post_init__(self):
+        if self.partition not in PARTITIONS:
+            raise ValueError(f"partition {self.partition!r}: use one of {', '.join(PARTITIONS)}")
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -46,6 +61,15 @@ class Knobs:
         if method not in ("approximate", "exact"):
             raise ValueError(f"rounding_method {method!r}: use 'approximate' or 'exact'")
         return {"n_bits": int(self.rounding_threshold_bits), "method": method}
+
+    def concrete_configuration(self):
+        """Concrete's Configuration for these knobs (None: Concrete-ML's own default)."""
+        if self.rounding_threshold_bits is None and self.partition == PARTITIONS[0]:
+            return None
+        from concrete.fhe import Configuration, ParameterSelectionStrategy
+
+        return Configuration(parameter_selection_strategy=ParameterSelectionStrategy.MULTI,
+                             multi_parameter_strategy=self.partition)
 
     def concrete_n_bits(self):
         """Concrete-ML's n_bits. An int n means n for weights, activations, outputs and (unless
@@ -219,15 +243,11 @@ def compile_onnx(onnx_model: onnx.ModelProto, calibration: np.ndarray, knobs: Kn
     Raises CircuitTooWide (a ValueError naming the layer and the knobs) when a table lookup
     would need more than 16 bits.
     """
-    from concrete.fhe import Configuration, ParameterSelectionStrategy
     from concrete.ml.torch.compile import compile_onnx_model
 
     calibration = np.asarray(calibration, np.float32)
     if calibration.ndim < 2 or calibration.shape[0] < 2:
         raise ValueError("calibration must be a batch (N >= 2, ...) of representative inputs")
-    configuration = Configuration(
-        parameter_selection_strategy=ParameterSelectionStrategy.MULTI,
-    ) if knobs.rounding_threshold_bits is not None else None
     start = time.perf_counter()
     try:
         qat = has_quantizers(onnx_model)
@@ -235,11 +255,16 @@ def compile_onnx(onnx_model: onnx.ModelProto, calibration: np.ndarray, knobs: Kn
             fuse_gemm(drop_output_identities(onnx_model)), calibration, import_qat=qat,
             n_bits=knobs.concrete_n_bits(),
             rounding_threshold_bits=knobs.concrete_rounding(qat), p_error=knobs.p_error,
-            global_p_error=knobs.global_p_error, configuration=configuration, verbose=verbose)
+            global_p_error=knobs.global_p_error, configuration=knobs.concrete_configuration(),
+            verbose=verbose)
     except RuntimeError as err:
-        if not _WIDE.search(str(err)):
-            raise
-        raise CircuitTooWide(_too_wide_message(err)) from None
+        if _WIDE.search(str(err)):
+            raise CircuitTooWide(_too_wide_message(err)) from None
+        if knobs.partition != PARTITIONS[0]:  # its optimiser has failed on a micro ViT before
+            raise RuntimeError(f"Concrete failed to compile with partition={knobs.partition!r} "
+                               f"({err}); compile with the default, partition='precision' "
+                               "(--partition precision)") from err
+        raise
     seconds = time.perf_counter() - start
     return Circuit(module, onnx_model, knobs, seconds,
                    (float(calibration.min()), float(calibration.max())))

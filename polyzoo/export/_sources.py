@@ -36,7 +36,8 @@ class Source:
 
 
 def default_knobs(source: Source, *, n_bits: int | None = None, rounding: int | None = None,
-                  p_error: float | None = None, global_p_error: float | None = None):
+                  p_error: float | None = None, global_p_error: float | None = None,
+                  partition: str = "precision"):
     """Knobs for exporting `source`: what the caller sets, else the bit-widths the entry was
     quantisation-aware trained for (rounding and input bits only when n_bits is theirs too),
     p_error micro.DEFAULT_P_ERROR. A QAT entry's graph carries its trained grids (export_fn)."""
@@ -53,7 +54,7 @@ def default_knobs(source: Source, *, n_bits: int | None = None, rounding: int | 
         p_error = micro.DEFAULT_P_ERROR
     return Knobs(n_bits=n_bits or trained["n_bits"], rounding_threshold_bits=rounding,
                  p_error=p_error, global_p_error=global_p_error,
-                 input_bits=None if n_bits else trained.get("input_bits"))
+                 input_bits=None if n_bits else trained.get("input_bits"), partition=partition)
 
 
 def _zoo(name: str) -> Source:
