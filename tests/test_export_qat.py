@@ -115,6 +115,14 @@ def test_cli_unknown_model_lists_valid_names(capsys, tmp_path):
     err = capsys.readouterr().err
     assert "unknown model 'no-such-model'" in err and "vit-micro-mnist-qat" in err
 
+def test_cli_unknown_partition_lists_valid_ones(capsys, tmp_path):
+    from polyzoo.cli import main
+
+    assert main(["export", "vit-micro-mnist-qat", "--out", str(tmp_path / "o"),
+                 "--partition", "norm2"]) == 2
+    assert "use one of precision, precision_and_norm2" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
 def test_cli_run_encrypted_on_a_missing_directory(capsys, tmp_path):
     from polyzoo.cli import main
 

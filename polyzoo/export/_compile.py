@@ -42,7 +42,7 @@ class Knobs:
     # width share crypto parameters. "precision_and_norm2": they are also split by the noise
     # growth feeding them, so fewer of them pay for the worst. The integers are the same. On
     # the zoo's micro ViT (2026-11-22, bench/bench_partition.py): 0.86x the time per encrypted
-    # image (0.77x by the medians of separate runs), but 247 s to compile instead of 17 (paid
+    # image (0.70x by the medians of separate runs), but 247 s to compile instead of 17 (paid
     # again by the first simulation, which compiles its own circuit), 61 s of key generation
     # instead of 29 and 6.8 GiB of evaluation keys instead of 3.9.
     partition: str = "precision"

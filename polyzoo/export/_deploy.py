@@ -64,7 +64,10 @@ def save_deployment(circuit: Circuit, out_dir: str | Path, meta: dict | None = N
     info = {"circuit_id": uuid.uuid4().hex, "input_range": list(circuit.input_range),
             "knobs": circuit.knobs.to_json(), **(meta or {})}
     with tempfile.TemporaryDirectory() as tmp:
-        FHEModelDev(tmp, circuit.module).save()
+        # The compiled library, not Concrete-ML's default of the MLIR (via_mlir), which makes
+        # every server start compile the circuit again (4 min with the precision_and_norm2
+        # partition). The library runs on this CPU architecture and Concrete version only.
+        FHEModelDev(tmp, circuit.module).save(via_mlir=False)
         for side in ("client", "server"):
             (out / side).mkdir(parents=True, exist_ok=True)
             shutil.copy(Path(tmp) / f"{side}.zip", out / side / f"{side}.zip")
