@@ -31,6 +31,8 @@ def export_model(source: Source, out_dir: str | Path, knobs: Knobs, *, n_test: i
     graph = to_onnx(target, calib[:1])
     worst = check_onnx(graph, target, calib[:16])
     log(f"ONNX opset 14 graph: {len(graph.graph.node)} nodes, max |onnx - jax| = {worst:.2e}")
+    log("compiling with Concrete-ML" + ("" if knobs.partition == "precision" else
+                                        f" (partition {knobs.partition}: much slower, minutes)"))
     circuit = compile_onnx(graph, calib, knobs)
     log(f"compiled in {circuit.compile_seconds:.1f} s")
     x_test, y_test = source.test_x, source.test_y
