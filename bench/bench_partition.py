@@ -53,11 +53,11 @@ def main(argv=None) -> int:
 
     (base, _, _), (split, _, _) = paths
     print(f"\n{MICRO}, {args.n_encrypted} test images encrypted per partition, in turns")
-    print(f"{'partition':22s} {'compile':>8s} {'keygen':>7s} {'keys':>8s} {'first':>6s} "
+    print(f"{'path':32s} {'compile':>8s} {'keygen':>7s} {'keys':>8s} {'first':>6s} "
           f"{'s/img':>6s}  = sim  runs (s)")
     for r in (base, split):
         same = "yes" if r["encrypted_equals_simulated"] else "NO"
-        print(f"{r['path'][10:]:22s} {r['compile_s']:7.1f}s {r['keygen_s']:6.1f}s "
+        print(f"{r['path']:32s} {r['compile_s']:7.1f}s {r['keygen_s']:6.1f}s "
               f"{r['key_gib']:4.2f} GiB {r['encrypted_first_s']:6.1f} "
               f"{r['encrypted_s_per_image']:6.1f}  {same:5s}  {r['encrypted_runs_s']}")
     print(f"time per image, precision_and_norm2 / precision: "
