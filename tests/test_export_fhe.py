@@ -7,6 +7,7 @@ simulation) is compiled and one key set generated for the whole module.
 import dataclasses
 import functools
 import json
+import os
 import re
 import zipfile
 from pathlib import Path
@@ -85,6 +86,21 @@ def test_partition_knob_reaches_concrete_and_keeps_the_integers(tiny):
     assert circuit.fhe_circuit.configuration.multi_parameter_strategy.value == "precision"
     np.testing.assert_array_equal(split.predict(x, fhe="disable"),
                                   circuit.predict(x, fhe="disable"))
+
+
+def test_key_compression_knob_reaches_concrete_and_shrinks_the_keys(tiny, monkeypatch):
+    fn, circuit, x, _ = tiny
+    monkeypatch.setenv("USE_KEY_COMPRESSION", "1")  # Concrete-ML's own default, restored after
+    packed = compile_onnx(to_onnx(fn, x[:1]), x,
+                          dataclasses.replace(circuit.knobs, compress_keys=True))
+    assert os.environ["USE_KEY_COMPRESSION"] == "1"
+    assert packed.fhe_circuit.configuration.compress_evaluation_keys
+    assert not circuit.fhe_circuit.configuration.compress_evaluation_keys  # polyzoo's default
+    sizes = []
+    for c in (packed, circuit):
+        c.keygen()
+        sizes.append(len(c.fhe_circuit.keys.evaluation.serialize()))
+    assert sizes[0] < sizes[1] / 1.5  # seeded: the random masks are not sent
 
 
 def test_inputs_outside_calibrated_range_are_counted(tiny):

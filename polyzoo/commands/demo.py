@@ -22,11 +22,13 @@ def register(subparsers) -> None:
                         "simulating 200 took 63 s on the 2-core machine, the whole split "
                         "about 10 min)")
     p.add_argument("-n", "--n-encrypted", type=int, default=1,
-                   help="test images to run encrypted (default 1; about 1 min each here, the "
-                        "first 20-40 s more while the server prepares the keys)")
+                   help="test images to run encrypted (default 1; 40-60 s each here)")
     p.add_argument("--partition", default="precision",
                    help="as `polyzoo export --partition`: 'precision_and_norm2' makes each "
                         "encrypted image 14-30%% faster but the demo about 8 min longer")
+    p.add_argument("--compress-keys", action="store_true",
+                   help="as `polyzoo export --compress-keys`: smaller keys to send, a slower "
+                        "first image")
     p.add_argument("--out", default=None,
                    help="new directory for the deployment (default out/demo-<time>)")
     p.set_defaults(func=run)
@@ -44,7 +46,7 @@ def run(args) -> int:
     print(f"== 1/3 model: {args.model}")
     source = resolve(args.model)
     print(f"== 2/3 export: jaxpr -> ONNX opset 14 -> Concrete-ML circuit ({out})")
-    knobs = default_knobs(source, partition=args.partition)
+    knobs = default_knobs(source, partition=args.partition, compress_keys=args.compress_keys)
     report, out_dir = export_model(source, out, knobs, n_test=args.n_test, progress=True)
     print(report.summary())
     print(f"== 3/3 encrypted inference on {args.n_encrypted} test image(s)")

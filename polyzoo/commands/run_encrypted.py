@@ -43,6 +43,7 @@ def run(args) -> int:
         print(f"warning: {outside} input values lie outside the calibrated range "
               f"{client.meta['input_range']} and are saturated")
     request = client.encrypt(x)
+    print(f"server: loading {len(request.evaluation_keys) / 2 ** 30:.2f} GiB of evaluation keys")
     response = server.run(request, progress=True)
     logits = client.decrypt(response)
     reference = client.meta["reference"]["simulated"]
@@ -58,7 +59,10 @@ def run(args) -> int:
               f"{response.seconds[i]:7.1f}{text}")
     print(f"prediction = simulated prediction on {sum(same_class)}/{len(same_class)} samples, "
           f"logits bit-identical on {sum(same_logits)}/{len(same_logits)}")
-    print(latency_line(response.seconds, response.key_seconds))
+    # deployments from before the knob existed were compressed (Concrete-ML's default)
+    compressed = client.meta["knobs"].get("compress_keys", True)
+    print(latency_line(response.seconds, response.key_seconds, len(request.evaluation_keys),
+                       compressed))
     if p_error and not all(same_logits):
         print(f"(p_error {p_error}: each PBS may err with that probability, independently in "
               "simulation and execution, so logits can differ; export with a smaller --p-error "
@@ -66,14 +70,17 @@ def run(args) -> int:
     return 0 if same_class.all() else 1
 
 
-def latency_line(seconds: list[float], key_seconds: float) -> str:
-    """Server seconds: the first sample (with the runtime's one-time preparation of the
-    client's keys) apart from the steady state (median of the others), as a server that keeps
-    a client's keys between requests sees it."""
+def latency_line(seconds: list[float], key_seconds: float, key_bytes: int,
+                 compressed: bool) -> str:
+    """Server seconds: loading the evaluation keys, then the first sample apart from the
+    steady state (median of the others), as a server that keeps a client's keys between
+    requests sees it. Compressed keys are expanded during the first sample."""
     import numpy as np
 
-    text = (f"server: evaluation keys loaded in {key_seconds:.1f} s; first sample "
-            f"{seconds[0]:.1f} s (includes the one-time preparation of the keys)")
+    kind = "compressed" if compressed else "uncompressed"
+    text = (f"server: {key_bytes / 2 ** 30:.2f} GiB of {kind} evaluation keys loaded in "
+            f"{key_seconds:.1f} s; first sample {seconds[0]:.1f} s"
+            + (" (includes expanding the keys)" if compressed else ""))
     if len(seconds) > 1:
         text += (f"; then {np.median(seconds[1:]):.1f} s per sample (median of "
                  f"{len(seconds) - 1})")

@@ -4,12 +4,14 @@ Quantisation knobs (Concrete-ML 1.9.0 names): `n_bits` (weights and activations,
 with 'model_inputs', 'op_inputs', 'op_weights', 'model_outputs'), `rounding_threshold_bits`
 (approximate rounding of accumulators before each table lookup), `p_error` (per-PBS error
 probability) or `global_p_error` (whole circuit). Fewer bits and a larger p_error are faster.
-One knob of Concrete's own: `partition`, how its optimiser groups the lookups that share
-crypto parameters (see Knobs).
+Two knobs of Concrete's own (see Knobs): `partition`, how its optimiser groups the lookups
+that share crypto parameters, and `compress_keys`, whether the evaluation keys travel seeded.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
 import re
 import time
 from typing import Any
@@ -41,11 +43,22 @@ class Knobs:
     # Concrete's multi_parameter_strategy. "precision" (its default): lookups of one input
     # width share crypto parameters. "precision_and_norm2": they are also split by the noise
     # growth feeding them, so fewer of them pay for the worst. The integers are the same. On
-    # the zoo's micro ViT (2026-11-22, bench/bench_partition.py): 0.86x the time per encrypted
-    # image (0.70x by the medians of separate runs), but 247 s to compile instead of 17 (paid
-    # again by the first simulation, which compiles its own circuit), 61 s of key generation
-    # instead of 29 and 6.8 GiB of evaluation keys instead of 3.9.
+    # the zoo's micro ViT (2026-11-22, bench/bench_crypto_knobs.py --vary partition, then
+    # named bench_partition.py): 0.86x the time per encrypted image (0.70x by the medians of
+    # separate runs), but 247 s to compile instead of 17 (paid again by the first
+    # simulation, which compiles its own circuit), 61 s of key generation instead of 29 and
+    # 6.8 GiB of evaluation keys in memory instead of 3.9.
     partition: str = "precision"
+    # Whether the client sends its evaluation keys compressed (seeded; Concrete-ML's default).
+    # Measured on the zoo's micro ViT (2026-11-22, bench/bench_crypto_knobs.py --vary
+    # compress_keys, images in turns): compressed, the keys to send are 0.41 GiB instead of
+    # 3.05, but the server expands them during its first encrypted run: 64.8 s for the first
+    # image against 52.7 s uncompressed (69.9 against 44.4 in an earlier run), and the same
+    # 45 s per image after it. Uncompressed, the client's key generation does that work
+    # instead (35 s against 27 s), and the server takes about 30 s instead of 6 to load them.
+    # polyzoo's default: uncompressed, so that no image pays for it; compress where the
+    # upload matters more.
+    compress_keys: bool = False
 
     def __post_init__(self):
         if self.partition not in PARTITIONS:
@@ -235,6 +248,21 @@ def has_quantizers(onnx_model: onnx.ModelProto) -> bool:
     return any(n.op_type == "Quant" and n.domain for n in onnx_model.graph.node)
 
 
+@contextlib.contextmanager
+def _key_compression(on: bool):
+    """Concrete-ML 1.9.0 reads evaluation-key compression from the environment when it compiles
+    (USE_KEY_COMPRESSION, default on) and has no argument for it: set it for one compilation."""
+    old = os.environ.get("USE_KEY_COMPRESSION")
+    os.environ["USE_KEY_COMPRESSION"] = "1" if on else "0"
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["USE_KEY_COMPRESSION"]
+        else:
+            os.environ["USE_KEY_COMPRESSION"] = old
+
+
 def compile_onnx(onnx_model: onnx.ModelProto, calibration: np.ndarray, knobs: Knobs = Knobs(),
                  *, verbose: bool = False) -> Circuit:
     """Quantise from `calibration` (N, ...) float32 and compile to a TFHE circuit. A graph with
@@ -251,12 +279,13 @@ def compile_onnx(onnx_model: onnx.ModelProto, calibration: np.ndarray, knobs: Kn
     start = time.perf_counter()
     try:
         qat = has_quantizers(onnx_model)
-        module = compile_onnx_model(
-            fuse_gemm(drop_output_identities(onnx_model)), calibration, import_qat=qat,
-            n_bits=knobs.concrete_n_bits(),
-            rounding_threshold_bits=knobs.concrete_rounding(qat), p_error=knobs.p_error,
-            global_p_error=knobs.global_p_error, configuration=knobs.concrete_configuration(),
-            verbose=verbose)
+        with _key_compression(knobs.compress_keys):
+            module = compile_onnx_model(
+                fuse_gemm(drop_output_identities(onnx_model)), calibration, import_qat=qat,
+                n_bits=knobs.concrete_n_bits(),
+                rounding_threshold_bits=knobs.concrete_rounding(qat), p_error=knobs.p_error,
+                global_p_error=knobs.global_p_error,
+                configuration=knobs.concrete_configuration(), verbose=verbose)
     except RuntimeError as err:
         if _WIDE.search(str(err)):
             raise CircuitTooWide(_too_wide_message(err)) from None

@@ -47,8 +47,8 @@ class Response:
     circuit_id: str
     key_id: str
     ciphertexts: list[bytes]
-    seconds: list[float]         # server time per sample; the first includes the runtime's
-                                 # one-time preparation of these keys (decompression, FFT)
+    seconds: list[float]         # server time per sample; with compressed keys
+                                 # (Knobs.compress_keys) the first includes expanding them
     key_seconds: float = 0.0     # deserialising the evaluation keys, once per request
 
 
@@ -179,9 +179,9 @@ class Server:
                 "directory comes from another model or another export")
         from concrete import fhe
 
-        # Once per request, not per sample: Concrete prepares a key object on its first run
-        # (measured on the micro ViT: 6 s to deserialise, 20-30 s more on the first sample;
-        # handing the serialised keys to every run paid both each time).
+        # Once per request, not per sample: handing the serialised keys to every run paid the
+        # deserialisation (micro ViT: 6 s compressed, 25-32 s uncompressed) and the expansion
+        # of compressed keys (20-30 s, during the first run of a key object) each time.
         start = time.perf_counter()
         keys = fhe.EvaluationKeys.deserialize(request.evaluation_keys)
         key_seconds = time.perf_counter() - start

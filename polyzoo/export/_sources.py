@@ -37,7 +37,7 @@ class Source:
 
 def default_knobs(source: Source, *, n_bits: int | None = None, rounding: int | None = None,
                   p_error: float | None = None, global_p_error: float | None = None,
-                  partition: str = "precision"):
+                  partition: str = "precision", compress_keys: bool = False):
     """Knobs for exporting `source`: what the caller sets, else the bit-widths the entry was
     quantisation-aware trained for (rounding and input bits only when n_bits is theirs too),
     p_error micro.DEFAULT_P_ERROR. A QAT entry's graph carries its trained grids (export_fn)."""
@@ -54,7 +54,8 @@ def default_knobs(source: Source, *, n_bits: int | None = None, rounding: int | 
         p_error = micro.DEFAULT_P_ERROR
     return Knobs(n_bits=n_bits or trained["n_bits"], rounding_threshold_bits=rounding,
                  p_error=p_error, global_p_error=global_p_error,
-                 input_bits=None if n_bits else trained.get("input_bits"), partition=partition)
+                 input_bits=None if n_bits else trained.get("input_bits"), partition=partition,
+                 compress_keys=compress_keys)
 
 
 def _zoo(name: str) -> Source:
