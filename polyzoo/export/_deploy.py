@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -118,6 +119,7 @@ class Client:
         start = time.perf_counter()
         self._fhe.generate_private_and_evaluation_keys(force=False)
         if not self.has_keys:
+            _flush(self.key_dir)
             (self.key_dir / KEY_META).write_text(json.dumps(
                 {"circuit_id": self.meta["circuit_id"], "key_id": uuid.uuid4().hex}))
         return time.perf_counter() - start
@@ -146,6 +148,17 @@ class Client:
                                   "key directory that encrypted the request")
         return np.concatenate([self._fhe.deserialize_decrypt_dequantize(ct)
                                for ct in response.ciphertexts])
+
+
+def _flush(directory: Path) -> None:
+    """Write the new key files to disk now. Uncompressed keys are gigabytes, and left to the
+    kernel's writeback they are written out while the first image runs (micro ViT,
+    2026-11-22: first images of 57.8 and 61.6 s after a fresh key generation without this
+    flush, 51.7 and 52.7 s with it; it adds a few seconds to the key generation)."""
+    for path in directory.rglob("*"):
+        if path.is_file():
+            with open(path, "rb") as f:
+                os.fsync(f.fileno())
 
 
 def agreement(logits: np.ndarray, reference) -> tuple[np.ndarray, np.ndarray]:
