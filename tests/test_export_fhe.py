@@ -90,10 +90,10 @@ def test_partition_knob_reaches_concrete_and_keeps_the_integers(tiny):
 
 def test_key_compression_knob_reaches_concrete_and_shrinks_the_keys(tiny, monkeypatch):
     fn, circuit, x, _ = tiny
-    monkeypatch.setenv("USE_KEY_COMPRESSION", "1")  # Concrete-ML's own default, restored after
+    monkeypatch.setenv("USE_KEY_COMPRESSION", "0")  # the knob wins, and the caller's stays
     packed = compile_onnx(to_onnx(fn, x[:1]), x,
                           dataclasses.replace(circuit.knobs, compress_keys=True))
-    assert os.environ["USE_KEY_COMPRESSION"] == "1"
+    assert os.environ["USE_KEY_COMPRESSION"] == "0"
     assert packed.fhe_circuit.configuration.compress_evaluation_keys
     assert not circuit.fhe_circuit.configuration.compress_evaluation_keys  # polyzoo's default
     sizes = []

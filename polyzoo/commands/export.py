@@ -35,7 +35,7 @@ def register(subparsers) -> None:
     p.add_argument("--compress-keys", action="store_true",
                    help="send the evaluation keys compressed (seeded): 0.4 instead of 3.0 GiB "
                         "for the micro ViT, but the server expands them during its first "
-                        "encrypted run, which took 70 s instead of 44")
+                        "encrypted run (its first image: 65-70 s instead of 44-53)")
     p.add_argument("--n-test", type=int, default=None,
                    help="simulate only the first N test samples (default: the whole split)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
