@@ -278,9 +278,7 @@ def rounding_overflows(fn: Callable, *args, ranges, n_bits: int, rounding_bits: 
 
     @jax.jit
     def measure(*a):  # the accumulators' values through the emulated circuit
-        sites = _Sites(n_bits, jnp.asarray(ranges, jnp.float32), rounding_bits, True,
-                       grids.get("product_bits"), grids.get("signed"), grids.get("input_bits"),
-                       grids.get("weight_bits"))
+        sites = _Sites(n_bits, jnp.asarray(ranges, jnp.float32), rounding_bits, True, **grids)
         _run(jax.make_jaxpr(fn)(*a), a, data_argnums, sites)
         structure[:] = [(site, operands) for site, operands, _, _, _ in sites.rounded]
         return [_bits_of(lo, hi) - lsbs for _, _, lo, hi, lsbs in sites.rounded]
