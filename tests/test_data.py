@@ -126,3 +126,30 @@ def test_splits_are_shuffled():
     ds = data.load_fashion_mnist()
     assert len(set(ds.train.labels[:100].tolist())) == 10
     assert len(set(ds.test.labels[:100].tolist())) == 10
+
+
+def _write_csv(path, rows):
+    with open(path, "w", newline="") as f:
+        csv.writer(f).writerows([("text", "label"), *rows])
+    return path
+
+
+@pytest.mark.parametrize("rows, message", [
+    ([("good", "pos")] * 10, "at least two distinct labels"),
+    ([("good", "1")] * 10 + [("bad", "0")] * 9 + [("meh", "neutral")] * 10,
+     r"labels mix numbers .* and words \('neutral' on line 21\)"),
+    ([("good", "pos")] * 10 + [("bad", "neg")] * 3,
+     r"every class needs at least 6 rows .* too few: 'neg' \(3 rows\)"),
+    ([("good", "pos"), ("", "neg")], r"bad\.csv:3: expected two columns"),
+])
+def test_bad_csv_is_a_clear_error(tmp_path, rows, message):
+    with pytest.raises(ValueError, match=message):
+        data.load_csv(_write_csv(tmp_path / "bad.csv", rows))
+
+
+def test_smallest_class_that_splits(tmp_path):
+    assert data.min_rows_per_class((0.1, 0.1)) == 6  # round(0.5) is 0: five rows leave no test row
+    rows = [("good", "pos")] * 6 + [("bad", "neg")] * 6
+    ds = data.load_csv(_write_csv(tmp_path / "ok.csv", rows))
+    for s in ("train", "val", "test"):
+        assert set(ds.split(s).labels.tolist()) == {0, 1}

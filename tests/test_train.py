@@ -209,3 +209,27 @@ def test_precise_batch_stats_are_batch_medians():
     x[:256] *= 1e4  # one exploding batch does not move the median
     robust = precise_batch_stats(model, variables, (x,), batches=4)
     assert np.all(robust["batch_stats"]["BatchNorm_0"]["var"] < 10 * out["batch_stats"]["BatchNorm_0"]["var"] + 1)
+
+
+def test_a_non_finite_loss_stops_training_before_it_is_checkpointed(tmp_path):
+    ds, model, tx, state = _setup(steps=20)
+    images = ds.train.inputs[:256].copy()
+    images[::7] = np.nan
+    cfg = loop.LoopConfig(steps=20, batch_size=32, log_every=5, checkpoint_every=5)
+    with pytest.raises(loop.Diverged, match="loss became nan in steps 1-5.*No checkpoint"):
+        loop.fit(model, state, tx, (images,), ds.train.labels[:256], cfg, run_dir=tmp_path,
+                 progress=False, desc="tiny/stage")
+    assert loop.latest_checkpoint(tmp_path) is None
+
+
+def test_a_collapsed_stage_is_named_with_its_worst_site():
+    from polyzoo.train.recipe import StageCollapsed, check_stage
+
+    labels = np.array([0] * 60 + [1] * 40)
+    check_stage("r/s", {"accuracy": 0.8}, labels, previous=0.85)
+    with pytest.raises(StageCollapsed, match="r/layernorm: validation accuracy is at chance"):
+        check_stage("r/layernorm", {"accuracy": 0.6, "out_of_range": {"a": 3, "b": 40}},
+                    labels, previous=0.9)
+    with pytest.raises(StageCollapsed, match=r"fell from 93.00% to 70.00%.*site .* is b \(40"):
+        check_stage("r/s", {"accuracy": 0.7, "out_of_range": {"a": 3, "b": 40}},
+                    labels, previous=0.93)

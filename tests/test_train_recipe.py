@@ -62,6 +62,7 @@ def test_model_card(published):
     assert "| `layer_0/mlp/act` | gelu | 6 |" in text
     assert f"{100 * entry['metrics']['accuracy']:.2f}%" in text
     assert "Out-of-range inputs on the test split" in text
+    assert "| simple baseline: " in text and "against the baseline" in text
 
 
 def test_cli_zoo_list_show_eval(published, monkeypatch):
@@ -82,7 +83,12 @@ def test_cli_zoo_list_show_eval(published, monkeypatch):
     assert ev.returncode == 0, ev.stderr
     out = json.loads(ev.stdout)
     assert out["accuracy"] == entry["metrics"]["accuracy"] and out["reproduced"]
-    assert {"name", "task", "split", "accuracy", "twin_accuracy", "out_of_range"} <= set(out)
+    assert {"name", "task", "split", "accuracy", "twin_accuracy", "out_of_range",
+            "baseline", "baseline_accuracy"} <= set(out)
+    assert out["baseline"] in ("pixels-logreg", "mlp-256") and out["baseline_accuracy"] > 0.85
+    assert entry["baseline"]["name"] == out["baseline"]  # stored at publication, same split
+    text = cli("zoo", "eval", "tiny-vit-mnist")
+    assert f"the baseline {out['baseline']}" in text.stdout
     bad = cli("zoo", "eval", "nope")
     assert bad.returncode == 2 and "valid names: tiny-vit-mnist" in bad.stderr
 

@@ -28,7 +28,20 @@ def _run(args) -> int:
         raise ValueError(f"--steps-scale must be positive, got {args.steps_scale}")
     exact, poly = convert(args.csv, args.name, progress=not args.no_progress,
                           steps_scale=args.steps_scale)
+    from polyzoo.train import baselines, data
+
+    base = baselines.strongest(data.load(args.csv))
     for entry in (exact, poly):
-        print(json.dumps({"name": entry["path"], "accuracy": entry["metrics"]["accuracy"]}))
         card.write(entry["path"])
+    print(f"on the test split of {args.csv}:")
+    rows = [(exact["path"], exact["metrics"]["accuracy"]), (poly["path"], poly["metrics"]["accuracy"]),
+            (f"baseline {base.name}", base.accuracy)]
+    for name, acc in rows:
+        print(f"  {name:<32} {100 * acc:6.2f}%")
+    behind = [n for n, acc in rows[:2] if acc <= base.accuracy]
+    if behind:
+        print(f"  {' and '.join(behind)} did NOT beat the baseline ({base.description}): "
+              "on this data the simple model is the better choice.")
+    print(json.dumps({"exact": exact["metrics"]["accuracy"], "poly": poly["metrics"]["accuracy"],
+                      "baseline": base.name, "baseline_accuracy": base.accuracy}))
     return 0

@@ -63,10 +63,14 @@ def _eval(args) -> int:
     else:
         twin = (f"; exact twin {out['twin']}: {100 * out['twin_accuracy']:.2f}%"
                 if out["twin_accuracy"] is not None else "")
+        gap = 100 * (out["accuracy"] - out["baseline_accuracy"])
+        verdict = "beats" if gap > 0 else "DOES NOT beat"
         print(f"{out['name']} on {out['dataset']} {out['split']}: accuracy "
               f"{100 * out['accuracy']:.2f}%{twin}; out-of-range inputs {out['out_of_range']}; "
               f"{'reproduces' if out['reproduced'] else 'DOES NOT reproduce'} the manifest "
-              f"({100 * out['manifest_accuracy']:.2f}%)")
+              f"({100 * out['manifest_accuracy']:.2f}%)\n"
+              f"  {verdict} the baseline {out['baseline']} ({out['baseline_description']}): "
+              f"{100 * out['baseline_accuracy']:.2f}%, {gap:+.2f} points")
     return 0 if out["reproduced"] else 1
 
 

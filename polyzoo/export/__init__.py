@@ -17,7 +17,7 @@ from polyzoo.export._deploy import (Client, DeploymentError, Request, Response, 
                                     save_deployment)
 from polyzoo.export._pipeline import export_model
 from polyzoo.export._report import CircuitReport, circuit_report, simulate_batched
-from polyzoo.export._sources import Source, resolve
+from polyzoo.export._sources import Source, default_knobs, resolve
 from polyzoo.export._translate import OPSET, UnsupportedOperation, to_onnx
 
 __all__ = [
@@ -25,5 +25,5 @@ __all__ = [
     "Knobs", "Circuit", "CircuitTooWide", "compile_onnx",
     "CircuitReport", "circuit_report", "simulate_batched",
     "Client", "Server", "Request", "Response", "DeploymentError", "save_deployment",
-    "Source", "resolve", "export_model", "qat",
+    "Source", "resolve", "default_knobs", "export_model", "qat",
 ]

@@ -268,8 +268,36 @@ def load_csv(path: str | os.PathLike, fractions: tuple[float, float] = (0.1, 0.1
     classes = sorted(set(names), key=lambda s: (not s.isdigit(), int(s) if s.isdigit() else 0, s))
     if len(classes) < 2:
         raise ValueError(f"{path}: need at least two distinct labels, found {classes}")
+    numeric = [c for c in classes if c.lstrip("-").isdigit()]
+    if numeric and len(numeric) < len(classes):
+        word = next(c for c in classes if c not in numeric)
+        raise ValueError(f"{path}: labels mix numbers ({', '.join(numeric[:3])}) and words "
+                         f"({word!r} on line {_line_of(path, word)}): use one kind for every row")
     labels = np.array([classes.index(n) for n in names], np.int32)
+    counts = np.bincount(labels, minlength=len(classes))
+    need = min_rows_per_class(fractions)
+    if counts.min() < need:
+        small = ", ".join(f"{classes[i]!r} ({counts[i]} rows)" for i in np.flatnonzero(counts < need))
+        raise ValueError(f"{path}: every class needs at least {need} rows so that train, "
+                         f"validation and test each get one; too few: {small}")
     return _make(path.stem, np.array(texts, dtype=np.str_), labels, classes, fractions)
+
+
+def min_rows_per_class(fractions: tuple[float, float]) -> int:
+    """The fewest rows of a class for which `stratified_split` gives every split one."""
+    n = 3
+    while int(round(fractions[0] * n)) < 1 or int(round(fractions[1] * n)) < 1 or \
+            n - int(round(fractions[0] * n)) - int(round(fractions[1] * n)) < 1:
+        n += 1
+    return n
+
+
+def _line_of(path: Path, label: str) -> int:
+    with open(path, newline="", encoding="utf-8") as f:
+        for lineno, row in enumerate(csv.reader(f), start=1):
+            if len(row) == 2 and row[1].strip() == label:
+                return lineno
+    return 0
 
 
 def load_npz(path: str | os.PathLike, fractions: tuple[float, float] = (0.1, 0.1)) -> Dataset:

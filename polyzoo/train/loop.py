@@ -57,6 +57,10 @@ class Objective:
         return self.hidden_weight > 0 or self.logit_weight > 0
 
 
+class Diverged(RuntimeError):
+    """Training produced a non-finite loss; nothing from that point was checkpointed."""
+
+
 @dataclasses.dataclass(frozen=True)
 class LoopConfig:
     steps: int
@@ -280,6 +284,17 @@ def fit(model, state: TrainState, tx, inputs: tuple[np.ndarray, ...], labels: np
             m = to_host(window)
             loss = float(np.mean([w["loss"] for w in m]))
             acc = float(np.sum([w["correct"] for w in m])) / (len(m) * config.batch_size)
+            if not np.isfinite(loss):
+                # Checked before this step's checkpoint is written, so the run directory
+                # keeps only states from before the divergence and a rerun resumes from one.
+                last = latest_checkpoint(run_dir) if run_dir is not None else None
+                raise Diverged(
+                    f"{desc}: the loss became {loss} in steps {step + 2 - len(m)}-{step + 1}; "
+                    "training stopped and nothing was published. "
+                    + (f"The last good checkpoint is step {last[0]} in {run_dir}. "
+                       if last else "No checkpoint of this stage was written. ")
+                    + "Lower the stage's lr, raise its warmup, or widen its polynomial "
+                    "intervals (calibrate_margin) and run again.")
             log.append((step + 1, loss, acc))
             bar.set_postfix(loss=f"{loss:.4f}", acc=f"{acc:.3f}")
             window = []

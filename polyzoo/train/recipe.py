@@ -118,7 +118,12 @@ def split_inputs(ds: data_lib.Dataset, split: str, max_len: int | None) -> tuple
     if x.dtype.kind == "U":
         from polyzoo.models.pretrained import tokenize
 
-        return tokenize(x.tolist(), max_len)
+        ids, mask = tokenize(x.tolist(), max_len)
+        full = int(np.sum(mask[:, -1] > 0))
+        if full:  # stated, not silent: the model sees only the first max_len tokens
+            print(f"{ds.name}/{split}: {full} of {len(mask)} texts fill all {max_len} tokens; "
+                  "longer ones are truncated to their first tokens")
+        return ids, mask
     return (x,)
 
 
@@ -191,6 +196,35 @@ def evaluate(model, variables, inputs, labels) -> dict:
 
 
 # ----------------------------------------------------------------------------- run
+
+class StageCollapsed(RuntimeError):
+    """A stage ended at chance, or far below the stage before it; nothing was published."""
+
+
+COLLAPSE_POINTS = 0.10  # a drop of more than this (validation accuracy) from the last stage
+
+
+def check_stage(where: str, val: dict, labels: np.ndarray, previous: float | None) -> None:
+    """Raise StageCollapsed when validation accuracy is at chance (the majority-class rate
+    + 1 point) or more than COLLAPSE_POINTS below `previous`; the message names the site
+    with the most out-of-range inputs, the usual cause in a polynomial stage."""
+    majority = float(np.bincount(labels).max() / len(labels))
+    acc = val["accuracy"]
+    why = (f"is at chance ({100 * acc:.2f}%, majority class {100 * majority:.2f}%)"
+           if acc <= majority + 0.01 else
+           f"fell from {100 * previous:.2f}% to {100 * acc:.2f}%"
+           if previous is not None and acc < previous - COLLAPSE_POINTS else None)
+    if why is None:
+        return
+    oor = val.get("out_of_range") or {}
+    site, count = max(oor.items(), key=lambda kv: kv[1], default=(None, 0))
+    raise StageCollapsed(
+        f"{where}: validation accuracy {why}; the entry was not published. "
+        + (f"The site with the most out-of-range inputs is {site} ({count} of the "
+           "validation inputs): widen its interval (calibrate_margin) or raise range_weight. "
+           if count else "No polynomial input left its interval: lower the stage's lr. ")
+        + "Delete the stage's run directory before rerunning with changed settings.")
+
 
 def run_dir(recipe: Recipe, stage: Stage, runs=None) -> Path:
     return Path(runs or data_lib.data_root() / "runs") / recipe.name / stage.name
@@ -279,6 +313,9 @@ def run(recipe: Recipe, *, progress: bool = True, publish: bool = True,
                           "resumed_from": hist["start_step"], "val_accuracy": val["accuracy"],
                           "last_loss": hist["log"][-1][1] if hist["log"] else None})
         print(json.dumps(stage_log[-1]))
+        if publish and steps_scale == 1.0:  # a scaled (test) run may well sit at chance
+            check_stage(f"{recipe.name}/{stage.name}", val, ds.val.labels,
+                        stage_log[-2]["val_accuracy"] if len(stage_log) > 1 else None)
 
     if recipe.final_margin is not None and has_polys(model):
         recal, recal_report = calibrate(model, variables, train_in, recipe.calib_examples,
@@ -320,6 +357,7 @@ def run(recipe: Recipe, *, progress: bool = True, publish: bool = True,
         "train_time_s": round(train_time, 1), "stages": stage_log,
         "devices": jax.device_count(), "platform": jax.devices()[0].platform,
         "base": minilm_base() if recipe.store_only else None,
+        "baseline": baseline_record(ds),
         **finished,
     }
     # What rounding to the storage dtype costs (the manifest metrics are measured after it).
@@ -331,6 +369,13 @@ def run(recipe: Recipe, *, progress: bool = True, publish: bool = True,
         keep = lambda path: not path.startswith("params/") or path.startswith(prefixes)  # noqa: E731
     return registry.publish(recipe.name, variables, meta, measure,
                             storage_dtype=recipe.storage_dtype, keep=keep, root=root)
+
+
+def baseline_record(ds: data_lib.Dataset) -> dict:
+    """The strongest simple baseline on the same split, stored beside the entry's metrics."""
+    from polyzoo.train import baselines
+
+    return {**baselines.strongest(ds).to_dict(), "split_sha256": baselines.split_hash(ds)}
 
 
 def minilm_base() -> dict:

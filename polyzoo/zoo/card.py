@@ -10,6 +10,15 @@ def _pct(x) -> str:
     return "-" if x is None else f"{100.0 * x:.2f}%"
 
 
+def _baseline(entry: dict) -> dict | None:
+    """For entries published before baselines were stored: computed now (cached by split)."""
+    if not entry.get("dataset"):
+        return None
+    from polyzoo.train import baselines, data
+
+    return baselines.strongest(data.load(entry["dataset"])).to_dict()
+
+
 def render(name: str, root=None) -> str:
     entries = read_manifest(root)["entries"]
     if name not in entries:
@@ -33,6 +42,12 @@ def render(name: str, root=None) -> str:
         lines.append(f"| exact twin `{e['twin']}` | {_pct(twin)} |")
         if twin is not None:
             lines.append(f"| difference | {100.0 * (m['accuracy'] - twin):+.2f} points |")
+    b = e.get("baseline") or _baseline(e)
+    if b:
+        lines.append(f"| simple baseline: {b['description']} | {_pct(b['accuracy'])} |")
+        gap = 100.0 * (m["accuracy"] - b["accuracy"])
+        lines.append(f"| against the baseline | {gap:+.2f} points"
+                     + ("" if gap > 0 else " (**does not beat it**)") + " |")
     if e.get("teacher"):
         lines.append(f"\nDistilled from `{e['teacher']}`.")
     if e.get("sites"):

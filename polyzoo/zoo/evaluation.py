@@ -19,9 +19,20 @@ def evaluate_entry(entry: ZooEntry, split: str | None = None) -> dict:
     return recipe.evaluate(entry.model, entry.variables, inputs, ds.split(split).labels)
 
 
+def baseline_of(entry: ZooEntry) -> dict:
+    """The strongest simple baseline (polyzoo.train.baselines) on the entry's own split."""
+    from polyzoo.train import baselines, data
+
+    ds = data.load(entry.meta["dataset"])
+    b = baselines.strongest(ds)
+    return {"baseline": b.name, "baseline_description": b.description,
+            "baseline_accuracy": b.accuracy, "split_sha256": baselines.split_hash(ds)}
+
+
 def summary(name: str, root=None) -> dict:
-    """name, task, split, polynomial and exact-twin accuracy, out-of-range count, and whether
-    the recomputed metrics equal the manifest's."""
+    """name, task, split, polynomial and exact-twin accuracy, the strongest simple baseline
+    on the same split, out-of-range count, and whether the recomputed metrics equal the
+    manifest's."""
     entry = load(name, root)
     metrics = evaluate_entry(entry)
     twin_acc = None
@@ -37,4 +48,5 @@ def summary(name: str, root=None) -> dict:
         "site_values": metrics.get("site_values", 0),
         "manifest_accuracy": entry.meta["metrics"]["accuracy"],
         "reproduced": metrics == entry.meta["metrics"],
+        **baseline_of(entry),
     }

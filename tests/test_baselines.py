@@ -1,0 +1,56 @@
+"""Baselines: selected on validation only, cached by the split's hash, one per kind of data."""
+import numpy as np
+
+from polyzoo.train import baselines, data
+
+
+def _text_dataset(flip: bool = False) -> data.Dataset:
+    rng = np.random.default_rng(0)
+    good, bad = ["great", "moving", "superb"], ["dull", "awful", "boring"]
+
+    def split(n):
+        labels = (np.arange(n) % 2).astype(np.int32)
+        texts = [" ".join(rng.choice(good if y else bad, 2).tolist() + ["film"]) for y in labels]
+        return data.Split(np.array(texts), labels)
+
+    train, val, test = split(80), split(20), split(20)
+    if flip:
+        train = data.Split(train.inputs, 1 - train.labels)
+    return data.Dataset("toy-text", train, val, test, ("neg", "pos"))
+
+
+def _image_dataset() -> data.Dataset:
+    rng = np.random.default_rng(1)
+
+    def split(n):
+        labels = (np.arange(n) % 2).astype(np.int32)
+        images = rng.normal(0.0, 0.3, (n, 4, 4, 1)).astype(np.float32)
+        images[:, 0, 0, 0] += 2.0 * labels
+        return data.Split(images, labels)
+
+    return data.Dataset("toy-images", split(2000), split(200), split(200), ("a", "b"))
+
+
+def test_text_baseline_separates_separable_text(tmp_path, monkeypatch):
+    monkeypatch.setenv("POLYZOO_DATA", str(tmp_path))
+    ds = _text_dataset()
+    (b,) = baselines.baselines(ds)
+    assert b.name == "tfidf-logreg" and b.accuracy == 1.0 and "chosen on validation" in b.description
+    cached = list((tmp_path / "cache" / "baselines").glob("*.json"))
+    assert len(cached) == 1
+    assert baselines.baselines(ds) == [b]  # read back from the cache
+
+
+def test_split_hash_changes_with_the_split():
+    assert baselines.split_hash(_text_dataset()) != baselines.split_hash(_text_dataset(flip=True))
+    assert baselines.split_hash(_text_dataset()) == baselines.split_hash(_text_dataset())
+
+
+def test_image_baselines_and_the_strongest_by_validation(tmp_path, monkeypatch):
+    monkeypatch.setenv("POLYZOO_DATA", str(tmp_path))
+    ds = _image_dataset()
+    found = baselines.baselines(ds)
+    assert [b.name for b in found] == ["pixels-logreg", "mlp-256"]
+    assert all(b.accuracy > 0.9 for b in found)
+    best = baselines.strongest(ds)
+    assert best.val_accuracy == max(b.val_accuracy for b in found)
