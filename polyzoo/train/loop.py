@@ -258,7 +258,10 @@ def fit(model, state: TrainState, tx, inputs: tuple[np.ndarray, ...], labels: np
                              f"training examples, got {soft_targets.shape}")
     elif objective.needs_teacher and teacher is None:
         raise ValueError("distillation weights are set but no teacher was given")
-    step_fn = jax.jit(make_step(model, tx, objective, t_model), donate_argnums=0)
+    # Outputs pinned replicated: left to itself the partitioner may shard a state leaf over
+    # the batch axis, which another process then cannot read back (to_host, checkpoints).
+    step_fn = jax.jit(make_step(model, tx, objective, t_model), donate_argnums=0,
+                      out_shardings=NamedSharding(mesh, P()))
     start = int(np.asarray(state.step))
     state = replicate(state, mesh)
     t_vars = replicate(t_vars, mesh)

@@ -25,7 +25,14 @@ class ChecksumError(ValueError):
 def _checkpointer():
     import orbax.checkpoint as ocp  # imported late: `polyzoo --help` stays fast
 
-    return ocp, ocp.PyTreeCheckpointer()
+    # Every call is this process's alone: a multi-process run writes from process 0 only
+    # (host copies of replicated arrays) and each process restores by itself, so orbax must
+    # not wait at a barrier for processes that never make the same call.
+    me = jax.process_index()
+    mp = ocp.options.MultiprocessingOptions(primary_host=me, active_processes={me},
+                                            barrier_sync_key_prefix=f"polyzoo-p{me}")
+    return ocp, ocp.Checkpointer(ocp.PyTreeCheckpointHandler(multiprocessing_options=mp),
+                                 multiprocessing_options=mp)
 
 
 def save(path: str | os.PathLike, tree: PyTree, *, overwrite: bool = True) -> dict[str, str]:
