@@ -55,7 +55,7 @@ RECIPE = Recipe(
     init="zoo:bert-sentiment-exact",
     teacher="zoo:bert-sentiment-exact",
     twin="bert-sentiment-exact",
-    max_len=32,
+    max_len=48,
     batch_size=32,
     stages=(Stage("act_softmax", ACT_SOFTMAX, steps=400, lr=1e-4, warmup=40, **DISTILL),
             Stage("layernorm", FULL, steps=80, lr=5e-5, warmup=8, calibrate=True,
