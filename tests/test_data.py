@@ -153,3 +153,17 @@ def test_smallest_class_that_splits(tmp_path):
     ds = data.load_csv(_write_csv(tmp_path / "ok.csv", rows))
     for s in ("train", "val", "test"):
         assert set(ds.split(s).labels.tolist()) == {0, 1}
+
+
+@pytest.mark.parametrize("name, sizes, classes", [
+    ("sms_spam", (3866, 487, 484), ("ham", "spam")),
+    ("election_tweets", (4578, 572, 572), ("HillaryClinton", "realDonaldTrump")),
+])
+def test_offline_text_corpora_split_without_shared_texts(name, sizes, classes):
+    ds = data.load(name)
+    assert tuple(len(ds.split(s).labels) for s in ("train", "val", "test")) == sizes
+    assert ds.classes == classes
+    train = set(ds.train.inputs.tolist())
+    assert not train & set(ds.test.inputs.tolist()) and not train & set(ds.val.inputs.tolist())
+    for s in ("train", "val", "test"):
+        assert set(ds.split(s).labels.tolist()) == {0, 1}

@@ -18,6 +18,7 @@ import copy
 import dataclasses
 import hashlib
 import json
+import sys
 import time
 
 import numpy as np
@@ -123,6 +124,9 @@ def baselines(ds: data_lib.Dataset, *, cache: bool = True) -> list[Baseline]:
         record = json.loads(path.read_text())
         if record.get("split_sha256") == digest:
             return [Baseline(**b) for b in record["baselines"]]
+    if cache:
+        print(f"fitting the simple baselines of {ds.name} (once; cached in {path.parent})",
+              file=sys.stderr)
     found = text_baselines(ds) if ds.train.inputs.dtype.kind == "U" else image_baselines(ds)
     if cache:
         path.parent.mkdir(parents=True, exist_ok=True)

