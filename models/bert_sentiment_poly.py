@@ -57,7 +57,7 @@ RECIPE = Recipe(
     twin="bert-sentiment-exact",
     max_len=48,
     batch_size=32,
-    stages=(Stage("act_softmax", ACT_SOFTMAX, steps=400, lr=1e-4, warmup=40, **DISTILL),
+    stages=(Stage("act_softmax", ACT_SOFTMAX, steps=1200, lr=1e-4, warmup=120, **DISTILL),
             Stage("layernorm", FULL, steps=80, lr=5e-5, warmup=8, calibrate=True,
                   calibrate_margin=0.1, **DISTILL)),
     store_only=LAYERS,
