@@ -19,6 +19,16 @@ What else was measured here for stage 2 (test accuracy, 80 steps each):
     (Stage.fit_affine; relative RMS of the fits 7%-45%): no divergence, but 57.5%.
 The affine map cannot normalise per token; the polynomial 1/sqrt keeps that normalisation.
 
+Status (2026-12-02): the published entry is NOT what this file trains today. It was trained
+by this file at commit 12e1d4b (32 tokens, stage 1 of 400 steps) from the previous
+bert-sentiment-exact (75.17%, top two layers fine-tuned); the numbers below are that run's.
+From today's exact entry (83.35%, every layer, 48 tokens) stage 1 reaches 81.13%
+(bert-sentiment-poly-act), but stage 2 diverges: the loss is NaN within its first 10 steps
+(stopped by polyzoo.train.loop.Diverged, nothing published), also with a degree-16 rsqrt,
+calibrate_margin 0.3 and lr 2e-5. The variance ranges of the norm2 sites now span up to
+800x ([0.19, 159] in layer 0, fit error 27% at degree 12), and the calibrated forward is
+already non-finite on some training batches before any step.
+
 Command:  polyzoo train bert_sentiment_poly   (after bert_sentiment_exact)
           Stage 1 is bert_sentiment_poly_act's; the published run resumed it from that run's
           final checkpoint, copied to data/runs/bert-sentiment-poly/act_softmax/ (runs resume

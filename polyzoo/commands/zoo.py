@@ -28,7 +28,10 @@ def _list(args) -> int:
     entries = read_manifest()["entries"]
     rows = [{"name": n, "model": e["model"]["name"], "task": e.get("task"),
              "dataset": e.get("dataset"), "accuracy": e["metrics"]["accuracy"],
-             "twin": e.get("twin")} for n, e in sorted(entries.items())]
+             "twin": e.get("twin"),
+             "baseline": (e.get("baseline") or {}).get("name"),
+             "baseline_accuracy": (e.get("baseline") or {}).get("accuracy")}
+            for n, e in sorted(entries.items())]
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -36,8 +39,10 @@ def _list(args) -> int:
         print("the zoo is empty (train an entry with `polyzoo train RECIPE`)")
     for r in rows:
         twin = f"  (exact twin: {r['twin']})" if r["twin"] else ""
-        print(f"{r['name']:<22} {r['model']:<12} {r['dataset']:<14} "
-              f"acc {100 * r['accuracy']:.2f}%{twin}")
+        base = (f"  baseline {r['baseline']} {100 * r['baseline_accuracy']:.2f}%"
+                if r["baseline"] else "")
+        print(f"{r['name']:<24} {r['model']:<12} {r['dataset']:<14} "
+              f"acc {100 * r['accuracy']:.2f}%{base}{twin}")
     return 0
 
 

@@ -57,7 +57,7 @@ class Objective:
         return self.hidden_weight > 0 or self.logit_weight > 0
 
 
-class Diverged(RuntimeError):
+class Diverged(ValueError):
     """Training produced a non-finite loss; nothing from that point was checkpointed."""
 
 

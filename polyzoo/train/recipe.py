@@ -197,7 +197,7 @@ def evaluate(model, variables, inputs, labels) -> dict:
 
 # ----------------------------------------------------------------------------- run
 
-class StageCollapsed(RuntimeError):
+class StageCollapsed(ValueError):
     """A stage ended at chance, or far below the stage before it; nothing was published."""
 
 
