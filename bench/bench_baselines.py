@@ -34,7 +34,8 @@ def main() -> None:
         ds = data.load(name)
         found = baselines.baselines(ds, cache=args.cached)
         best = baselines.strongest(ds, cache=True)
-        datasets[name] = {"split_sha256": baselines.split_hash(ds), "test_examples": len(ds.test.labels),
+        datasets[name] = {"split_sha256": baselines.split_hash(ds),
+                          "test_examples": len(ds.test.labels),
                           "baselines": [b.to_dict() for b in found], "strongest": best.name}
         for b in found:
             print(f"{name:<14} baseline {b.name:<14} {100 * b.accuracy:6.2f}%  "
@@ -50,7 +51,9 @@ def main() -> None:
             print(f"{name:<14} {entry:<26} {100 * acc:6.2f}%  vs {best.name} "
                   f"{100 * best.accuracy:.2f}%: {rows[-1]['points']:+.2f} points, "
                   f"ratio {ratio:.3f}{'' if acc > best.accuracy else '  (BEHIND the baseline)'}")
-    print(f"wrote {_record.write('baselines', {'datasets': datasets, 'entries': rows, 'skipped': list(args.skip), 'cached': args.cached})}")
+    figures = {"datasets": datasets, "entries": rows, "skipped": list(args.skip),
+               "cached": args.cached}
+    print(f"wrote {_record.write('baselines', figures)}")
 
 
 if __name__ == "__main__":

@@ -63,7 +63,8 @@ def zoo_table(manifest: dict, record: dict | None) -> str:
 def baselines_table(record: dict | None) -> str:
     if record is None:
         return "No record yet: run `.venv/bin/python bench/bench_baselines.py`."
-    rows = ["| data | baseline | what | validation | test | fit time (when first fitted, shared machine) |",
+    rows = ["| data | baseline | what | validation | test | "
+            "fit time (when first fitted, shared machine) |",
             "|---|---|---|---|---|---|"]
     for name, d in sorted(record["datasets"].items()):
         for b in d["baselines"]:

@@ -34,8 +34,8 @@ def _run(args) -> int:
     for entry in (exact, poly):
         card.write(entry["path"])
     print(f"on the test split of {args.csv}:")
-    rows = [(exact["path"], exact["metrics"]["accuracy"]), (poly["path"], poly["metrics"]["accuracy"]),
-            (f"baseline {base.name}", base.accuracy)]
+    rows = [(e["path"], e["metrics"]["accuracy"]) for e in (exact, poly)]
+    rows.append((f"baseline {base.name}", base.accuracy))
     for name, acc in rows:
         print(f"  {name:<32} {100 * acc:6.2f}%")
     behind = [n for n, acc in rows[:2] if acc <= base.accuracy]

@@ -320,7 +320,8 @@ def load_csv(path: str | os.PathLike, fractions: tuple[float, float] = (0.1, 0.1
     counts = np.bincount(labels, minlength=len(classes))
     need = min_rows_per_class(fractions)
     if counts.min() < need:
-        small = ", ".join(f"{classes[i]!r} ({counts[i]} rows)" for i in np.flatnonzero(counts < need))
+        small = ", ".join(f"{classes[i]!r} ({counts[i]} rows)"
+                          for i in np.flatnonzero(counts < need))
         raise ValueError(f"{path}: every class needs at least {need} rows so that train, "
                          f"validation and test each get one; too few: {small}")
     return _make(path.stem, np.array(texts, dtype=np.str_), labels, classes, fractions)
