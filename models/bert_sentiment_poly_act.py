@@ -11,7 +11,8 @@ Budget matters more than anything else measured here: from the same teacher, 400
 reached 76.93% test (below the TF-IDF baseline), 1,200 steps 81.13%.
 
 Command:  polyzoo train bert_sentiment_poly_act   (after bert_sentiment_exact)
-Runtime:  16.8 min here (1,200 steps at 38.5 sequences/s with the teacher, 2 CPU cores)
+Runtime:  18 min here (1,200 steps at 38.5 sequences/s with the teacher, then calibration
+          and evaluation; 2 CPU cores)
 Metric:   81.13% test accuracy (exact MiniLM 83.35%: -2.22 points; TF-IDF baseline on the
           same split 77.23%); card: models/cards/bert-sentiment-poly-act.md
 """
