@@ -148,3 +148,19 @@ def test_manifest_is_strict_json(tmp_path):
                             tmp_path)
     text = (tmp_path / "manifest.json").read_text()
     assert "NaN" not in text and json.loads(text)["entries"]["x"]["throughput"] is None
+
+
+def test_zoo_eval_json_of_a_text_entry_is_clean_json():
+    """Notes (such as truncated texts) go to stderr, so `--json` stays parseable; the
+    baseline is the TF-IDF model of the same split."""
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "polyzoo.cli", "zoo", "eval",
+                          "bert-micro-sentiment", "--json"], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    record = json.loads(out.stdout)
+    assert record["reproduced"] and record["baseline"] == "tfidf-logreg"
+    assert "truncated" in out.stderr

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -122,7 +123,7 @@ def split_inputs(ds: data_lib.Dataset, split: str, max_len: int | None) -> tuple
         full = int(np.sum(mask[:, -1] > 0))
         if full:  # stated, not silent: the model sees only the first max_len tokens
             print(f"{ds.name}/{split}: {full} of {len(mask)} texts fill all {max_len} tokens; "
-                  "longer ones are truncated to their first tokens")
+                  "longer ones are truncated to their first tokens", file=sys.stderr)
         return ids, mask
     return (x,)
 
