@@ -5,16 +5,20 @@
 Trains the tiny MNIST MLP for 8 steps of a global batch of 32 (stopping at UNTIL, resuming
 from RUN_DIR), each process feeding its half of every batch; process 0 writes the params.
 """
-import json, sys
+import json
+import sys
+
 import jax
-jax.config.update("jax_cpu_collectives_implementation", "gloo")
-port, nproc, pid, out, run_dir = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
-until = int(sys.argv[6])
+
+jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU collectives across processes
+port, out, run_dir = sys.argv[1], sys.argv[4], sys.argv[5]
+nproc, pid, until = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[6])
 if nproc > 1:
     jax.distributed.initialize(coordinator_address=f"127.0.0.1:{port}", num_processes=nproc,
                                process_id=pid, local_device_ids=[0])
-import numpy as np
-from polyzoo.train import data, loop, mlp
+import numpy as np  # noqa: E402  (after jax.distributed.initialize, as JAX requires)
+
+from polyzoo.train import data, loop, mlp  # noqa: E402
 ds = data.load_mnist()
 model = mlp.MLP(num_classes=10, dropout=0.0)
 variables = model.init(jax.random.key(0), ds.train.inputs[:2], train=False)
@@ -26,4 +30,5 @@ state, hist = loop.fit(model, state, tx, (ds.train.inputs,), ds.train.labels,
 if jax.process_index() == 0:
     np.savez(out, **{"/".join(map(str, p)): np.asarray(x) for p, x in
                      jax.tree_util.tree_flatten_with_path(state.params)[0]})
-print(json.dumps({"devices": hist["devices"], "processes": jax.process_count(), "start": hist["start_step"]}))
+print(json.dumps({"devices": hist["devices"], "processes": jax.process_count(),
+                  "start": hist["start_step"]}))
