@@ -33,7 +33,7 @@ def main() -> None:
     for name in names:
         ds = data.load(name)
         found = baselines.baselines(ds, cache=args.cached)
-        best = baselines.strongest(ds, cache=True)
+        best = baselines.pick(found)
         datasets[name] = {"split_sha256": baselines.split_hash(ds),
                           "test_examples": len(ds.test.labels),
                           "baselines": [b.to_dict() for b in found], "strongest": best.name}

@@ -54,3 +54,11 @@ def test_image_baselines_and_the_strongest_by_validation(tmp_path, monkeypatch):
     assert all(b.accuracy > 0.9 for b in found)
     best = baselines.strongest(ds)
     assert best.val_accuracy == max(b.val_accuracy for b in found)
+
+
+def test_record_is_the_strongest_with_its_split(tmp_path, monkeypatch):
+    monkeypatch.setenv("POLYZOO_DATA", str(tmp_path))
+    ds = _image_dataset()
+    rec = baselines.record(ds)
+    assert rec["name"] == baselines.pick(baselines.baselines(ds)).name
+    assert rec["split_sha256"] == baselines.split_hash(ds)

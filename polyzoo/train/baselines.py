@@ -137,7 +137,16 @@ def baselines(ds: data_lib.Dataset, *, cache: bool = True) -> list[Baseline]:
     return found
 
 
-def strongest(ds: data_lib.Dataset, *, cache: bool = True) -> Baseline:
+def pick(found: list[Baseline]) -> Baseline:
     """The baseline with the best validation accuracy (ties: the simpler, listed first)."""
-    found = baselines(ds, cache=cache)
     return max(found, key=lambda b: (b.val_accuracy, -found.index(b)))
+
+
+def strongest(ds: data_lib.Dataset, *, cache: bool = True) -> Baseline:
+    """`pick` over every baseline of `ds`."""
+    return pick(baselines(ds, cache=cache))
+
+
+def record(ds: data_lib.Dataset) -> dict:
+    """The strongest baseline and the split it was fitted on: what a manifest entry stores."""
+    return {**strongest(ds).to_dict(), "split_sha256": split_hash(ds)}

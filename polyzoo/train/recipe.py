@@ -28,6 +28,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from polyzoo.train import baselines
 from polyzoo.train import data as data_lib
 from polyzoo.train.affine_norms import fit_affine_norms
 from polyzoo.train.batchnorm import precise_batch_stats
@@ -358,7 +359,7 @@ def run(recipe: Recipe, *, progress: bool = True, publish: bool = True,
         "train_time_s": round(train_time, 1), "stages": stage_log,
         "devices": jax.device_count(), "platform": jax.devices()[0].platform,
         "base": minilm_base() if recipe.store_only else None,
-        "baseline": baseline_record(ds),
+        "baseline": baselines.record(ds),
         **finished,
     }
     # What rounding to the storage dtype costs (the manifest metrics are measured after it).
@@ -370,13 +371,6 @@ def run(recipe: Recipe, *, progress: bool = True, publish: bool = True,
         keep = lambda path: not path.startswith("params/") or path.startswith(prefixes)  # noqa: E731
     return registry.publish(recipe.name, variables, meta, measure,
                             storage_dtype=recipe.storage_dtype, keep=keep, root=root)
-
-
-def baseline_record(ds: data_lib.Dataset) -> dict:
-    """The strongest simple baseline on the same split, stored beside the entry's metrics."""
-    from polyzoo.train import baselines
-
-    return {**baselines.strongest(ds).to_dict(), "split_sha256": baselines.split_hash(ds)}
 
 
 def minilm_base() -> dict:

@@ -16,7 +16,7 @@ def _baseline(entry: dict) -> dict | None:
         return None
     from polyzoo.train import baselines, data
 
-    return baselines.strongest(data.load(entry["dataset"])).to_dict()
+    return baselines.record(data.load(entry["dataset"]))
 
 
 def render(name: str, root=None) -> str:

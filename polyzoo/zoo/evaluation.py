@@ -9,36 +9,32 @@ from __future__ import annotations
 from polyzoo.zoo.registry import ZooEntry, load
 
 
-def evaluate_entry(entry: ZooEntry, split: str | None = None) -> dict:
+def evaluate_entry(entry: ZooEntry, split: str | None = None, ds=None) -> dict:
+    """The entry's metrics on `split` of its dataset (`ds`: that dataset, already loaded)."""
     from polyzoo.train import data, recipe
 
     meta = entry.meta
-    ds = data.load(meta["dataset"])
+    ds = ds or data.load(meta["dataset"])
     split = split or meta.get("split", "test")
     inputs = recipe.split_inputs(ds, split, meta.get("max_len"))
     return recipe.evaluate(entry.model, entry.variables, inputs, ds.split(split).labels)
-
-
-def baseline_of(entry: ZooEntry) -> dict:
-    """The strongest simple baseline (polyzoo.train.baselines) on the entry's own split."""
-    from polyzoo.train import baselines, data
-
-    ds = data.load(entry.meta["dataset"])
-    b = baselines.strongest(ds)
-    return {"baseline": b.name, "baseline_description": b.description,
-            "baseline_accuracy": b.accuracy, "split_sha256": baselines.split_hash(ds)}
 
 
 def summary(name: str, root=None) -> dict:
     """name, task, split, polynomial and exact-twin accuracy, the strongest simple baseline
     on the same split, out-of-range count, and whether the recomputed metrics equal the
     manifest's."""
+    from polyzoo.train import baselines, data
+
     entry = load(name, root)
-    metrics = evaluate_entry(entry)
+    ds = data.load(entry.meta["dataset"])  # once, for the entry, its twin and the baseline
+    metrics = evaluate_entry(entry, ds=ds)
     twin_acc = None
     if entry.meta.get("twin"):
         twin = load(entry.meta["twin"], root)
-        twin_acc = evaluate_entry(twin)["accuracy"]
+        same = twin.meta["dataset"] == entry.meta["dataset"]
+        twin_acc = evaluate_entry(twin, ds=ds if same else None)["accuracy"]
+    base = baselines.record(ds)
     return {
         "name": name, "task": entry.meta.get("task"), "dataset": entry.meta.get("dataset"),
         "split": entry.meta.get("split", "test"),
@@ -48,5 +44,6 @@ def summary(name: str, root=None) -> dict:
         "site_values": metrics.get("site_values", 0),
         "manifest_accuracy": entry.meta["metrics"]["accuracy"],
         "reproduced": metrics == entry.meta["metrics"],
-        **baseline_of(entry),
+        "baseline": base["name"], "baseline_description": base["description"],
+        "baseline_accuracy": base["accuracy"], "split_sha256": base["split_sha256"],
     }
