@@ -10,11 +10,8 @@ import json
 import os
 import re
 import zipfile
-from pathlib import Path
 
-import flax.linen as nn
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -22,30 +19,12 @@ from polyzoo.export import (CircuitTooWide, Client, DeploymentError, Knobs, Serv
                             circuit_report, compile_onnx, save_deployment, to_onnx)
 from polyzoo.export._deploy import agreement
 
-
-class TinyMLP(nn.Module):
-    """2-layer MLP with a polynomial activation: one table lookup per hidden unit."""
-    hidden: int = 4
-
-    @nn.compact
-    def __call__(self, x):
-        h = nn.Dense(self.hidden, name="fc1")(x)
-        h = jnp.float32(0.25) * h * h + h  # a quadratic activation (MPCFormer's quad shape)
-        return nn.Dense(3, name="fc2")(h)
-
-
-def _data(n, seed=0):
-    return np.random.default_rng(seed).normal(size=(n, 4)).astype(np.float32)
+from helpers.tiny_fhe import TinyMLP, compile_tiny, secret_key_chunks
 
 
 @pytest.fixture(scope="module")
 def tiny():
-    x = _data(200)
-    model = TinyMLP()
-    fn = functools.partial(model.apply, model.init(jax.random.key(1), x[:1]))
-    labels = np.argmax(np.asarray(fn(x)), -1)
-    circuit = compile_onnx(to_onnx(fn, x[:1]), x, Knobs(n_bits=3, p_error=2.0 ** -20))
-    return fn, circuit, x, labels
+    return compile_tiny()
 
 
 @pytest.fixture(scope="module")
@@ -137,12 +116,6 @@ def test_encrypted_execution_equals_simulation(tiny, deployed):
     assert not np.array_equal(decrypted, np.float32(stored))  # why the comparison is float64
 
 
-def _secret_key_chunks(key_dir: Path) -> list[bytes]:
-    files = [p for p in key_dir.rglob("*") if p.is_file() and p.name.startswith("secretKey")]
-    assert files, f"no secret key files under {key_dir}"
-    return [p.read_bytes()[-256:] for p in files]
-
-
 def test_server_directory_holds_no_secret_key(deployed):
     root, client = deployed
     server_dir = root / "model" / "server"
@@ -155,11 +128,11 @@ def test_server_directory_holds_no_secret_key(deployed):
                     names = archive.namelist()
                     assert not any(re.search("secret|key", n, re.I) for n in names), names
                     blobs += [archive.read(n) for n in names]
-    for chunk in _secret_key_chunks(client.key_dir):
+    for chunk in secret_key_chunks(client.key_dir):
         assert not any(chunk in blob for blob in blobs)
     # ...and the request the server receives carries evaluation keys only.
     request = client.encrypt(np.zeros((1, 4), np.float32))
-    for chunk in _secret_key_chunks(client.key_dir):
+    for chunk in secret_key_chunks(client.key_dir):
         assert chunk not in request.evaluation_keys
 
 

@@ -19,12 +19,7 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from pathlib import Path
 
-    import numpy as np
-
     from polyzoo.export import Client, Server
-    from polyzoo.export._deploy import agreement
-    from polyzoo.export._sources import client_encoder
-    from polyzoo.train import data
 
     root = Path(args.dir)
     if args.n < 1:
@@ -33,41 +28,63 @@ def run(args) -> int:
     server = Server(root / "server")
     seconds = client.keygen()
     print(f"keys ready in {seconds:.1f} s ({client.key_dir})")
-    ds = data.load(client.meta["dataset"])
-    # Images go in as they are; text is tokenised and embedded here, on the client side.
-    raw = ds.test.inputs[:args.n]
-    x = client_encoder(client.meta.get("client_inputs"))(raw)
-    y = ds.test.labels[:args.n]
-    outside = client.out_of_range(x)
-    if outside:
-        print(f"warning: {outside} input values lie outside the calibrated range "
-              f"{client.meta['input_range']} and are saturated")
+    raw, x, y = test_samples(client, args.n)
     request = client.encrypt(x)
     print(f"server: loading {len(request.evaluation_keys) / 2 ** 30:.2f} GiB of evaluation keys")
     response = server.run(request, progress=True)
     logits = client.decrypt(response)
-    reference = client.meta["reference"]["simulated"]
+    same_class = print_results(client.meta, raw, y, logits, response.seconds)
+    # deployments from before the knob existed were compressed (Concrete-ML's default)
+    compressed = client.meta["knobs"].get("compress_keys", True)
+    print(latency_line(response.seconds, response.key_seconds, len(request.evaluation_keys),
+                       compressed))
+    return 0 if same_class.all() else 1
+
+
+def test_samples(client, n: int):
+    """The first n test samples of the deployment's dataset: (raw, circuit inputs computed
+    in the clear by the client, labels). Warns about inputs outside the calibrated range."""
+    import numpy as np
+
+    from polyzoo.export._sources import client_encoder
+    from polyzoo.train import data
+
+    ds = data.load(client.meta["dataset"])
+    # Images go in as they are; text is tokenised and embedded here, on the client side.
+    raw = ds.test.inputs[:n]
+    x = np.asarray(client_encoder(client.meta.get("client_inputs"))(raw), np.float32)
+    outside = client.out_of_range(x)
+    if outside:
+        print(f"warning: {outside} input values lie outside the calibrated range "
+              f"{client.meta['input_range']} and are saturated")
+    return raw, x, ds.test.labels[:n]
+
+
+def print_results(meta: dict, raw, y, logits, seconds: list[float]):
+    """One row per sample: label, prediction, the simulated prediction recorded at export and
+    whether the logits equal it bit for bit, seconds. Returns same-prediction flags."""
+    import numpy as np
+
+    from polyzoo.export._deploy import agreement
+
+    reference = meta["reference"]["simulated"]
     same_class, same_logits = agreement(logits, reference)
-    p_error = client.meta["knobs"].get("p_error")
     print(f"{'i':>3} {'label':>5} {'pred':>4} {'sim pred':>8} {'logits = sim':>12} {'s':>7}")
-    for i in range(args.n):
+    for i in range(len(logits)):
         known = i < len(same_class)
         sim = str(int(np.argmax(reference[i]))) if known else "-"
         equal = ("yes" if same_logits[i] else "no") if known else "-"
         text = f"  {str(raw[i])[:48]}" if raw.dtype.kind == "U" else ""
         print(f"{i:3d} {int(y[i]):5d} {int(np.argmax(logits[i])):4d} {sim:>8} {equal:>12} "
-              f"{response.seconds[i]:7.1f}{text}")
+              f"{seconds[i]:7.1f}{text}")
     print(f"prediction = simulated prediction on {sum(same_class)}/{len(same_class)} samples, "
           f"logits bit-identical on {sum(same_logits)}/{len(same_logits)}")
-    # deployments from before the knob existed were compressed (Concrete-ML's default)
-    compressed = client.meta["knobs"].get("compress_keys", True)
-    print(latency_line(response.seconds, response.key_seconds, len(request.evaluation_keys),
-                       compressed))
+    p_error = meta["knobs"].get("p_error")
     if p_error and not all(same_logits):
         print(f"(p_error {p_error}: each PBS may err with that probability, independently in "
               "simulation and execution, so logits can differ; export with a smaller --p-error "
               "for bit-identical results)")
-    return 0 if same_class.all() else 1
+    return same_class
 
 
 def latency_line(seconds: list[float], key_seconds: float, key_bytes: int,

@@ -5,6 +5,7 @@
     circuit = compile_onnx(onnx_model, calibration, Knobs(n_bits=4, rounding_threshold_bits=6))
     report = circuit_report(circuit, fn, x_test, y_test)   # PBS, bits, keys, accuracies
     save_deployment(circuit, out_dir); Client(...); Server(...)
+    RemoteClient(url, client_dir, key_dir)       # the client of `polyzoo serve` (HTTP)
     qat.quantized(fn, n_bits)                    # quantisation-aware training (fake quant, STE)
     export_model(resolve(name), out_dir, knobs)  # what `polyzoo export` runs
 
@@ -16,6 +17,7 @@ from polyzoo.export import qat
 from polyzoo.export._deploy import (Client, DeploymentError, Request, Response, Server,
                                     save_deployment)
 from polyzoo.export._pipeline import export_model
+from polyzoo.export._remote import RemoteClient, ServerError
 from polyzoo.export._report import CircuitReport, circuit_report, simulate_batched
 from polyzoo.export._sources import Source, default_knobs, resolve
 from polyzoo.export._translate import OPSET, UnsupportedOperation, to_onnx
@@ -25,5 +27,6 @@ __all__ = [
     "Knobs", "Circuit", "CircuitTooWide", "compile_onnx",
     "CircuitReport", "circuit_report", "simulate_batched",
     "Client", "Server", "Request", "Response", "DeploymentError", "save_deployment",
+    "RemoteClient", "ServerError",
     "Source", "resolve", "default_knobs", "export_model", "qat",
 ]

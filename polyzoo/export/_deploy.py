@@ -63,7 +63,8 @@ def save_deployment(circuit: Circuit, out_dir: str | Path, meta: dict | None = N
             raise DeploymentError(f"{out / side} is not empty: choose a new --out directory or "
                                   "delete the old deployment first")
     info = {"circuit_id": uuid.uuid4().hex, "input_range": list(circuit.input_range),
-            "knobs": circuit.knobs.to_json(), **(meta or {})}
+            "input_shape": _input_shape(circuit), "knobs": circuit.knobs.to_json(),
+            **(meta or {})}
     with tempfile.TemporaryDirectory() as tmp:
         # The compiled library, not Concrete-ML's default of the MLIR (via_mlir), which makes
         # every server start compile the circuit again (4 min with the precision_and_norm2
@@ -74,6 +75,18 @@ def save_deployment(circuit: Circuit, out_dir: str | Path, meta: dict | None = N
             shutil.copy(Path(tmp) / f"{side}.zip", out / side / f"{side}.zip")
             (out / side / META).write_text(json.dumps(info, indent=2))
     return out
+
+
+def _input_shape(circuit: Circuit) -> list[int]:
+    """One sample's shape, without the batch axis (symbolic in the ONNX graph)."""
+    dims = circuit.onnx_model.graph.input[0].type.tensor_type.shape.dim
+    return [int(d.dim_value) for d in dims[1:]]
+
+
+def concrete_version() -> str:
+    import concrete.ml
+
+    return concrete.ml.__version__
 
 
 def _read_meta(directory: Path, side: str) -> dict:
@@ -133,9 +146,8 @@ class Client:
         if not self.has_keys:
             raise DeploymentError(f"no keys in {self.key_dir}: call keygen() before encrypting")
         x = np.asarray(x, np.float32)
-        cts = [self._fhe.quantize_encrypt_serialize(x[[i]]) for i in range(x.shape[0])]
-        return Request(self.meta["circuit_id"], self.key_id, cts,
-                       self._fhe.get_serialized_evaluation_keys())
+        cts = [self.encrypt_one(sample) for sample in x]
+        return Request(self.meta["circuit_id"], self.key_id, cts, self.evaluation_keys())
 
     def decrypt(self, response: Response) -> np.ndarray:
         if response.circuit_id != self.meta["circuit_id"]:
@@ -146,8 +158,22 @@ class Client:
             raise DeploymentError(f"the result was computed under keys {response.key_id} but "
                                   f"{self.key_dir} holds keys {self.key_id}: decrypt with the "
                                   "key directory that encrypted the request")
+        return self.decrypt_ciphertexts(response.ciphertexts)
+
+    def decrypt_ciphertexts(self, ciphertexts: list[bytes]) -> np.ndarray:
+        """Decrypt outputs whose circuit and key set the caller has checked (see decrypt)."""
         return np.concatenate([self._fhe.deserialize_decrypt_dequantize(ct)
-                               for ct in response.ciphertexts])
+                               for ct in ciphertexts])
+
+    def encrypt_one(self, x: np.ndarray) -> bytes:
+        """One sample (...) float32 -> its serialised ciphertext (keys must exist)."""
+        if not self.has_keys:
+            raise DeploymentError(f"no keys in {self.key_dir}: call keygen() before encrypting")
+        return self._fhe.quantize_encrypt_serialize(np.asarray(x, np.float32)[None])
+
+    def evaluation_keys(self) -> bytes:
+        """The serialised evaluation keys: what a server needs, no secret key."""
+        return self._fhe.get_serialized_evaluation_keys()
 
 
 def _flush(directory: Path) -> None:
@@ -190,13 +216,11 @@ class Server:
                 f"this server directory ({self.dir}) holds circuit {self.meta['circuit_id']} "
                 f"but the request was encrypted for circuit {request.circuit_id}: the server "
                 "directory comes from another model or another export")
-        from concrete import fhe
-
         # Once per request, not per sample: handing the serialised keys to every run paid the
         # deserialisation (micro ViT: 6 s compressed, 25-32 s uncompressed) and the expansion
         # of compressed keys (20-30 s, during the first run of a key object) each time.
         start = time.perf_counter()
-        keys = fhe.EvaluationKeys.deserialize(request.evaluation_keys)
+        keys = self.load_keys(request.evaluation_keys)
         key_seconds = time.perf_counter() - start
         items = request.ciphertexts
         if progress:
@@ -205,8 +229,28 @@ class Server:
         outs, seconds = [], []
         for ct in items:
             start = time.perf_counter()
-            outs.append(self._fhe.run(ct, keys))
+            outs.append(self.run_one(ct, keys))
             seconds.append(time.perf_counter() - start)
             if progress:
                 items.set_postfix(s_per_sample=f"{seconds[-1]:.1f}")
         return Response(request.circuit_id, request.key_id, outs, seconds, key_seconds)
+
+    @staticmethod
+    def load_keys(serialized: bytes):
+        """Serialised evaluation keys -> the key object run_one takes. Raises DeploymentError
+        for bytes that are not evaluation keys (garbage, truncated)."""
+        from concrete import fhe
+
+        try:
+            return fhe.EvaluationKeys.deserialize(serialized)
+        except RuntimeError as err:
+            raise DeploymentError(f"not a set of evaluation keys ({err})") from None
+
+    def run_one(self, ciphertext: bytes, keys) -> bytes:
+        """One encrypted sample -> its encrypted output. Raises DeploymentError for bytes
+        that are not a ciphertext of this circuit. Concrete releases the GIL while it runs,
+        so threads may call this concurrently."""
+        try:
+            return self._fhe.run(ciphertext, keys)
+        except RuntimeError as err:
+            raise DeploymentError(f"not an encrypted input of this circuit ({err})") from None
