@@ -13,6 +13,11 @@ from polyzoo.export._compile import Circuit, layer_of
 
 @dataclasses.dataclass
 class CircuitReport:
+    """What `circuit_report` measures: PBS per sample (total, per layer, per polynomial size),
+    bit-widths, key sizes, compile and key-generation times, float and simulated accuracy on
+    the test inputs, and the inputs and integers outside their calibrated ranges.
+    `str(report)` is the text `polyzoo export` prints; `to_json()` the --json record."""
+
     pbs: int                          # programmable bootstraps per sample (compiler statistics)
     pbs_per_layer: dict[str, int]     # by Flax module path (MLIR lookups); see layer_statistics
     max_bit_width: int                # widest integer in the circuit

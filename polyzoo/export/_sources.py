@@ -22,6 +22,10 @@ N_CALIBRATION = 1000  # training inputs Concrete-ML calibrates on, unless a QAT 
 
 @dataclasses.dataclass
 class Source:
+    """What `resolve(name)` returns for `export_model`: the float function of the encrypted
+    input, its calibration inputs (all of them), the test split, and how the client prepares
+    raw inputs (`client`, None: as they are)."""
+
     name: str
     fn: Callable                 # float logits of a (B, ...) float32 batch
     calibration: np.ndarray      # the training inputs Concrete-ML calibrates on (all of them)

@@ -24,6 +24,7 @@ from onnx import TensorProto, helper, numpy_helper
 from polyzoo.export._unsupported import explain
 
 OPSET = 14
+"""The ONNX opset of every exported graph: the only one Concrete-ML 1.9.0 takes."""
 QUANT_DOMAIN = "onnx.brevitas"  # Concrete-ML's QAT import reads Brevitas' Quant nodes
 _QUANT_PRIMITIVE = "polyzoo_quant"  # polyzoo.export.qat.quant (kept in sync by a test)
 # Ops that move values without changing them: a per-tensor quantiser commutes with them, and

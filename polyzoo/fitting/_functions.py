@@ -70,6 +70,8 @@ FUNCTIONS: dict[str, Callable] = {
     "erf": erf,
     "sign": sign,
 }
+"""The built-in functions `minimax` fits by name (a 'module:function' path or a callable also
+works)."""
 
 
 def resolve(fn) -> tuple[str, Callable]:
@@ -99,3 +101,4 @@ def resolve(fn) -> tuple[str, Callable]:
 # Points where a built-in function is not smooth: the Remez exchange evaluates them exactly
 # (an error extremum sits on a kink, where parabolic refinement cannot find it).
 KINKS: dict[str, tuple[float, ...]] = {"abs": (0.0,), "relu": (0.0,), "sign": (0.0,)}
+"""Built-in function name -> the points where it is not smooth (evaluated exactly by Remez)."""

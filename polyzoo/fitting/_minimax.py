@@ -18,6 +18,7 @@ from polyzoo.fitting._cost import mult_depth, nonscalar_mults
 from polyzoo.fitting._functions import KINKS, resolve
 
 MAX_DEGREE = 255
+"""The highest degree `minimax` fits (the fixed fitting grid resolves no more)."""
 PARITIES = (None, "even", "odd")
 
 

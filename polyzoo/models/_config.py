@@ -17,6 +17,13 @@ import dataclasses
 
 @dataclasses.dataclass(frozen=True)
 class BertConfig:
+    """A BERT's sizes and options, frozen; `parse('bert-minilm', **overrides)` builds one.
+
+    num_classes 0 means no head: the model returns the last hidden state (B, S, H). pool:
+    'cls' (the first token) or 'mean' (masked mean over tokens, not exportable). mask_padding
+    False: attention takes [PAD] tokens as any other, so an encrypted circuit needs no mask
+    input and no encrypted mask products (the TFHE-sized micro BERT).
+    """
     name: str
     num_layers: int
     hidden: int
@@ -42,6 +49,11 @@ class BertConfig:
 
 @dataclasses.dataclass(frozen=True)
 class VitConfig:
+    """A ViT's sizes and options, frozen; `parse('vit-ti/4', **overrides)` builds one.
+
+    `patch` must divide the image size; the model sees `num_tokens` = (H / patch)(W / patch)
+    patches. num_classes 0 means no head: the model returns the pooled features (B, hidden).
+    """
     name: str
     num_layers: int
     hidden: int
@@ -79,13 +91,16 @@ BERT_SIZES = {  # layers, hidden, heads, mlp, max positions
     'l3': dict(num_layers=3, hidden=384, heads=12, mlp_dim=1536, max_positions=512),
     'minilm': dict(num_layers=6, hidden=384, heads=12, mlp_dim=1536, max_positions=512),
 }
+"""BERT size -> BertConfig fields: 'bert-SIZE' is a variant name."""
 VIT_SIZES = {  # layers, width, heads, mlp, default patch
     'test': dict(num_layers=1, hidden=16, heads=2, mlp_dim=32, patch=7),
     'micro': dict(num_layers=1, hidden=8, heads=2, mlp_dim=16, patch=14),
     'mini': dict(num_layers=4, hidden=64, heads=4, mlp_dim=128, patch=4),
     'ti': dict(num_layers=12, hidden=192, heads=3, mlp_dim=768, patch=4),
 }
+"""ViT size -> VitConfig fields: 'vit-SIZE' (or 'vit-SIZE/PATCH') is a variant name."""
 VARIANTS = tuple([f'bert-{s}' for s in BERT_SIZES] + [f'vit-{s}' for s in VIT_SIZES])
+"""Every variant name `parse` and `create` take (a ViT also takes a '/PATCH' suffix)."""
 
 
 def parse(name: str, **overrides) -> BertConfig | VitConfig:

@@ -11,6 +11,8 @@ HE_OPS = frozenset({
     'expand_dims', 'convert_element_type', 'copy', 'max', 'pjit', 'custom_jvp_call',
     'custom_vjp_call', 'custom_vjp_call_jaxpr', 'stop_gradient',
 })
+"""Primitives the polynomial forward may apply to encrypted (input-dependent) values; a
+division counts only when its divisor depends on the input (see `non_he_ops`)."""
 _DIVISOR_ONLY = 'div'  # allowed when the divisor does not depend on the input
 
 

@@ -14,6 +14,13 @@ from polyzoo.nn import ApproxSpec, LayerNorm
 
 
 class Bert(nn.Module):
+    """BERT (post-norm, as Hugging Face's BertModel) whose nonlinearities follow `spec`.
+
+    `__call__(input_ids, mask, train, token_type_ids)` is `encode_embedded(embed(...), mask,
+    train)`: `embed` is the plaintext part (the client's under encryption), `encode_embedded`
+    the encoder and head. reference=True evaluates every polynomial site by its exact function
+    (calibration, range-aware training).
+    """
     config: BertConfig
     spec: ApproxSpec
     reference: bool = False  # evaluate every polynomial by its exact function
@@ -34,6 +41,7 @@ class Bert(nn.Module):
             self.head = nn.Dense(c.num_classes)
 
     def site_names(self) -> tuple[str, ...]:
+        """The model's nonlinearity sites in forward order (`polyzoo.models.site_names`)."""
         return site_names(self.config)
 
     def embed(self, input_ids, token_type_ids=None):

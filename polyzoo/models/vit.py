@@ -10,11 +10,18 @@ from polyzoo.nn import ApproxSpec, make_norm
 
 
 class Vit(nn.Module):
+    """ViT (pre-norm, no class token, mean over tokens) whose nonlinearities follow `spec`.
+
+    images (B, H, W, C) float32 -> logits (B, num_classes), or the pooled features (B, hidden)
+    when num_classes is 0. reference=True evaluates every polynomial site by its exact
+    function (calibration, range-aware training).
+    """
     config: VitConfig
     spec: ApproxSpec
     reference: bool = False  # evaluate every polynomial by its exact function
 
     def site_names(self) -> tuple[str, ...]:
+        """The model's nonlinearity sites in forward order (`polyzoo.models.site_names`)."""
         return site_names(self.config)
 
     @nn.compact

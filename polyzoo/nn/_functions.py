@@ -29,6 +29,8 @@ EXACT = {
     'tanh': jnp.tanh,
     'sigmoid': jax.nn.sigmoid,
 }
+"""Name -> the exact JAX function a site computes (`Exact`) or a polynomial approximates
+(`PolyFn` with reference=True)."""
 
 _NUMPY = {
     'gelu': lambda x: 0.5 * x * (1.0 + special.erf(x / np.sqrt(2.0))),

@@ -35,6 +35,9 @@ PRESETS: dict[str, ApproxSpec] = {
         softmax=Site('pointwise', fn='relu', poly=Poly('relu', 8, (-8.0, 8.0))),
         norm=Site('batchnorm'), name='polyzoo'),
 }
+"""Named specs: 'exact' (the reference network), 'thex' (THE-X, Chen et al. 2022), 'zimerman'
+and 'zimerman-lm' (Zimerman et al. ICML 2024, vision and language), 'mpcformer' (Li et al. ICLR
+2023) and 'polyzoo' (every site exportable to TFHE). `get_spec(name)` looks one up."""
 
 
 def get_spec(spec: str | ApproxSpec) -> ApproxSpec:

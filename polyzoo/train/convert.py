@@ -30,6 +30,8 @@ def recipes_for(csv: str, name: str, *, exact: str = "bert_sentiment_exact",
 
 
 def convert(csv: str, name: str, *, progress: bool = True, steps_scale: float = 1.0, **kw):
+    """Run both recipes of `recipes_for(csv, name)`: the exact fine-tune, then its polynomial
+    student. Returns the two `recipe.run` results (manifest entries when published)."""
     exact, poly = recipes_for(csv, name, steps_scale=steps_scale, **kw)
     first = recipe_lib.run(exact, progress=progress)
     second = recipe_lib.run(poly, progress=progress)

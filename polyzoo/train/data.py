@@ -35,12 +35,16 @@ SPLIT_SEED = 0
 
 
 class Split(NamedTuple):
+    """One split: images (N, H, W, C) float32 in [0, 1] or texts (N,), and labels (N,) int32."""
+
     inputs: np.ndarray  # images (N, H, W, C) float32 in [0, 1], or texts (N,) unicode
     labels: np.ndarray  # (N,) int32
 
 
 @dataclasses.dataclass(frozen=True)
 class Dataset:
+    """A dataset's train, val and test splits (deterministic, stratified) and class names."""
+
     name: str
     train: Split
     val: Split

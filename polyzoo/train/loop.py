@@ -1,7 +1,8 @@
 """The optax training loop: one jitted step, data-parallel over all devices, resumable.
 
-    state = init_state(model, variables, optimizer, seed)
-    state, history = fit(model, state, optimizer, data, config, run_dir=...)
+    tx = optimizer(lr, steps)
+    state = init_state(variables, tx, seed)
+    state, history = fit(model, state, tx, inputs, labels, config, objective, run_dir=...)
 
 - One jitted step with the state donated; the dropout key is `fold_in(state.rng, step)`,
   so a run is a pure function of (initial state, data, config).
@@ -34,6 +35,8 @@ PyTree = Any
 
 
 class TrainState(NamedTuple):
+    """The whole training state (a pytree): checkpointed as one, so a run resumes exactly."""
+
     step: jax.Array        # () int32
     params: PyTree
     extra: PyTree          # the other variable collections: batch_stats, approx, ...
@@ -63,6 +66,9 @@ class Diverged(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class LoopConfig:
+    """Step budget, global batch size (divisible by the device count), seed of the batch
+    order, and how often to checkpoint (keeping the last `keep_checkpoints`) and log."""
+
     steps: int
     batch_size: int
     seed: int = 0
@@ -89,6 +95,8 @@ def optimizer(lr: float, steps: int, *, warmup: int = 0, weight_decay: float = 1
 
 
 def init_state(variables: dict, tx, seed: int = 0) -> TrainState:
+    """Step 0 of training `variables['params']` with optimizer `tx` (the other collections
+    ride along in `extra`); `seed` makes the dropout key."""
     variables = dict(variables)
     params = variables.pop("params")
     return TrainState(jnp.int32(0), params, variables, tx.init(params),
@@ -193,6 +201,7 @@ _STEP_DIR = re.compile(r"^step_(\d{8})$")
 
 
 def latest_checkpoint(run_dir: str | Path) -> tuple[int, Path] | None:
+    """(step, directory) of the newest completely written checkpoint in `run_dir`, or None."""
     run_dir = Path(run_dir)
     found = sorted((int(m.group(1)), p) for p in run_dir.glob("step_*")
                    if (m := _STEP_DIR.match(p.name)) and (p / "commit_success.txt").exists())
@@ -314,4 +323,5 @@ def fit(model, state: TrainState, tx, inputs: tuple[np.ndarray, ...], labels: np
 
 
 def variables_of(state: TrainState) -> dict:
+    """The model variables of `state` ({'params': ..., plus its other collections})."""
     return {"params": state.params, **state.extra}

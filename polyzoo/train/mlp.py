@@ -10,6 +10,8 @@ import flax.linen as nn
 
 
 class MLP(nn.Module):
+    """Flatten, Dense (no bias), BatchNorm, ReLU, dropout, Dense: images -> logits."""
+
     num_classes: int = 10
     hidden: int = 32
     dropout: float = 0.1

@@ -39,6 +39,9 @@ from polyzoo.zoo import trees
 
 @dataclasses.dataclass(frozen=True)
 class Stage:
+    """One training stage: the spec it trains, its step budget and learning rate, and the
+    weights of its losses (task, range loss, hidden-state and logit distillation)."""
+
     name: str
     spec: Any                      # preset name or ApproxSpec
     steps: int
@@ -61,6 +64,9 @@ class Stage:
 
 @dataclasses.dataclass(frozen=True)
 class Recipe:
+    """A zoo entry as data: model variant, dataset, stages, initialisation, teacher, and how
+    the result is stored; `run(recipe)` trains and publishes it."""
+
     name: str                      # the zoo entry it produces
     model: str                     # polyzoo.models variant, e.g. 'vit-mini/7'
     dataset: str                   # data_lib.load name or a path (.csv / .npz)

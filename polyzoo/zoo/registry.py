@@ -31,6 +31,8 @@ FORMAT = 1
 
 
 class ZooEntry(NamedTuple):
+    """What `load(name)` returns: `model.apply(variables, inputs, train=False)` is the entry."""
+
     model: Any        # flax.linen.Module
     variables: dict   # float32 numpy arrays: 'params', 'batch_stats', 'approx', ...
     spec: Any         # polyzoo.nn.ApproxSpec (or its JSON dict for non-polyzoo factories)
@@ -45,6 +47,11 @@ def checkpoints_root() -> Path:
 
 
 def read_manifest(root: str | os.PathLike | None = None) -> dict:
+    """The zoo's manifest.json under `root` (default `checkpoints_root()`), checked.
+
+    An empty zoo when there is no manifest; a ValueError when it is not valid JSON or not in
+    this polyzoo's format.
+    """
     path = Path(root or checkpoints_root()) / MANIFEST
     if not path.exists():
         return {"format": FORMAT, "entries": {}}
@@ -78,10 +85,13 @@ def write_manifest(manifest: dict, root: str | os.PathLike | None = None) -> Non
 
 
 def names(root=None) -> list[str]:
+    """The zoo's entry names, sorted."""
     return sorted(read_manifest(root)["entries"])
 
 
 def entry_meta(name: str, root=None) -> dict:
+    """One entry's manifest record (files and sha256, config, spec, metrics, recipe, command);
+    an unknown name raises a ValueError listing the valid ones."""
     entries = read_manifest(root)["entries"]
     if name not in entries:
         valid = ", ".join(sorted(entries)) or "(none: the zoo is empty)"
