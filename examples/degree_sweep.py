@@ -114,10 +114,10 @@ def main() -> None:
     ap.add_argument("--degrees", type=int, nargs="+", default=[2, 4, 6, 8, 12, 16])
     ap.add_argument("--margins", type=float, nargs="+", default=[0.0, 0.1, 0.3])
     ap.add_argument("--limit", type=int, default=None, help="evaluate on the first N test examples")
-    ap.add_argument("--out", default=None, help="PNG path (default models/cards/NAME-degree-sweep.png)")
+    ap.add_argument("--out", default=None, help="PNG path (default docs/img/NAME-degree-sweep.png)")
     args = ap.parse_args()
     out = sweep(args.name, args.degrees, args.margins, limit=args.limit)
-    png = Path(args.out or Path(__file__).resolve().parents[1] / "models" / "cards"
+    png = Path(args.out or Path(__file__).resolve().parents[1] / "docs" / "img"
                / f"{args.name}-degree-sweep.png")
     png.parent.mkdir(parents=True, exist_ok=True)
     plot(out, png)

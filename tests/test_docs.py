@@ -1,5 +1,10 @@
 """The README is a guide of at most 200 lines and its tables are generated, never typed."""
+import importlib
 import importlib.util
+import inspect
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,3 +39,52 @@ def test_every_zoo_entry_is_in_the_readme_table():
     text = (REPO / "README.md").read_text()
     for name in manifest["entries"]:
         assert f"| `{name}` |" in text
+
+
+# ----------------------------------------------------------------------------- the docs site
+
+API_PACKAGES = ("polyzoo.fitting", "polyzoo.nn", "polyzoo.models", "polyzoo.train",
+                "polyzoo.zoo", "polyzoo.export")
+# Public names known to lack a docstring, by package: documented by the owners of their files,
+# then removed from here (the test fails while a listed name is documented, so it shrinks).
+KNOWN_UNDOCUMENTED = {"polyzoo.export": {"Request", "Response"}}  # polyzoo/export/_deploy.py
+CONSTANTS = (bool, int, float, complex, str, bytes, tuple, list, dict, set, frozenset)
+
+
+def _docstring(obj) -> str:
+    """obj's own docstring, '' when it has none; the signature a dataclass or NamedTuple
+    writes in place of a missing docstring does not count."""
+    doc = vars(obj).get("__doc__") if inspect.isclass(obj) else getattr(obj, "__doc__", None)
+    doc = (doc or "").strip()
+    return "" if doc.startswith(f"{getattr(obj, '__name__', '')}(") else doc
+
+
+def test_docs_build_strictly(tmp_path):
+    """`mkdocs build --strict`: no broken link, no page left out of the nav, no API warning."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+        env=dict(os.environ, NO_MKDOCS_2_WARNING="1"))
+    assert proc.returncode == 0, f"mkdocs build --strict failed:\n{proc.stdout}\n{proc.stderr}"
+
+
+def test_every_public_name_has_a_docstring():
+    """Every name in the API packages' __all__ (the API reference pages) has a docstring;
+    plain constants are exempt (their docs are attribute docstrings, which only the docs see)."""
+    missing, fixed = [], []
+    for package in API_PACKAGES:
+        module = importlib.import_module(package)
+        assert getattr(module, "__all__", None), f"{package} has no __all__"
+        for name in module.__all__:
+            obj = getattr(module, name, None)
+            if obj is None:  # a sub-module listed in __all__ but not imported by the package
+                obj = importlib.import_module(f"{package}.{name}")
+            if isinstance(obj, CONSTANTS):
+                continue
+            known = name in KNOWN_UNDOCUMENTED.get(package, ())
+            if not _docstring(obj) and not known:
+                missing.append(f"{package}.{name}")
+            elif _docstring(obj) and known:
+                fixed.append(f"{package}.{name}")
+    assert not missing, f"public names without a docstring: {', '.join(missing)}"
+    assert not fixed, f"documented now, remove from KNOWN_UNDOCUMENTED: {', '.join(fixed)}"
