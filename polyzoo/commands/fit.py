@@ -5,10 +5,6 @@ import argparse
 import json
 import sys
 
-BUILTINS = ("abs", "relu", "gelu", "silu", "exp", "reciprocal", "rsqrt", "tanh", "sigmoid",
-            "erf", "sign")
-
-
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "fit",
@@ -16,7 +12,8 @@ def register(subparsers) -> None:
         description="Best uniform polynomial approximation of FUNCTION on [A, B] of degree N.",
     )
     p.add_argument("function", metavar="FUNCTION",
-                   help=f"one of {', '.join(BUILTINS)} or a module:function path")
+                   help="a name of polyzoo.fitting.FUNCTIONS (gelu, exp, rsqrt, reciprocal, "
+                        "...; a wrong name lists them) or a module:function path")
     p.add_argument("--interval", nargs=2, type=float, metavar=("A", "B"), required=True)
     p.add_argument("--degree", type=int, required=True, metavar="N")
     p.add_argument("--relative", action="store_true", help="minimise the relative error")

@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import onnx
 
+from polyzoo.export import _concrete as concrete
+
 MAX_TLU_BITS = 16  # Concrete's limit on the bit-width of a table lookup input
 PARTITIONS = ("precision", "precision_and_norm2")  # Concrete's multi_parameter_strategy names
 
@@ -79,10 +81,10 @@ class Knobs:
         """Concrete's Configuration for these knobs (None: Concrete-ML's own default)."""
         if self.rounding_threshold_bits is None and self.partition == PARTITIONS[0]:
             return None
-        from concrete.fhe import Configuration, ParameterSelectionStrategy
-
-        return Configuration(parameter_selection_strategy=ParameterSelectionStrategy.MULTI,
-                             multi_parameter_strategy=self.partition)
+        fhe = concrete.fhe()
+        return fhe.Configuration(
+            parameter_selection_strategy=fhe.ParameterSelectionStrategy.MULTI,
+            multi_parameter_strategy=self.partition)
 
     def concrete_n_bits(self):
         """Concrete-ML's n_bits. An int n means n for weights, activations, outputs and (unless
@@ -271,8 +273,6 @@ def compile_onnx(onnx_model: onnx.ModelProto, calibration: np.ndarray, knobs: Kn
     Raises CircuitTooWide (a ValueError naming the layer and the knobs) when a table lookup
     would need more than 16 bits.
     """
-    from concrete.ml.torch.compile import compile_onnx_model
-
     calibration = np.asarray(calibration, np.float32)
     if calibration.ndim < 2 or calibration.shape[0] < 2:
         raise ValueError("calibration must be a batch (N >= 2, ...) of representative inputs")
@@ -280,7 +280,7 @@ def compile_onnx(onnx_model: onnx.ModelProto, calibration: np.ndarray, knobs: Kn
     try:
         qat = has_quantizers(onnx_model)
         with _key_compression(knobs.compress_keys):
-            module = compile_onnx_model(
+            module = concrete.compile_onnx_model(
                 fuse_gemm(drop_output_identities(onnx_model)), calibration, import_qat=qat,
                 n_bits=knobs.concrete_n_bits(),
                 rounding_threshold_bits=knobs.concrete_rounding(qat), p_error=knobs.p_error,

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from polyzoo.export import _concrete as concrete
 from polyzoo.export._compile import Circuit
 
 META = "polyzoo.json"
@@ -55,8 +56,6 @@ class Response:
 
 def save_deployment(circuit: Circuit, out_dir: str | Path, meta: dict | None = None) -> Path:
     """Write client and server directories for `circuit`; returns out_dir."""
-    from concrete.ml.deployment import FHEModelDev
-
     out = Path(out_dir)
     for side in ("client", "server"):
         if (out / side).exists() and any((out / side).iterdir()):
@@ -69,7 +68,7 @@ def save_deployment(circuit: Circuit, out_dir: str | Path, meta: dict | None = N
         # The compiled library, not Concrete-ML's default of the MLIR (via_mlir), which makes
         # every server start compile the circuit again (4 min with the precision_and_norm2
         # partition). The library runs on this CPU architecture and Concrete version only.
-        FHEModelDev(tmp, circuit.module).save(via_mlir=False)
+        concrete.deployment().FHEModelDev(tmp, circuit.module).save(via_mlir=False)
         for side in ("client", "server"):
             (out / side).mkdir(parents=True, exist_ok=True)
             shutil.copy(Path(tmp) / f"{side}.zip", out / side / f"{side}.zip")
@@ -84,9 +83,7 @@ def _input_shape(circuit: Circuit) -> list[int]:
 
 
 def concrete_version() -> str:
-    import concrete.ml
-
-    return concrete.ml.__version__
+    return concrete.version()
 
 
 def _read_meta(directory: Path, side: str) -> dict:
@@ -101,8 +98,6 @@ class Client:
     """The data owner's side: quantise, encrypt, decrypt. key_dir holds the secret key."""
 
     def __init__(self, client_dir: str | Path, key_dir: str | Path):
-        from concrete.ml.deployment import FHEModelClient
-
         self.dir = Path(client_dir)
         self.meta = _read_meta(self.dir, "client")
         self.key_dir = Path(key_dir)
@@ -115,7 +110,8 @@ class Client:
                     f"the keys in {self.key_dir} belong to circuit {stored['circuit_id']}, not "
                     f"to this client's circuit {self.meta['circuit_id']}: use another --keys "
                     "directory (new keys are generated there)")
-        self._fhe = FHEModelClient(str(self.dir), key_dir=str(self.key_dir / KEY_FILE))
+        self._fhe = concrete.deployment().FHEModelClient(str(self.dir),
+                                                          key_dir=str(self.key_dir / KEY_FILE))
 
     @property
     def has_keys(self) -> bool:
@@ -204,11 +200,9 @@ class Server:
     """The evaluator's side: runs the circuit on ciphertexts with evaluation keys only."""
 
     def __init__(self, server_dir: str | Path):
-        from concrete.ml.deployment import FHEModelServer
-
         self.dir = Path(server_dir)
         self.meta = _read_meta(self.dir, "server")
-        self._fhe = FHEModelServer(str(self.dir))
+        self._fhe = concrete.deployment().FHEModelServer(str(self.dir))
 
     def run(self, request: Request, progress: bool = False) -> Response:
         if request.circuit_id != self.meta["circuit_id"]:
@@ -239,10 +233,8 @@ class Server:
     def load_keys(serialized: bytes):
         """Serialised evaluation keys -> the key object run_one takes. Raises DeploymentError
         for bytes that are not evaluation keys (garbage, truncated)."""
-        from concrete import fhe
-
         try:
-            return fhe.EvaluationKeys.deserialize(serialized)
+            return concrete.fhe().EvaluationKeys.deserialize(serialized)
         except RuntimeError as err:
             raise DeploymentError(f"not a set of evaluation keys ({err})") from None
 

@@ -78,7 +78,7 @@ def _zoo(name: str) -> Source:
         fn = lambda x: model.apply(variables, x, None, method="encode_embedded")  # noqa: E731
         return Source(name, fn, embed(ds.train.inputs[:N_CALIBRATION]), embed(ds.test.inputs),
                       ds.test.labels, dataset, meta, client)
-    if any(model.spec.site(s).choice == "batchnorm" for s in model.site_names()):
+    if any(model.spec.site(s).behaviour.folds for s in model.site_names()):
         model, variables = models.fold_batchnorms(model, variables)
     export_fn, n_calibration = None, N_CALIBRATION
     if (entry.meta.get("qat") or {}).get("ranges"):  # the grids it was trained on

@@ -46,7 +46,7 @@ def fold_batchnorms(model, variables):
     eps = 1e-5
     folded = {}
     for site in model.site_names():
-        if model.spec.site(site).choice != 'batchnorm':
+        if not model.spec.site(site).behaviour.folds:
             continue
         *parent, leaf = site.split('/')
         if site == 'final_norm':

@@ -7,6 +7,8 @@ from __future__ import annotations
 import flax.linen as nn
 import jax.numpy as jnp
 
+from polyzoo.nn import _choice as choice
+from polyzoo.nn._choice import EXACT_LOOKUP, Choice, Cost, poly_cost, register
 from polyzoo.nn._functions import EXACT, chebyshev_init
 from polyzoo.nn._poly_eval import poly_eval
 from polyzoo.nn._spec import Poly, Site
@@ -58,12 +60,59 @@ class PolyFn(nn.Module):
         return poly_eval(cheb.value, interval.value, x)  # chebeval, custom derivative
 
 
-def make_activation(site: Site, *, reference: bool = False, name: str | None = None) -> nn.Module:
-    """The activation module for an act Site ('gelu', 'relu', 'quad' or 'poly')."""
-    if site.choice in ('gelu', 'relu'):
+# The act choices ------------------------------------------------------------------------------
+
+class _ExactAct(Choice):
+    kind = 'act'
+
+    def build(self, site, *, reference: bool = False, name: str | None = None) -> nn.Module:
         return Exact(site.choice, name=name)
-    if site.choice == 'quad':
+
+    def cost(self, site, n):
+        return EXACT_LOOKUP
+
+
+@register
+class GeluChoice(_ExactAct):
+    name, summary = 'gelu', 'exact GELU (erf)'
+
+    def exportable(self, site):
+        return False  # erf: Concrete-ML's ONNX import takes no Erf
+
+    def cost(self, site, n):
+        return Cost(None, None, None)
+
+
+@register
+class ReluChoice(_ExactAct):
+    name, summary = 'relu', 'exact ReLU'
+
+
+@register
+class QuadChoice(Choice):
+    kind, name = 'act', 'quad'
+    summary = "MPCFormer's quad 0.125x^2 + 0.25x + 0.5 (Li et al. ICLR 2023)"
+
+    def build(self, site, *, reference=False, name=None):
         return Quad(name=name)
-    if site.choice == 'poly':
+
+    def cost(self, site, n):
+        return Cost(1, 1, 1)
+
+
+@register
+class PolyChoice(Choice):
+    kind, name = 'act', 'poly'
+    summary = 'fitted minimax polynomial of `poly.fn` on `poly.interval`'
+    poly = 'required'
+
+    def build(self, site, *, reference=False, name=None):
         return PolyFn(site.poly, reference=reference, name=name)
-    raise ValueError(f'{site.choice!r} is not an activation choice (gelu, relu, quad, poly)')
+
+    def cost(self, site, n):
+        return poly_cost(site.poly)
+
+
+def make_activation(site: Site, *, reference: bool = False, name: str | None = None) -> nn.Module:
+    """The activation module for an act Site."""
+    return choice.get(site.choice, 'act').build(site, reference=reference, name=name)

@@ -8,7 +8,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from polyzoo.nn import _choice as choice
 from polyzoo.nn._activations import PolyFn, sow_input
+from polyzoo.nn._choice import Choice, Cost, poly_cost, register
 from polyzoo.nn._batch_norm import batch_normalise
 from polyzoo.nn._reduce import mean_last
 from polyzoo.nn._spec import Site
@@ -118,18 +120,75 @@ def fold_batchnorm(bn_params, bn_stats, dense_params, eps: float = 1e-5):
     return {'kernel': s[:, None] * kernel, 'bias': dense_params['bias'] + shift @ kernel}
 
 
+# The norm choices -----------------------------------------------------------------------------
+# build(site, eps=, reference=, name=) -> the norm module. Affine maps by plaintext vectors
+# (scale, bias, folded statistics) cost nothing encrypted.
+
+class _FreeNorm(Choice):
+    kind = 'norm'
+
+    def cost(self, site, n):
+        return Cost.FREE
+
+
+@register
+class LayerNormChoice(Choice):
+    kind, name, summary = 'norm', 'layernorm', 'exact LayerNorm'
+
+    def build(self, site, *, eps, reference=False, name=None):
+        return LayerNorm(eps=eps, name=name)
+
+    def exportable(self, site):
+        return False
+
+    def cost(self, site, n):
+        return Cost(None, None, None)
+
+
+@register
+class BatchNormChoice(_FreeNorm):
+    name = 'batchnorm'
+    summary = 'BatchNorm (fold into the next linear layer for inference)'
+    folds = True
+
+    def build(self, site, *, eps, reference=False, name=None):
+        return BatchNorm(name=name)
+
+
+@register
+class AffineChoice(_FreeNorm):
+    name, summary = 'affine', "THE-X's learned affine x*g + b (Chen et al. 2022)"
+
+    def build(self, site, *, eps, reference=False, name=None):
+        return Affine(name=name)
+
+
+@register
+class PolyRsqrtChoice(Choice):
+    kind, name = 'norm', 'poly_rsqrt'
+    summary = 'LayerNorm with a polynomial 1/sqrt(var) `poly` (Zimerman et al. ICML 2024)'
+    poly, poly_module = 'required', 'rsqrt'
+
+    def build(self, site, *, eps, reference=False, name=None):
+        return PolyLayerNorm(site, eps=eps, reference=reference, name=name)
+
+    def cost(self, site, n):
+        # xc^2 (a square: one product, one lookup), the rsqrt polynomial once per row, then
+        # xc * rsqrt: one encrypted product (two lookups).
+        r = poly_cost(site.poly)
+        return Cost(1 + r.ckks_depth + 1, 2 + r.ckks_products / n, 1 + 2 + 1 / n)
+
+
+@register
+class IdentityChoice(_FreeNorm):
+    name = 'identity'
+    summary = 'nothing (a BatchNorm already folded into the next linear layer)'
+
+    def build(self, site, *, eps, reference=False, name=None):
+        return Identity(name=name)
+
+
 def make_norm(site: Site, *, eps: float, reference: bool = False,
               name: str | None = None) -> nn.Module:
     """The norm module for a norm Site."""
-    c = site.choice
-    if c == 'layernorm':
-        return LayerNorm(eps=eps, name=name)
-    if c == 'poly_rsqrt':
-        return PolyLayerNorm(site, eps=eps, reference=reference, name=name)
-    if c == 'affine':
-        return Affine(name=name)
-    if c == 'batchnorm':
-        return BatchNorm(name=name)
-    if c == 'identity':
-        return Identity(name=name)
-    raise ValueError(f'{c!r} is not a norm choice')
+    return choice.get(site.choice, 'norm').build(site, eps=eps, reference=reference, name=name)

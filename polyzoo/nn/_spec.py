@@ -16,37 +16,12 @@ import dataclasses
 import json
 from typing import Any, Mapping
 
-# The functions a polynomial site may approximate (names shared with polyzoo.fitting.FUNCTIONS).
-POLY_FUNCTIONS = ('gelu', 'relu', 'silu', 'exp', 'reciprocal', 'rsqrt', 'tanh', 'sigmoid')
+from polyzoo.nn import _choice
+from polyzoo.nn._functions import EXACT
 
-# choice -> one-line description, per site kind.
-CHOICES: dict[str, dict[str, str]] = {
-    'act': {
-        'gelu': 'exact GELU (erf)',
-        'relu': 'exact ReLU',
-        'quad': "MPCFormer's quad 0.125x^2 + 0.25x + 0.5 (Li et al. ICLR 2023)",
-        'poly': 'fitted minimax polynomial of `poly.fn` on `poly.interval`',
-    },
-    'softmax': {
-        'softmax': 'exact softmax',
-        'pointwise': 'scaled pointwise attention act(s)/L, act = `fn` or `poly` (Zimerman et al. ICML 2024)',
-        '2quad': "MPCFormer's 2Quad (s + c)^2 / sum, c = `param` (Li et al. ICLR 2023)",
-        'power': 'power-softmax s^p / mean(s^p) / L, p = `param` (PowerSoftmax, Zimerman et al.)',
-        'polyexp': 'polynomial exp `poly` with polynomial reciprocal `aux` (THE-X style, Chen et al. 2022)',
-    },
-    'norm': {
-        'layernorm': 'exact LayerNorm',
-        'batchnorm': 'BatchNorm (fold into the next linear layer for inference)',
-        'affine': "THE-X's learned affine x*g + b (Chen et al. 2022)",
-        'poly_rsqrt': 'LayerNorm with a polynomial 1/sqrt(var) `poly` (Zimerman et al. ICML 2024)',
-        'identity': 'nothing (a BatchNorm already folded into the next linear layer)',
-    },
-}
-
-# Which choices need which polynomials: (needs poly, may take aux reciprocal).
-_NEEDS_POLY = {'poly', 'polyexp', 'poly_rsqrt'}
-_NEEDS_AUX = {'polyexp'}
-_TAKES_AUX = {'2quad', 'power', 'polyexp'}
+POLY_FUNCTIONS = tuple(EXACT)
+"""The functions a `Poly` may approximate: those nn computes exactly (`EXACT`), each also a
+`polyzoo.fitting.FUNCTIONS` name (a test checks)."""
 
 
 def site_kind(site: str) -> str:
@@ -84,7 +59,8 @@ class Poly:
 
 @dataclasses.dataclass(frozen=True)
 class Site:
-    """One site's form: a `choice` of CHOICES[kind], its polynomials and its parameter.
+    """One site's form: the name of a registered choice (see nn.choices), its polynomials and
+    its parameter.
 
     fn:    the exact activation of 'pointwise' attention when `poly` is None ('relu' or 'gelu').
     poly:  the main polynomial ('poly' act, 'pointwise' act, 'polyexp' exp, 'poly_rsqrt' rsqrt).
@@ -99,47 +75,35 @@ class Site:
     param: float = 0.0
 
     def check(self, kind: str, where: str) -> None:
-        valid = CHOICES[kind]
-        if self.choice not in valid:
-            raise ValueError(f'{where}: unknown {kind} choice {self.choice!r}; valid: {", ".join(valid)}')
-        if self.choice in _NEEDS_POLY and self.poly is None:
+        """Raise ValueError, naming `where`, unless this is a valid Site of `kind`."""
+        choice = _choice.get(self.choice, kind, where)
+        if choice.poly == 'required' and self.poly is None:
             raise ValueError(f'{where}: choice {self.choice!r} needs `poly` (fn, degree, interval)')
-        if self.choice in _NEEDS_AUX and self.aux is None:
+        if choice.aux == 'required' and self.aux is None:
             raise ValueError(f'{where}: choice {self.choice!r} needs `aux` (a reciprocal polynomial)')
-        if self.aux is not None and self.choice not in _TAKES_AUX:
+        if self.aux is not None and choice.aux == 'none':
             raise ValueError(f'{where}: choice {self.choice!r} takes no `aux` polynomial')
         if self.aux is not None and self.aux.fn != 'reciprocal':
             raise ValueError(f'{where}: `aux` must approximate "reciprocal", not {self.aux.fn!r}')
-        if self.choice == 'pointwise' and self.fn not in ('relu', 'gelu'):
-            raise ValueError(f'{where}: pointwise attention fn must be relu or gelu, got {self.fn!r}')
-        if self.choice == 'power' and (self.param != int(self.param) or self.param < 1):
-            raise ValueError(f'{where}: power-softmax exponent `param` must be a positive integer')
+        choice.validate(self, where)
+
+    @property
+    def behaviour(self) -> '_choice.Choice':
+        """The Choice object this site names (its computation, polynomials, export, cost)."""
+        return _choice.get(self.choice)
 
     def polys(self) -> dict[str, Poly]:
         """The polynomials of this site by sub-module name ('' = the site module itself)."""
-        if self.choice == 'poly':
-            return {'': self.poly}
-        out = {}
-        if self.choice == 'pointwise' and self.poly is not None:
-            out['act'] = self.poly
-        if self.choice == 'polyexp':
-            out['exp'] = self.poly
-        if self.choice == 'poly_rsqrt':
-            out['rsqrt'] = self.poly
-        if self.aux is not None:
-            out['recip'] = self.aux
-        return out
+        return self.behaviour.polys(self)
 
     @property
     def exportable(self) -> bool:
         """True when the forward uses no exp, erf, sqrt or division by a traced value."""
-        if self.choice in ('gelu', 'softmax', 'layernorm'):
-            return False
-        if self.choice == 'pointwise':
-            return self.poly is not None or self.fn == 'relu'
-        if self.choice in ('2quad', 'power'):
-            return self.aux is not None
-        return True  # relu (one TFHE lookup), quad, poly, polyexp, affine, poly_rsqrt, batchnorm*
+        return self.behaviour.exportable(self)
+
+    def cost(self, n: int) -> '_choice.Cost':
+        """Encrypted cost per output element, for rows of n elements (see nn.Cost)."""
+        return self.behaviour.cost(self, n)
 
     # JSON ------------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
