@@ -18,7 +18,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
-TARGETS = (REPO / "README.md", REPO / "docs" / "results" / "zoo.md")
+TARGETS = (REPO / "README.md", REPO / "docs" / "results" / "zoo.md",
+           REPO / "docs" / "results" / "serving.md")
 
 
 def _pct(x) -> str:
@@ -77,10 +78,38 @@ def baselines_table(record: dict | None) -> str:
     return "\n".join(rows)
 
 
+def serve_table(record: dict | None) -> str:
+    if record is None:
+        return "No record yet: run `.venv/bin/python bench/bench_serve.py`."
+    m = record["median_s"]
+    rows = ["| path | seconds per image (median) | runs |", "|---|---|---|",
+            f"| in-process (`Server.run_one`) | {m['in_process_s']:.2f} | "
+            f"{', '.join(f'{s:.1f}' for s in record['runs_s']['in_process_s'])} |",
+            f"| HTTP (`RemoteClient` -> `polyzoo serve`) | {m['http_s']:.2f} | "
+            f"{', '.join(f'{s:.1f}' for s in record['runs_s']['http_s'])} |",
+            "", f"HTTP / in-process: **{record['http_over_in_process']:.3f}x**. "
+            f"Evaluation keys {record['evaluation_key_gib']} GiB: generated in "
+            f"{record['keygen_s']} s, uploaded (streamed, stored, validated) in "
+            f"{record['http_key_upload_s']} s, loaded in-process in "
+            f"{record['in_process_key_load_s']} s. Every output equals the simulation: "
+            f"{'yes' if record['all_equal_simulation'] else '**no**'} "
+            f"({record['outputs_compared']} compared).", "",
+            "| concurrent clients | requests | p50 round trip (s) | p95 (s) | requests / min |",
+            "|---|---|---|---|---|"]
+    for clients, c in sorted(record["concurrent_clients"].items(), key=lambda kv: int(kv[0])):
+        rows.append(f"| {clients} | {c['requests']} | {c['p50_s']} | {c['p95_s']} | "
+                    f"{c['requests_per_minute']} |")
+    rows += ["", f"Record: `bench/results/serve.json` ({record['model']}, {record['pbs']} PBS; "
+             f"commit {record['commit']}, {record['date']}, load average "
+             f"{record['load_average_1min']})."]
+    return "\n".join(rows)
+
+
 def tables() -> dict[str, str]:
     manifest = json.loads((REPO / "checkpoints" / "manifest.json").read_text())
     record = _record("baselines")
-    return {"zoo": zoo_table(manifest, record), "baselines": baselines_table(record)}
+    return {"zoo": zoo_table(manifest, record), "baselines": baselines_table(record),
+            "serve": serve_table(_record("serve"))}
 
 
 def render(text: str, rendered: dict[str, str]) -> str:

@@ -44,10 +44,7 @@ def test_every_zoo_entry_is_in_the_readme_table():
 # ----------------------------------------------------------------------------- the docs site
 
 API_PACKAGES = ("polyzoo.fitting", "polyzoo.nn", "polyzoo.models", "polyzoo.train",
-                "polyzoo.zoo", "polyzoo.export")
-# Public names known to lack a docstring, by package: documented by the owners of their files,
-# then removed from here (the test fails while a listed name is documented, so it shrinks).
-KNOWN_UNDOCUMENTED = {"polyzoo.export": {"Request", "Response"}}  # polyzoo/export/_deploy.py
+                "polyzoo.zoo", "polyzoo.export", "polyzoo.serving")
 CONSTANTS = (bool, int, float, complex, str, bytes, tuple, list, dict, set, frozenset)
 
 
@@ -71,7 +68,7 @@ def test_docs_build_strictly(tmp_path):
 def test_every_public_name_has_a_docstring():
     """Every name in the API packages' __all__ (the API reference pages) has a docstring;
     plain constants are exempt (their docs are attribute docstrings, which only the docs see)."""
-    missing, fixed = [], []
+    missing = []
     for package in API_PACKAGES:
         module = importlib.import_module(package)
         assert getattr(module, "__all__", None), f"{package} has no __all__"
@@ -81,10 +78,6 @@ def test_every_public_name_has_a_docstring():
                 obj = importlib.import_module(f"{package}.{name}")
             if isinstance(obj, CONSTANTS):
                 continue
-            known = name in KNOWN_UNDOCUMENTED.get(package, ())
-            if not _docstring(obj) and not known:
+            if not _docstring(obj):
                 missing.append(f"{package}.{name}")
-            elif _docstring(obj) and known:
-                fixed.append(f"{package}.{name}")
     assert not missing, f"public names without a docstring: {', '.join(missing)}"
-    assert not fixed, f"documented now, remove from KNOWN_UNDOCUMENTED: {', '.join(fixed)}"

@@ -38,6 +38,8 @@ class DeploymentError(ValueError):
 
 @dataclasses.dataclass
 class Request:
+    """What a client sends for a batch: ciphertexts for one circuit under one key set, and
+    the evaluation keys the server needs (no secret key)."""
     circuit_id: str
     key_id: str
     ciphertexts: list[bytes]     # one per sample (Concrete circuits run on batch size 1)
@@ -46,6 +48,8 @@ class Request:
 
 @dataclasses.dataclass
 class Response:
+    """What the server answers: encrypted outputs, tagged with the circuit and key set they
+    were computed for, and the server's seconds."""
     circuit_id: str
     key_id: str
     ciphertexts: list[bytes]
