@@ -17,13 +17,8 @@ Metric:   81.13% test accuracy (exact MiniLM 83.35%: -2.22 points; TF-IDF baseli
           same split 77.23%); card: models/cards/bert-sentiment-poly-act.md
 """
 import dataclasses
-import importlib.util
-from pathlib import Path
 
-_spec = importlib.util.spec_from_file_location(
-    "bert_sentiment_poly", Path(__file__).with_name("bert_sentiment_poly.py"))
-_full = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_full)
+from polyzoo.recipes import bert_sentiment_poly as _full
 
 RECIPE = dataclasses.replace(_full.RECIPE, name="bert-sentiment-poly-act",
                              stages=_full.RECIPE.stages[:1], final_margin=0.05, command="")

@@ -5,7 +5,8 @@ from __future__ import annotations
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "train", help="run a training recipe from models/ (resumable) and add it to the zoo",
-        description="Run a recipe (a module in models/ or a path to one). Checkpoints are "
+        description="Run a recipe (a module of models/, importable as polyzoo.recipes.NAME, "
+                    "or a path to a .py file of your own). Checkpoints are "
                     "written under data/runs/NAME/ as training goes; re-running the same "
                     "command after an interruption resumes from the last one.")
     p.add_argument("recipe", help="recipe name (e.g. vit_fashion_poly) or path to a .py file")

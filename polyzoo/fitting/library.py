@@ -21,7 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-LIBRARY_DIR = Path(__file__).resolve().parents[2] / "fitting"
+from polyzoo._home import home
+
+LIBRARY_DIR = home() / "fitting"
 LIBRARY_JSON = LIBRARY_DIR / "library.json"
 
 # (function, interval, degrees, options): one entry per degree, named f"{function}-d{degree}".

@@ -28,6 +28,7 @@ import tarfile
 from pathlib import Path
 from typing import NamedTuple
 
+from polyzoo._home import checkout
 import numpy as np
 
 CACHE_VERSION = 2
@@ -70,13 +71,11 @@ SENTIMENT_CLASSES = ("rotten", "fresh")
 # ----------------------------------------------------------------------------- paths
 
 def data_root() -> Path:
-    """`$POLYZOO_DATA`, else `data/` of the repository (editable install), else ./data."""
+    """`$POLYZOO_DATA`, else `data/` of the source checkout (polyzoo._home), else ./data."""
     if os.environ.get("POLYZOO_DATA"):
         return Path(os.environ["POLYZOO_DATA"])
-    repo = Path(__file__).resolve().parents[2]
-    if (repo / "pyproject.toml").exists():
-        return repo / "data"
-    return Path.cwd() / "data"
+    repo = checkout()
+    return repo / "data" if repo else Path.cwd() / "data"
 
 
 def _npm_tarball(package: str) -> Path:

@@ -97,21 +97,26 @@ class Recipe:
 # ----------------------------------------------------------------------------- loading
 
 def load_recipe(ref: str) -> Recipe:
-    """A recipe by file path ('models/vit_fashion_poly.py') or name ('vit_fashion_poly')."""
+    """A recipe by name ('vit_fashion_poly': the module polyzoo.recipes.vit_fashion_poly) or,
+    for a recipe of your own, by file path ('my_recipe.py')."""
+    from polyzoo import recipes
+
     path = Path(ref)
-    if not path.suffix:
-        path = Path(__file__).resolve().parents[2] / "models" / f"{ref}.py"
-    if not path.exists():
-        avail = sorted(p.stem for p in (Path(__file__).resolve().parents[2] / "models").glob("*.py")
-                       if not p.stem.startswith("_"))
-        raise FileNotFoundError(f"no recipe {ref!r}; available in models/: {', '.join(avail)}")
-    spec = importlib.util.spec_from_file_location(f"polyzoo_recipe_{path.stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    if path.suffix:
+        if not path.exists():
+            raise FileNotFoundError(f"no recipe file {ref!r}")
+        spec = importlib.util.spec_from_file_location(f"polyzoo_recipe_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    elif ref in recipes.names():
+        module = importlib.import_module(f"polyzoo.recipes.{ref}")
+    else:
+        raise FileNotFoundError(f"no recipe {ref!r}; available: {', '.join(recipes.names())}")
     if not isinstance(getattr(module, "RECIPE", None), Recipe):
         raise ValueError(f"{path} defines no `RECIPE = Recipe(...)`")
-    return dataclasses.replace(module.RECIPE, recipe_file=f"models/{path.name}",
-                               command=module.RECIPE.command or f"polyzoo train {path.stem}")
+    file = Path(module.__file__)
+    return dataclasses.replace(module.RECIPE, recipe_file=f"models/{file.name}",
+                               command=module.RECIPE.command or f"polyzoo train {file.stem}")
 
 
 # ----------------------------------------------------------------------------- data

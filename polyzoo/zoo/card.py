@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from polyzoo._home import home
 from polyzoo.zoo.registry import checkpoints_root, read_manifest
 
 
@@ -106,7 +107,7 @@ def render(name: str, root=None) -> str:
                   f"{_pct(q['fake_quant_val_accuracy'])} |",
                   "", f"Encrypted inference: `polyzoo export {name} --out DIR` (compiles with "
                   "these bits and reports the simulated accuracy)."]
-    extra = Path(__file__).resolve().parents[2] / "models" / "cards" / f"{name}.extra.md"
+    extra = home() / "models" / "cards" / f"{name}.extra.md"
     if extra.exists():
         lines += ["", extra.read_text().strip()]
     lines += ["", f"Reproduce the metric: `polyzoo zoo eval {name}`.", ""]

@@ -24,6 +24,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
+from polyzoo._home import home
 from polyzoo.zoo import checkpoint, trees
 
 MANIFEST = "manifest.json"
@@ -40,10 +41,10 @@ class ZooEntry(NamedTuple):
 
 
 def checkpoints_root() -> Path:
-    """`$POLYZOO_CHECKPOINTS`, else the repository's `checkpoints/`."""
+    """`$POLYZOO_CHECKPOINTS` (a zoo of your own), else `home()/checkpoints` (polyzoo._home)."""
     if os.environ.get("POLYZOO_CHECKPOINTS"):
         return Path(os.environ["POLYZOO_CHECKPOINTS"])
-    return Path(__file__).resolve().parents[2] / "checkpoints"
+    return home() / "checkpoints"
 
 
 def read_manifest(root: str | os.PathLike | None = None) -> dict:
