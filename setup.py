@@ -12,8 +12,11 @@ ZOO_DIRS = ("checkpoints", "models", "fitting")
 
 class BuildWithZoo(build_py):
     def run(self):
+        editable = getattr(self, "editable_mode", False)
+        if not editable:  # a build/ left by an earlier wheel may hold modules since removed
+            shutil.rmtree(Path(self.build_lib) / "polyzoo", ignore_errors=True)
         super().run()
-        if getattr(self, "editable_mode", False):
+        if editable:
             return
         target = Path(self.build_lib) / "polyzoo" / "_zoo"
         for name in ZOO_DIRS:

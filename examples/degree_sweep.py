@@ -28,7 +28,8 @@ def sweep(name: str, degrees: list[int], margins: list[float], calib: int = 2048
     from polyzoo import models, zoo
     from polyzoo.fitting import minimax
     from polyzoo.models._sites import set_approx
-    from polyzoo.train import data, evaluate, recipe
+    from polyzoo.train import data, evaluate
+    from polyzoo.zoo import recipe
 
     entry = zoo.load(name)
     meta = entry.meta

@@ -23,7 +23,7 @@ def setup(recipe_name: str, stage_index: int | None = None, poly_forward: bool =
 
     from polyzoo import models
     from polyzoo.train import data, loop
-    from polyzoo.train import recipe as recipe_lib
+    from polyzoo.zoo import recipe as recipe_lib
 
     r = recipe_lib.load_recipe(recipe_name)
     trained = [i for i, st in enumerate(r.stages) if st.steps > 0]

@@ -22,7 +22,7 @@ Metric:   69.67% test accuracy (1,309 snippets); TF-IDF + logistic regression on
           split 77.23%: this entry does NOT beat it; card: models/cards/bert-micro-sentiment.md
 """
 from polyzoo.nn import ApproxSpec, Poly, Site
-from polyzoo.train.recipe import Recipe, Stage
+from polyzoo.zoo.recipe import Recipe, Stage
 
 SPEC = ApproxSpec(
     act=Site("poly", poly=Poly("gelu", 8, (-8.0, 8.0))),

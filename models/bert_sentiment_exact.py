@@ -14,7 +14,7 @@ Metric:   83.35% test accuracy (1,091 / 1,309 snippets of films unseen in traini
           validation 81.62%); the TF-IDF + logistic regression baseline on the same split
           77.23%; card: models/cards/bert-sentiment-exact.md
 """
-from polyzoo.train.recipe import Recipe, Stage
+from polyzoo.zoo.recipe import Recipe, Stage
 
 # The embeddings (and their LayerNorm) are what the client computes in the clear in the
 # encrypted split, so they stay as the package ships them; every encoder layer is trained.

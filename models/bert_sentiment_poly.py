@@ -39,7 +39,7 @@ Metric:   75.10% test accuracy (exact MiniLM 75.17%: -0.08 points; an earlier ru
           same recipe 74.87%); card: models/cards/bert-sentiment-poly.md
 """
 from polyzoo.nn import ApproxSpec, Poly, Site
-from polyzoo.train.recipe import Recipe, Stage
+from polyzoo.zoo.recipe import Recipe, Stage
 
 EMBEDDINGS = ("word_embeddings", "position_embeddings", "token_type_embeddings", "embed_norm")
 LAYERS = tuple(f"layer_{i}/" for i in range(6)) + ("head/",)

@@ -6,7 +6,7 @@ Command:  polyzoo train vit_fashion_exact
 Runtime:  4.7 min here (1,500 steps, 756 images/s, 2 CPU cores shared with other jobs)
 Metric:   86.54% test accuracy (8,654 / 10,000); card: models/cards/vit-fashion-exact.md
 """
-from polyzoo.train.recipe import Recipe, Stage
+from polyzoo.zoo.recipe import Recipe, Stage
 
 RECIPE = Recipe(
     name="vit-fashion-exact",

@@ -21,7 +21,7 @@ Metric:   87.63% test accuracy (exact twin 86.54%: +1.09 points); 2,054 of 122.9
           inputs out of range on the test split; card: models/cards/vit-fashion-poly.md
 """
 from polyzoo.nn import ApproxSpec, Poly, Site
-from polyzoo.train.recipe import Recipe, Stage
+from polyzoo.zoo.recipe import Recipe, Stage
 
 SPEC = ApproxSpec(
     act=Site("poly", poly=Poly("gelu", 8, (-8.0, 8.0))),

@@ -12,7 +12,7 @@ Runtime:  1.3 min here (2 shared CPU cores)
 Metric:   90.45% test accuracy (2,000 digits), 8 out-of-range site inputs;
           card: models/cards/vit-micro-mnist.md
 """
-from polyzoo.train.recipe import Recipe, Stage
+from polyzoo.zoo.recipe import Recipe, Stage
 
 RECIPE = Recipe(
     name="vit-micro-mnist",

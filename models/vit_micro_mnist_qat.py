@@ -27,7 +27,7 @@ Metric:   92.55% test accuracy (2,000 digits, float forward of the stored networ
 """
 from polyzoo.export.micro import (DEFAULT_BITS, DEFAULT_PRODUCT_BITS, DEFAULT_ROUNDING,
                                   DEFAULT_WEIGHT_BITS, MODEL, tfhe_spec)
-from polyzoo.train.recipe import Recipe, Stage
+from polyzoo.zoo.recipe import Recipe, Stage
 
 RECIPE = Recipe(
     name="vit-micro-mnist-qat",

@@ -190,7 +190,7 @@ def test_micro_vit_recipe_publish_and_export_cli_end_to_end(tmp_path, capsys, mo
     import json
 
     from polyzoo.cli import main
-    from polyzoo.train import recipe as recipe_lib
+    from polyzoo.zoo import recipe as recipe_lib
 
     recipe = recipe_lib.load_recipe("vit_micro_mnist_qat")
     recipe = dataclasses.replace(

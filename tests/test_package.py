@@ -59,7 +59,7 @@ print(polyzoo.__file__, logits.shape)
 def test_installed_recipes_import_each_other(installed):
     venv, work, env = installed
     out = _run([str(venv / "bin" / "python"), "-c", """
-from polyzoo.train.recipe import load_recipe
+from polyzoo.zoo.recipe import load_recipe
 from polyzoo.fitting import library
 r = load_recipe('bert_sentiment_poly_act')   # imports polyzoo.recipes.bert_sentiment_poly
 print(r.name, r.recipe_file, len(library.load()))

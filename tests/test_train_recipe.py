@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from polyzoo.nn import ApproxSpec, Poly, Site
-from polyzoo.train import recipe as recipe_lib
-from polyzoo.train.recipe import Recipe, Stage
+from polyzoo.zoo import recipe as recipe_lib
+from polyzoo.zoo.recipe import Recipe, Stage
 from polyzoo.zoo import card, evaluation
 
 SPEC = ApproxSpec(act=Site("poly", poly=Poly("gelu", 6, (-6.0, 6.0))),
@@ -149,7 +149,7 @@ def test_staged_distillation_on_a_user_csv(tmp_path, monkeypatch):
 
 
 def test_convert_retargets_the_minilm_recipes(tmp_path):
-    from polyzoo.train.convert import recipes_for
+    from polyzoo.zoo.convert import recipes_for
 
     path = tmp_path / "mine.csv"
     path.write_text("text,label\ngood,1\nbad,0\n")

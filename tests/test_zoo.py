@@ -7,7 +7,8 @@ import pytest
 
 from polyzoo import zoo
 from polyzoo.train import data, evaluate, loop, mlp
-from polyzoo.zoo import checkpoint, registry, trees
+from polyzoo.train import checkpoint, trees
+from polyzoo.zoo import registry
 
 META = {"model": {"factory": "polyzoo.train.mlp:create", "name": "mlp", "num_classes": 10},
         "spec": None, "task": "image classification", "dataset": "mnist", "split": "test",

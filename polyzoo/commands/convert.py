@@ -21,7 +21,7 @@ def register(subparsers) -> None:
 def _run(args) -> int:
     import json
 
-    from polyzoo.train.convert import convert
+    from polyzoo.zoo.convert import convert
     from polyzoo.zoo import card
 
     if args.steps_scale <= 0:

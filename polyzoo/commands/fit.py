@@ -1,7 +1,6 @@
 """`polyzoo fit`: minimax polynomial of a function on an interval; `polyzoo fit-library`."""
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 

@@ -19,7 +19,7 @@ def register(subparsers) -> None:
 def _run(args) -> int:
     import json
 
-    from polyzoo.train import recipe as recipe_lib
+    from polyzoo.zoo import recipe as recipe_lib
 
     recipe = recipe_lib.load_recipe(args.recipe)
     out = recipe_lib.run(recipe, progress=not args.no_progress,

@@ -1,12 +1,15 @@
-"""Training: data, losses, optax loops, recipes, distillation and the simple baselines.
+"""Training: data, losses, optax loops, checkpoints, distillation and the simple baselines.
+
+The zoo's recipes, which read entries from the zoo (teachers, initialisations) and publish
+new ones, live a layer up, in polyzoo.zoo.recipe.
 
 The public API is the sub-modules (imported on demand: `from polyzoo.train import data`):
 
     data          offline datasets (Fashion-MNIST, MNIST, text corpora) and the user's own files
     losses        task cross-entropy and MPCFormer-style distillation losses
     loop          the optax training loop: one jitted step, data-parallel, resumable
-    recipe        a zoo entry as data (model, spec, data, stages) and the function that runs it
-    convert       the language recipe on a user's own CSV (`polyzoo convert`)
+    checkpoint    orbax checkpoints (the only module importing orbax) and sha256 checks
+    trees         pytree helpers for checkpoints: flat path names, loud merges, compact dtypes
     affine_norms  LayerNorm -> THE-X affine, initialised layer by layer by least squares
     batchnorm     precise BatchNorm statistics, re-estimated after training
     evaluate      accuracy and out-of-range counts per polynomial site
@@ -14,5 +17,5 @@ The public API is the sub-modules (imported on demand: `from polyzoo.train impor
     mlp           a flat MLP over images, for tests and quick checks
 """
 
-__all__ = ["data", "losses", "loop", "recipe", "convert", "affine_norms", "batchnorm",
+__all__ = ["data", "losses", "loop", "checkpoint", "trees", "affine_norms", "batchnorm",
            "evaluate", "baselines", "mlp"]

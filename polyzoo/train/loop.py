@@ -209,7 +209,7 @@ def latest_checkpoint(run_dir: str | Path) -> tuple[int, Path] | None:
 
 
 def _save_state(state: TrainState, run_dir: Path, keep: int) -> None:
-    from polyzoo.zoo import checkpoint
+    from polyzoo.train import checkpoint
 
     if jax.process_index() != 0:  # one writer; every process restores from the shared dir
         return
@@ -221,7 +221,7 @@ def _save_state(state: TrainState, run_dir: Path, keep: int) -> None:
 
 
 def _restore_state(template: TrainState, path: Path) -> TrainState:
-    from polyzoo.zoo import checkpoint
+    from polyzoo.train import checkpoint
 
     host = jax.tree.map(np.asarray, template)
     restored = checkpoint.restore(path, host)

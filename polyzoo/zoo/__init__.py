@@ -1,5 +1,13 @@
-"""The polynomial zoo: named, checksummed orbax checkpoints loaded by `polyzoo.zoo.load(name)`."""
-from polyzoo.zoo.checkpoint import ChecksumError
+"""The polynomial zoo: named, checksummed checkpoints loaded by `polyzoo.zoo.load(name)`, and
+the recipes that make them.
+
+    registry    the manifest, load(name), publish(...)
+    recipe      a zoo entry as data (model, spec, data, stages) and run(recipe), which trains
+                it and publishes it (sub-module: `from polyzoo.zoo import recipe`)
+    convert     the language recipes on a user's own CSV (`polyzoo convert`)
+    card        model cards;  evaluation  `polyzoo zoo eval`
+"""
+from polyzoo.train.checkpoint import ChecksumError
 from polyzoo.zoo.registry import (ZooEntry, checkpoints_root, entry_meta, load, names, publish,
                                   read_manifest)
 

@@ -1,7 +1,7 @@
 """Recompute a zoo entry's metrics from its checkpoint (what `polyzoo zoo eval` runs).
 
 The very function that measured the metrics when the entry was published
-(`polyzoo.train.recipe.evaluate`, same split, same batch size) runs again on the restored
+(`polyzoo.zoo.recipe.evaluate`, same split, same batch size) runs again on the restored
 variables, so the result must equal the manifest's.
 """
 from __future__ import annotations
@@ -11,7 +11,8 @@ from polyzoo.zoo.registry import ZooEntry, load
 
 def evaluate_entry(entry: ZooEntry, split: str | None = None, ds=None) -> dict:
     """The entry's metrics on `split` of its dataset (`ds`: that dataset, already loaded)."""
-    from polyzoo.train import data, recipe
+    from polyzoo.train import data
+    from polyzoo.zoo import recipe
 
     meta = entry.meta
     ds = ds or data.load(meta["dataset"])

