@@ -78,7 +78,7 @@ class RemoteClient:
         if progress:
             from tqdm import tqdm
             bar = tqdm(total=len(data), unit="B", unit_scale=True, unit_divisor=1024,
-                       desc="uploading evaluation keys")
+                       desc="uploading evaluation keys", disable=None)  # None: not in logs
 
         def chunks():
             view = memoryview(data)
