@@ -53,7 +53,7 @@ class RemoteClient:
 
     def info(self) -> dict:
         """The server's /v1/info; raises DeploymentError if it serves another circuit."""
-        info = self._json("GET", f"/{proto.API}/info")
+        info = self._request("GET", f"/{proto.API}/info", ok=(200,)).json()
         if info["circuit_id"] != self.client.meta["circuit_id"]:
             raise DeploymentError(
                 f"{self.url} serves circuit {info['circuit_id']} ({info.get('name')}), but "
@@ -123,9 +123,6 @@ class RemoteClient:
     def _stored_ids(self) -> dict:
         path = self.client.key_dir / REMOTE_KEYS
         return json.loads(path.read_text()) if path.exists() else {}
-
-    def _json(self, method: str, path: str) -> dict:
-        return self._request(method, path, ok=(200,)).json()
 
     def _request(self, method: str, path: str, *, ok: tuple[int, ...], **kwargs):
         import httpx

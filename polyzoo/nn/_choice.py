@@ -34,12 +34,6 @@ class Cost:
 
     FREE: ClassVar['Cost']
 
-    def then(self, other: 'Cost') -> 'Cost':
-        """This computation followed by `other` on its output: depths and counts add."""
-        return Cost(add(self.ckks_depth, other.ckks_depth),
-                    add(self.ckks_products, other.ckks_products),
-                    add(self.tfhe_pbs, other.tfhe_pbs))
-
 
 Cost.FREE = Cost(0, 0, 0)
 
