@@ -19,7 +19,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
 TARGETS = (REPO / "README.md", REPO / "docs" / "results" / "zoo.md",
-           REPO / "docs" / "results" / "serving.md")
+           REPO / "docs" / "results" / "serving.md", REPO / "docs" / "results" / "encrypted.md")
+FRONTIER_PLOT = REPO / "docs" / "img" / "micro-frontier.png"
 
 
 def _pct(x) -> str:
@@ -105,11 +106,93 @@ def serve_table(record: dict | None) -> str:
     return "\n".join(rows)
 
 
+def frontier_table(record: dict | None) -> str:
+    if record is None:
+        return "No record yet: run `.venv/bin/python bench/bench_micro_frontier.py`."
+    base = record["baseline"]
+    rows = ["| configuration | client embeds | float | emulated | simulated | PBS | widest "
+            "integer | s / image (median) | keygen s | encrypted = simulated |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
+    ordered = sorted(record["results"].items(),
+                     key=lambda kv: -kv[1]["simulated_accuracy"])
+    for name, r in ordered:
+        secs = r.get("encrypted_s_per_image")
+        same = r.get("encrypted_equals_simulated")
+        rows.append(
+            f"| {name} | {'yes' if r['client_embeds'] else 'no'} | "
+            f"{_pct(r['float_test_accuracy'])} | {_pct(r['emulated_test_accuracy'])} | "
+            f"**{_pct(r['simulated_accuracy'])}** | {r['pbs']} | {r['max_bit_width']} | "
+            f"{'-' if secs is None else f'{secs:.1f}'} | {r.get('keygen_seconds', '-')} | "
+            f"{'-' if same is None else ('yes' if same else '**no**')} |")
+    best = ordered[0][1] if ordered else None
+    n_enc = record["settings"]["n_encrypted"]
+    rows += ["", f"Baseline, same split, refitted in the same run: **{base['baseline']} "
+             f"{_pct(base['baseline_accuracy'])}** ({base['description']}). "
+             + ("" if best is None else
+                f"Most accurate circuit: {ordered[0][0]}, "
+                f"{100 * (best['simulated_accuracy'] - base['baseline_accuracy']):+.2f} points "
+                "against it" + (" (behind)." if best['simulated_accuracy']
+                                <= base['baseline_accuracy'] else ".")),
+             "", f"Float: the trained network before QAT; emulated: the JAX emulation of the "
+             f"circuit; both on all {ordered[0][1]['n_test'] if ordered else '-'} test digits. "
+             f"Simulated: Concrete-ML's simulation on the first "
+             f"{record['settings']['n_sim']}. Seconds: {n_enc} encrypted images one after "
+             "another, the median without the first. Record: `bench/results/"
+             f"micro_frontier.json` (commit {record['commit']}, {record['date']}, load average "
+             f"{record['load_average_1min']}).", "", "![accuracy against seconds per image]"
+             "(../img/micro-frontier.png)"]
+    return "\n".join(rows)
+
+
+def frontier_plot(record: dict | None) -> None:
+    """docs/img/micro-frontier.png: simulated accuracy against encrypted seconds per image
+    (left) and PBS against tokens x width (right), one marker per configuration."""
+    if record is None:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4.2))
+    style = {"dot": ("o", "tab:blue"), "inhibitor": ("s", "tab:orange")}
+    for name, r in sorted(record["results"].items()):
+        marker, colour = style[r["config"]["attention"]]
+        fill = colour if r["client_embeds"] else "none"
+        if r.get("encrypted_s_per_image"):
+            ax.scatter(r["encrypted_s_per_image"], 100 * r["simulated_accuracy"], marker=marker,
+                       edgecolors=colour, facecolors=fill, s=50)
+            ax.annotate(name, (r["encrypted_s_per_image"], 100 * r["simulated_accuracy"]),
+                        fontsize=7, xytext=(4, 3), textcoords="offset points")
+        c = r["config"]
+        bx.scatter(c["tokens"] * c["width"], r["pbs"], marker=marker, edgecolors=colour,
+                   facecolors=fill, s=50)
+        bx.annotate(name, (c["tokens"] * c["width"], r["pbs"]), fontsize=7, xytext=(4, 3),
+                    textcoords="offset points")
+    base = record["baseline"]
+    ax.axhline(100 * base["baseline_accuracy"], color="grey", ls="--", lw=1)
+    ax.text(ax.get_xlim()[0], 100 * base["baseline_accuracy"], f" {base['baseline']} "
+            "(plaintext)", va="bottom", fontsize=8, color="grey")
+    ax.set(xlabel="encrypted seconds per image (median, 2 cores)",
+           ylabel="simulated test accuracy (%)", title="accuracy against latency")
+    bx.set(xlabel="tokens x width", ylabel="PBS per image", xscale="log", yscale="log",
+           title="cost against size")
+    for a in (ax, bx):
+        a.grid(alpha=0.3)
+    handles = [plt.Line2D([], [], marker=m, color=c, ls="", label=k) for k, (m, c) in style.items()]
+    handles.append(plt.Line2D([], [], marker="o", color="k", ls="", label="client embeds (filled)"))
+    ax.legend(handles=handles, fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(FRONTIER_PLOT, dpi=110)
+    plt.close(fig)
+
+
 def tables() -> dict[str, str]:
     manifest = json.loads((REPO / "checkpoints" / "manifest.json").read_text())
     record = _record("baselines")
     return {"zoo": zoo_table(manifest, record), "baselines": baselines_table(record),
-            "serve": serve_table(_record("serve"))}
+            "serve": serve_table(_record("serve")),
+            "frontier": frontier_table(_record("micro_frontier"))}
 
 
 def render(text: str, rendered: dict[str, str]) -> str:
@@ -139,6 +222,8 @@ def main() -> int:
         print(f"out of date: {', '.join(map(str, stale))}; run "
               "`.venv/bin/python bench/render_results.py`", file=sys.stderr)
         return 1
+    if not args.check:  # the plot is drawn, not compared
+        frontier_plot(_record("micro_frontier"))
     print(("rewrote " + ", ".join(map(str, stale))) if stale else "tables up to date")
     return 0
 

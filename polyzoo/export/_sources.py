@@ -2,7 +2,8 @@
 
 NAME is a zoo entry (polyzoo.zoo.load); the default, 'vit-micro-mnist-qat', is the zoo's
 FHE-sized model (the QAT micro ViT, `polyzoo train vit_micro_mnist_qat`). ViTs with BatchNorm
-are folded first. A BERT is split where THE-X and Liu & Liu split it: the client tokenises
+are folded first; a QAT ViT trained with `client_embeds` is split after its patch embedding
+(`method='embed_patches'`, computed by the client in the clear). A BERT is split where THE-X and Liu & Liu split it: the client tokenises
 and embeds in plaintext (`method='embed'`: a table lookup and the embedding LayerNorm), the
 circuit takes the embeddings (B, S, H) and runs the encoder and head (`encode_embedded`).
 Only a BERT whose attention ignores padding (`mask_padding=False`) exports: a mask would be
@@ -80,16 +81,24 @@ def _zoo(name: str) -> Source:
                       ds.test.labels, dataset, meta, client)
     if any(model.spec.site(s).behaviour.folds for s in model.site_names()):
         model, variables = models.fold_batchnorms(model, variables)
-    export_fn, n_calibration = None, N_CALIBRATION
-    if (entry.meta.get("qat") or {}).get("ranges"):  # the grids it was trained on
-        from polyzoo.export import micro
+    qat_meta = entry.meta.get("qat") or {}
+    if not qat_meta.get("ranges"):
+        return Source(name, functools.partial(model.apply, variables),
+                      ds.train.inputs[:N_CALIBRATION], ds.test.inputs, ds.test.labels, dataset,
+                      meta)
+    from polyzoo.export import micro
 
-        export_fn = micro.export_function(model, variables, entry.meta["qat"])
-        # Concrete-ML sizes integers and rounding on the inputs the grids were calibrated on
-        n_calibration = entry.meta["qat"].get("calibration", N_CALIBRATION)
-    return Source(name, functools.partial(model.apply, variables),
-                  ds.train.inputs[:n_calibration], ds.test.inputs, ds.test.labels, dataset, meta,
-                  export_fn=export_fn)
+    export_fn = micro.export_function(model, variables, qat_meta)  # the grids it trained on
+    # Concrete-ML sizes integers and rounding on the inputs the grids were calibrated on
+    calibration = ds.train.inputs[:qat_meta.get("calibration", N_CALIBRATION)]
+    if not qat_meta.get("client"):
+        return Source(name, functools.partial(model.apply, variables), calibration,
+                      ds.test.inputs, ds.test.labels, dataset, meta, export_fn=export_fn)
+    client = {"zoo": name, "method": qat_meta["client"]}  # the client embeds the patches
+    embed = client_encoder(client, entry)
+    fn = lambda x: model.apply(variables, x, method="encode_embedded")  # noqa: E731
+    return Source(name, fn, embed(calibration), embed(ds.test.inputs), ds.test.labels, dataset,
+                  meta, client, export_fn=export_fn)
 
 
 def _bert_client(name: str, model, meta: dict) -> dict:
@@ -108,22 +117,28 @@ def _bert_client(name: str, model, meta: dict) -> dict:
 
 def client_encoder(client: dict | None, entry=None) -> Callable[[np.ndarray], np.ndarray]:
     """raw inputs (N, ...) -> circuit inputs (N, ...) float32, computed by the client in the
-    clear: the identity for images, tokenise + embed (B, S, H) for text (`client` as written
-    by `polyzoo export` into the deployment; entry: the zoo entry, loaded if not given)."""
+    clear: the identity (client None), the patch embedding (B, N, D) for a ViT whose client
+    embeds, tokenise + embed (B, S, H) for text (`client` as written by `polyzoo export` into
+    the deployment; entry: the zoo entry, loaded if not given)."""
     if client is None:
         return lambda x: np.asarray(x, np.float32)
     import jax
 
     from polyzoo import zoo
-    from polyzoo.models.pretrained import tokenize
 
     entry = entry or zoo.load(client["zoo"])
-    embed = jax.jit(lambda ids: entry.model.apply(entry.variables, ids, method=client["method"]))
+    embed = jax.jit(lambda x: entry.model.apply(entry.variables, x, method=client["method"]))
+    if "max_len" in client:  # text
+        from polyzoo.models.pretrained import tokenize
 
-    def encode(texts, batch: int = 512):
-        ids, _ = tokenize([str(t) for t in texts], client["max_len"])  # (N, S) int32
-        return np.concatenate([np.asarray(embed(ids[i:i + batch]), np.float32)
-                               for i in range(0, len(ids), batch)])
+        prepare = lambda texts: tokenize([str(t) for t in texts], client["max_len"])[0]  # noqa: E731
+    else:
+        prepare = lambda images: np.asarray(images, np.float32)  # noqa: E731
+
+    def encode(raw, batch: int = 512):
+        x = prepare(raw)
+        return np.concatenate([np.asarray(embed(x[i:i + batch]), np.float32)
+                               for i in range(0, len(x), batch)])
     return encode
 
 

@@ -10,6 +10,7 @@ give PBS counts per layer.
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any, Callable, Sequence
 
 import jax
@@ -61,9 +62,20 @@ def _shape_const(shape: Sequence) -> np.ndarray:
     return np.array([-1 if _is_symbolic(d) else int(d) for d in shape], np.int64)
 
 
-def _where(eqn) -> str:
-    stack = str(eqn.source_info.name_stack) or "<top level>"
-    return stack
+# Flax names the scope of a call to a module's method other than __call__ '<Class>.<method>'
+# ('Vit.encode_embedded'); a module's own scope has no '.'.
+_METHOD_SCOPE = re.compile(r"^[A-Za-z]\w*\.\w+$")
+
+
+def _where(eqn, outer: str = "") -> str:
+    """The Flax module path of an equation, method scopes left out (a layer is named alike
+    whichever method reached it). Inside a sub-jaxpr (a custom_jvp call such as jax.nn.relu,
+    a jit) the name stack starts afresh, so the calling equation's is prefixed."""
+    inner = "/".join(p for p in str(eqn.source_info.name_stack).split("/")
+                     if p and not _METHOD_SCOPE.match(p))
+    if outer and not inner.startswith(outer):
+        inner = f"{outer}/{inner}" if inner else outer
+    return inner or "<top level>"
 
 
 def _location(eqn) -> str:
@@ -140,7 +152,8 @@ class _Translator:
         return self.b.const(value)
 
     # ---- jaxpr walk -------------------------------------------------------------------------
-    def run(self, jaxpr: jcore.Jaxpr, consts: Sequence, args: Sequence) -> list:
+    def run(self, jaxpr: jcore.Jaxpr, consts: Sequence, args: Sequence, outer: str = "") -> list:
+        """Translate `jaxpr`; `outer`: the module path of the equation that calls it."""
         env: dict = {}
 
         def read(atom):
@@ -154,16 +167,17 @@ class _Translator:
             env[var] = val
         for eqn in jaxpr.eqns:
             ins = [read(a) for a in eqn.invars]
-            outs = self.equation(eqn, ins)
+            outs = self.equation(eqn, ins, outer)
             for var, val in zip(eqn.outvars, outs):
                 env[var] = val
         return [read(a) for a in jaxpr.outvars]
 
-    def equation(self, eqn, ins: list) -> list:
+    def equation(self, eqn, ins: list, outer: str = "") -> list:
         prim = eqn.primitive.name
+        where = _where(eqn, outer)
         if prim == _QUANT_PRIMITIVE:  # before constant folding: weights get Quant nodes too
             aval = eqn.outvars[0].aval
-            return [Traced(self.op_quant(eqn, ins, _where(eqn)), tuple(aval.shape), aval.dtype)]
+            return [Traced(self.op_quant(eqn, ins, where), tuple(aval.shape), aval.dtype)]
         static_out = all(not _is_symbolic(d) for v in eqn.outvars for d in v.aval.shape)
         if not any(isinstance(x, Traced) for x in ins) and static_out:
             # Constant folding: evaluate on the host, exactly as JAX would.
@@ -174,8 +188,8 @@ class _Translator:
         sub = next((eqn.params[k] for k in _CALL_PARAMS if k in eqn.params), None)
         if sub is not None:
             closed = sub if hasattr(sub, "jaxpr") else jcore.ClosedJaxpr(sub, ())
-            return self.run(closed.jaxpr, closed.consts, ins)
-        where = _where(eqn)
+            return self.run(closed.jaxpr, closed.consts, ins,
+                            "" if where == "<top level>" else where)
         if prim in _ELEMENTWISE:  # one ONNX node, same operands
             out = self.b.node(_ELEMENTWISE[prim], [self.name_of(x) for x in ins], where)
         else:

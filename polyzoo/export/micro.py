@@ -49,14 +49,19 @@ DEFAULT_WEIGHT_BITS = 5
 CALIBRATION = 1000
 
 
-def tfhe_spec():
+def tfhe_spec(attention=None):
     """ReLU MLP, ReLU pointwise attention scaled by 1/L (Zimerman et al. ICML 2024), BatchNorm
     folded at inference. Under TFHE any univariate function is one exact table lookup, so the
-    exact ReLU costs what a polynomial would, and cannot leave an interval and explode."""
+    exact ReLU costs what a polynomial would, and cannot leave an interval and explode.
+
+    attention: another softmax-kind Site instead of the pointwise one, e.g.
+    `Site("inhibitor", param=4.0)` (inhibitor attention, no encrypted x encrypted product);
+    the spec is then named "tfhe-relu-<choice>"."""
     from polyzoo.nn import ApproxSpec, Site
 
-    return ApproxSpec(act=Site("relu"), softmax=Site("pointwise", fn="relu"),
-                      norm=Site("batchnorm"), name="tfhe-relu")
+    name = "tfhe-relu" if attention is None else f"tfhe-relu-{attention.choice}"
+    return ApproxSpec(act=Site("relu"), softmax=attention or Site("pointwise", fn="relu"),
+                      norm=Site("batchnorm"), name=name)
 
 
 def accuracy(fn, x, y, batch: int = 1000) -> float:
@@ -68,19 +73,23 @@ def accuracy(fn, x, y, batch: int = 1000) -> float:
 def qat_finetune(fn, params, x, y, *, n_bits, steps, lr=1e-4, batch=128, seed=0,
                  recalibrate_every=25, calibration=CALIBRATION, rounding_bits=None,
                  product_bits=None, signed=None, input_bits=None, weight_bits=None,
-                 distill: float = 0.0, temperature: float = 2.0, shift: int = 0):
-    """Fine-tune params of fn(params, x) -> logits through the circuit's quantisers
+                 distill: float = 0.0, temperature: float = 2.0, shift: int = 0,
+                 prepare=None):
+    """Fine-tune params of fn(params, prepare(x)) -> logits through the circuit's quantisers
     (`qat.quantized`), their grids calibrated on the first `calibration` inputs (those
     `polyzoo export` calibrates on) and re-measured every `recalibrate_every` steps.
 
     distill: weight of the distillation term (Hinton et al. 2015: cross-entropy to the
     starting float network's logits softened by `temperature`) against the labels' term.
     shift: each batch is moved by up to `shift` pixels along both image axes (augmentation).
+    prepare: what the client computes in the clear from a (shifted) batch of x, jitted
+    (None: the circuit takes x as it is).
     Returns (params with the kernels on their grids, ranges, {site: widening}): the trained
     weights and grids that `export_function` puts in the circuit, the grids of the data
     operands of accumulators that would need more than rounding_bits bits in the circuit
     widened (`qat.headroom_ranges`)."""
-    xc = jnp.asarray(x[:calibration])
+    prepare = jax.jit(prepare) if prepare else jnp.asarray
+    xc = prepare(jnp.asarray(x[:calibration]))
     tx = optax.adam(optax.cosine_decay_schedule(lr, steps))
     opt = tx.init(params)
     teacher = functools.partial(fn, params)
@@ -113,7 +122,7 @@ def qat_finetune(fn, params, x, y, *, n_bits, steps, lr=1e-4, batch=128, seed=0,
         xb = x[idx]
         if shift:
             xb = np.roll(xb, tuple(rng.integers(-shift, shift + 1, 2)), axis=(1, 2))
-        params, opt, _ = step(params, opt, ranges, jnp.asarray(xb),
+        params, opt, _ = step(params, opt, ranges, prepare(jnp.asarray(xb)),
                               jnp.asarray(y[idx], jnp.int32))
     params = qat.kernels_on_grid(params, weight_bits or n_bits)
     if rounding_bits is None:
@@ -123,10 +132,25 @@ def qat_finetune(fn, params, x, y, *, n_bits, steps, lr=1e-4, batch=128, seed=0,
     return jax.tree.map(np.asarray, params), ranges, widen
 
 
-def _split(model, variables):
-    """(fn(params, xb) -> logits, params, the other non-empty collections held fixed)."""
+CLIENT_METHOD = "embed_patches"  # what the client of a client-embedding entry computes
+CLIENT_PARAMS = ("embed", "pos_embedding")  # the parameters `Vit.embed_patches` uses
+
+
+def _split(model, variables, client: bool = False):
+    """(fn(params, xb) -> logits, params, the other non-empty collections held fixed).
+
+    client: the circuit starts after the patch embedding (`Vit.encode_embedded`): xb are
+    the client's embeddings, and params leave out the embedding's, which fn holds fixed."""
     rest = {k: v for k, v in variables.items() if k != "params" and jax.tree.leaves(v)}
-    return (lambda p, xb: model.apply({"params": p, **rest}, xb)), variables["params"], rest
+    params = variables["params"]
+    if not client:
+        return (lambda p, xb: model.apply({"params": p, **rest}, xb)), params, rest
+    fixed = {k: v for k, v in params.items() if k in CLIENT_PARAMS}
+    server = {k: v for k, v in params.items() if k not in CLIENT_PARAMS}
+
+    def fn(p, xb):
+        return model.apply({"params": {**fixed, **p}, **rest}, xb, method="encode_embedded")
+    return fn, server, rest
 
 
 def export_function(model, variables, qat_meta: dict):
@@ -137,7 +161,7 @@ def export_function(model, variables, qat_meta: dict):
     if not qat_meta.get("ranges"):
         raise ValueError("this QAT record has no trained grids ('ranges'): retrain the entry "
                          "with `polyzoo train vit_micro_mnist_qat`")
-    fn, params, _ = _split(model, variables)
+    fn, params, _ = _split(model, variables, client=bool(qat_meta.get("client")))
     quantised = qat.quantized(fn, qat_meta["n_bits"], ranges=qat_meta["ranges"], emulate=False,
                               **_grids(qat_meta))
     return lambda xb: quantised(params, xb)
@@ -146,7 +170,7 @@ def export_function(model, variables, qat_meta: dict):
 def emulated_function(model, variables, qat_meta: dict):
     """xb -> logits of the circuit without PBS errors, emulated in JAX (accumulator rounding
     and encrypted-add rescaling included): the training-time view of the circuit."""
-    fn, params, _ = _split(model, variables)
+    fn, params, _ = _split(model, variables, client=bool(qat_meta.get("client")))
     quantised = qat.quantized(fn, qat_meta["n_bits"],
                               ranges=jnp.asarray(qat_meta["ranges"], jnp.float32),
                               **_grids(qat_meta))
@@ -168,8 +192,8 @@ def qat_stage(model, variables, ds, train_in, *, n_bits: int = DEFAULT_BITS,
               input_bits: int | None = DEFAULT_INPUT_BITS,
               weight_bits: int | None = DEFAULT_WEIGHT_BITS, steps: int = 1500,
               lr: float = 3e-4, signed_grids: bool = False, distill: float = 0.0,
-              temperature: float = 2.0, shift: int = 0, steps_scale: float = 1.0,
-              seed: int = 0, log=print):
+              temperature: float = 2.0, shift: int = 0, client_embeds: bool = False,
+              steps_scale: float = 1.0, seed: int = 0, log=print):
     """Recipe `finish` step: fold BatchNorm, fine-tune through the fake quantisers
     (`qat_finetune`: distill, temperature, shift), store the kernels on their grids and widen
     the grids under accumulators that would need more than rounding_bits in the circuit.
@@ -177,8 +201,11 @@ def qat_stage(model, variables, ds, train_in, *, n_bits: int = DEFAULT_BITS,
     signed_grids: data operands whose calibrated range reaches below zero get signed symmetric
     grids (`qat.signed_sites`), so the accumulators Concrete-ML rounds carry no zero-point
     offset.
-    input_bits: bits of the image's own grid (Concrete-ML's model input), None: n_bits.
+    input_bits: bits of the circuit input's own grid (Concrete-ML's model input), None: n_bits.
     weight_bits: bits of the weights' grids, None: n_bits.
+    client_embeds: the client computes the patch embedding in the clear (`Vit.embed_patches`,
+    as THE-X's client embeds tokens) and the circuit starts at the first block; the
+    embedding keeps its float weights and is not fine-tuned.
 
     Returns (folded model, QAT variables, {'qat': settings and validation accuracies}).
     """
@@ -186,42 +213,47 @@ def qat_stage(model, variables, ds, train_in, *, n_bits: int = DEFAULT_BITS,
 
     x, y = train_in[0], ds.train.labels  # (N, 28, 28, 1) float32, (N,)
     folded, fvars = models.fold_batchnorms(model, variables)
-    fn, _, rest = _split(folded, fvars)
+    fn, start, rest = _split(folded, fvars, client=client_embeds)
+    prepare = (jax.jit(lambda xb: folded.apply(fvars, xb, method=CLIENT_METHOD))
+               if client_embeds else jnp.asarray)
+    full = lambda p: (lambda xb: fn(p, prepare(xb)))  # noqa: E731  images -> logits
     val_acc = lambda f: accuracy(f, ds.val.inputs, ds.val.labels)  # noqa: E731
-    float_acc = val_acc(lambda xb: fn(fvars["params"], xb))
+    float_acc = val_acc(full(start))
     # recorded, never used for a choice: the float network's own test accuracy, the reference
     # for what export costs (the stored network's kernels are on the circuit's grids)
-    float_test_acc = accuracy(lambda xb: fn(fvars["params"], xb), ds.test.inputs,
-                              ds.test.labels)
+    float_test_acc = accuracy(full(start), ds.test.inputs, ds.test.labels)
     grids = dict(rounding_bits=rounding_bits, product_bits=product_bits, input_bits=input_bits,
                  weight_bits=weight_bits)
-    xc = jnp.asarray(x[:CALIBRATION])
-    ptq_ranges = qat.activation_ranges(fn, fvars["params"], xc, n_bits=n_bits, **grids)
+    xc = prepare(jnp.asarray(x[:CALIBRATION]))
+    ptq_ranges = qat.activation_ranges(fn, start, xc, n_bits=n_bits, **grids)
     if signed_grids:
         grids["signed"] = qat.signed_sites(ptq_ranges)
-        ptq_ranges = qat.activation_ranges(fn, fvars["params"], xc, n_bits=n_bits, **grids)
+        ptq_ranges = qat.activation_ranges(fn, start, xc, n_bits=n_bits, **grids)
     ptq_fn = qat.quantized(fn, n_bits, **grids, ranges=ptq_ranges)
-    ptq_acc = val_acc(lambda xb: ptq_fn(fvars["params"], xb))
+    ptq_acc = val_acc(lambda xb: ptq_fn(start, prepare(xb)))
     steps = max(2, int(steps * steps_scale))
     t0 = time.perf_counter()
-    params, ranges, widen = qat_finetune(fn, fvars["params"], x, y, n_bits=n_bits, steps=steps,
+    params, ranges, widen = qat_finetune(fn, start, x, y, n_bits=n_bits, steps=steps,
                                          lr=lr, seed=seed, distill=distill,
-                                         temperature=temperature, shift=shift, **grids)
+                                         temperature=temperature, shift=shift,
+                                         prepare=prepare if client_embeds else None, **grids)
     qfn = qat.quantized(fn, n_bits, ranges=ranges, **grids)
     report = {
         "n_bits": n_bits, "rounding_bits": rounding_bits, "product_bits": product_bits,
         "input_bits": input_bits, "weight_bits": weight_bits,
         "signed": list(grids.get("signed") or ()), "steps": steps, "lr": lr,
         "distill": distill, "temperature": temperature, "shift": shift,
+        "client": CLIENT_METHOD if client_embeds else None,
         "seconds": round(time.perf_counter() - t0, 1),
         "float_val_accuracy_before_qat": float_acc,
         "float_test_accuracy_before_qat": float_test_acc, "kernels_on_grid": True,
         "widened_sites": {str(k): round(v, 6) for k, v in widen.items()},
         "fake_quant_val_accuracy_before_qat": ptq_acc,
-        "fake_quant_val_accuracy": val_acc(lambda xb: qfn(params, xb)),
-        "float_val_accuracy": val_acc(lambda xb: fn(params, xb)),
+        "fake_quant_val_accuracy": val_acc(lambda xb: qfn(params, prepare(xb))),
+        "float_val_accuracy": val_acc(full(params)),
     }
     log(json.dumps({"stage": "qat", **report}))
     report["ranges"] = qat.export_ranges(ranges)  # the circuit's grids, for export_function
     report["calibration"] = len(x[:CALIBRATION])   # the inputs they were calibrated on
+    params = {**fvars["params"], **params}  # the client's embedding, as it was trained
     return folded, {"params": params, **rest}, {"qat": report}

@@ -524,9 +524,10 @@ def _rounded_sum(eqn, x, grid, sites: _Sites):
     return total if rounded is None else _ste(total, rounded)
 
 
-def _eval(jaxpr: jcore.Jaxpr, consts, args, sites: _Sites):
+def _eval(jaxpr: jcore.Jaxpr, consts, args, sites: _Sites, outer=None):
     """Evaluate jaxpr on (value, depends_on_data, grid or None) triples, inserting the
-    circuit's quantisers; `grid` marks values that are a quantiser's output."""
+    circuit's quantisers; `grid` marks values that are a quantiser's output. `outer`: the name
+    stack of the equation calling this sub-jaxpr (whose own stacks start afresh)."""
     env = {}
 
     def read(atom):
@@ -540,22 +541,24 @@ def _eval(jaxpr: jcore.Jaxpr, consts, args, sites: _Sites):
         env[var] = a
     for eqn in jaxpr.eqns:
         # Under the equation's Flax module path, so the quantisers are named after the layer.
-        with source_info_util.user_context(eqn.source_info.traceback,
-                                           name_stack=eqn.source_info.name_stack):
-            outs = _equation(eqn, [read(a) for a in eqn.invars], sites)
+        stack = eqn.source_info.name_stack
+        if outer is not None and not str(stack).startswith(str(outer)):
+            stack = outer + stack
+        with source_info_util.user_context(eqn.source_info.traceback, name_stack=stack):
+            outs = _equation(eqn, [read(a) for a in eqn.invars], sites, stack)
         for var, out in zip(eqn.outvars, outs):
             env[var] = out
     return [read(a) for a in jaxpr.outvars]
 
 
-def _equation(eqn, ins, sites: _Sites) -> list:
-    """One equation on (value, depends_on_data, grid) triples."""
+def _equation(eqn, ins, sites: _Sites, stack=None) -> list:
+    """One equation on (value, depends_on_data, grid) triples (`stack`: its name stack)."""
     data = any(f for _, f, _ in ins)
     name = eqn.primitive.name
     sub = next((eqn.params[k] for k in _CALL_PARAMS if k in eqn.params), None)
     if sub is not None and data:
         closed = sub if hasattr(sub, "jaxpr") else jcore.ClosedJaxpr(sub, ())
-        return _eval(closed.jaxpr, closed.consts, ins, sites)
+        return _eval(closed.jaxpr, closed.consts, ins, sites, outer=stack)
     if name == "dot_general" and data:
         value, grid = _product(eqn, ins, sites)
         return [(value, True, grid)]

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import flax.linen as nn
-import jax.numpy as jnp
 
-from polyzoo.nn import ApproxSpec, AttentionWeights, make_activation, make_norm
+from polyzoo.nn import ApproxSpec, get_choice, make_activation, make_norm
 
 
 class Attention(nn.Module):
-    """Multi-head self-attention; the score normaliser is the site '<path>/softmax'."""
+    """Multi-head self-attention; the site '<path>/softmax' names the attention (its
+    choice's `attend`): dot-product with that score normaliser, or inhibitor attention."""
     hidden: int
     heads: int
     spec: ApproxSpec
@@ -23,11 +23,9 @@ class Attention(nn.Module):
         q = split(nn.Dense(h, name='query')(x))
         k = split(nn.Dense(h, name='key')(x))
         v = split(nn.Dense(h, name='value')(x))
-        scores = jnp.einsum('bqhd,bkhd->bhqk', q, k) * (1.0 / dh ** 0.5)  # (B, heads, S, S)
-        w = AttentionWeights(self.spec.site(self.site), reference=self.reference,
-                             name='softmax')(scores, mask4)
-        o = jnp.einsum('bhqk,bkhd->bqhd', w, v).reshape(b, s, h)
-        return nn.Dense(h, name='out')(o)
+        # dot-product attention through the site's normaliser, or the choice's own (inhibitor)
+        o = get_choice(self.spec.site(self.site).choice, 'softmax').attend(self, q, k, v, mask4)
+        return nn.Dense(h, name='out')(o.reshape(b, s, h))
 
 
 class Mlp(nn.Module):

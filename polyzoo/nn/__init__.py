@@ -4,11 +4,11 @@
     Choice, Cost, choices, get_choice             each choice's behaviour: computation,
                                                   polynomials, export, encrypted cost
     make_activation, Exact, Quad, PolyFn          activations
-    AttentionWeights                              softmax and its replacements
+    AttentionWeights, AttentionChoice, Inhibitor  softmax and its replacements; attentions
     make_norm, LayerNorm, PolyLayerNorm, Affine, BatchNorm, Identity, fold_batchnorm
 """
 from polyzoo.nn._activations import Exact, PolyFn, Quad, make_activation
-from polyzoo.nn._attention import AttentionWeights
+from polyzoo.nn._attention import AttentionChoice, AttentionWeights, Inhibitor
 from polyzoo.nn._functions import EXACT, chebyshev_init
 from polyzoo.nn._norms import (Affine, BatchNorm, Identity, LayerNorm, PolyLayerNorm,
                                fold_batchnorm, make_norm)
@@ -25,6 +25,6 @@ __all__ = [
     'ApproxSpec', 'Site', 'Poly', 'PRESETS', 'get_spec', 'CHOICES', 'POLY_FUNCTIONS', 'site_kind',
     'Choice', 'Cost', 'choices', 'get_choice',
     'make_activation', 'Exact', 'Quad', 'PolyFn', 'EXACT', 'chebyshev_init',
-    'AttentionWeights',
+    'AttentionWeights', 'AttentionChoice', 'Inhibitor',
     'make_norm', 'LayerNorm', 'PolyLayerNorm', 'Affine', 'BatchNorm', 'Identity', 'fold_batchnorm',
 ]

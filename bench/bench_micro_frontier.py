@@ -1,0 +1,259 @@
+"""Encrypted micro ViTs on MNIST: accuracy against seconds per image, for every configuration.
+
+Each configuration is a ViT (1 layer, 2 heads, MLP twice the width) with the spec of the zoo
+entry vit-micro-mnist-qat (`micro.tfhe_spec`: ReLU MLP, BatchNorm) and one attention:
+  dot        pointwise ReLU attention ReLU(q·kᵀ/√d)/L · v (Zimerman et al. ICML 2024)
+  inhibitor  Σ_j ReLU(v_j − Σ_k |q_k − k_jk| / γ) (Brännvall & Stoian 2023, arXiv
+             2310.02041), γ = the head width: no encrypted x encrypted product
+and one split: 'server' encrypts the image (the circuit holds the patch embedding), 'client'
+lets the client embed the patches in the clear (`micro.qat_stage(client_embeds=True)`, as
+THE-X's client embeds tokens) and encrypts the embeddings. Tokens: 4 (patch 14) or 16 (patch
+7); a 28x28 image has no square patch giving 8.
+
+For each, with the recipe of vit-micro-mnist-qat (float stage, then its QAT finish; both
+budgets scaled by --steps-scale): float test accuracy before QAT, the JAX emulation of the
+circuit on the whole test split, the compiled circuit (PBS, widest integer, the compiler's
+cost estimate, compile seconds), its simulated accuracy on the first --n-sim test digits,
+and (--n-encrypted > 0) key generation and encrypted seconds per image: the first image
+apart, the median of the others, each output compared with its simulation. The MLP baseline
+(scikit-learn, one hidden layer of 256, bench_baselines' setting) is trained in the same run on
+the same split. Results are written after every configuration (bench/results/
+micro_frontier.json); --resume keeps those already measured with the same settings.
+
+    .venv/bin/python bench/bench_micro_frontier.py [--configs t4-w8-dot-server ...]
+        [--steps-scale 1] [--n-sim 2000] [--n-encrypted 6] [--resume]
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from _record import RESULTS, write
+
+NAME = "micro_frontier"
+PATCH = {4: 14, 16: 7}  # tokens -> patch size on 28x28 digits
+DEFAULT_CONFIGS = ("t4-w8-dot-server", "t4-w8-inhibitor-server", "t4-w8-dot-client",
+                   "t4-w8-inhibitor-client", "t4-w16-dot-client", "t4-w16-inhibitor-client",
+                   "t4-w32-dot-client", "t4-w32-inhibitor-client", "t16-w8-dot-client",
+                   "t16-w8-inhibitor-client", "t16-w16-inhibitor-client")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    tokens: int
+    width: int
+    attention: str  # 'dot' | 'inhibitor'
+    split: str      # 'server' | 'client'
+
+    @classmethod
+    def parse(cls, name: str) -> "Config":
+        try:
+            t, w, attention, split = name.split("-")
+            config = cls(int(t.removeprefix("t")), int(w.removeprefix("w")), attention, split)
+        except ValueError:
+            raise SystemExit(f"configuration {name!r}: write t<TOKENS>-w<WIDTH>-<dot|inhibitor>"
+                             "-<server|client>, e.g. t4-w16-inhibitor-client") from None
+        if (config.tokens not in PATCH or config.attention not in ("dot", "inhibitor")
+                or config.split not in ("server", "client") or config.width % 2):
+            raise SystemExit(f"configuration {name!r}: tokens {sorted(PATCH)}, an even width, "
+                             "attention dot or inhibitor, split server or client")
+        return config
+
+    @property
+    def name(self) -> str:
+        return f"t{self.tokens}-w{self.width}-{self.attention}-{self.split}"
+
+    def site(self):
+        from polyzoo.nn import Site
+
+        if self.attention == "dot":
+            return Site("pointwise", fn="relu")
+        return Site("inhibitor", param=float(self.width // 2))  # γ = the head width
+
+    def recipe(self):
+        from polyzoo.export import micro
+        from polyzoo.recipes import vit_micro_mnist_qat
+
+        parent = vit_micro_mnist_qat.RECIPE
+        (float_stage,) = parent.stages
+        stage = dataclasses.replace(float_stage, spec=micro.tfhe_spec(self.site()))
+        return dataclasses.replace(
+            parent, name=f"bench-frontier-{self.name}", stages=(stage,),
+            model=f"vit-micro/{PATCH[self.tokens]}",
+            overrides={**parent.overrides, "hidden": self.width, "mlp_dim": 2 * self.width},
+            finish_args={**parent.finish_args, "client_embeds": self.split == "client"})
+
+
+def batched(fn, x: np.ndarray, chunk: int = 500) -> np.ndarray:
+    return np.concatenate([np.asarray(fn(x[i:i + chunk])) for i in range(0, len(x), chunk)])
+
+
+def measure(config: Config, ds, inputs, *, steps_scale: float, n_sim: int, n_encrypted: int,
+            runs: str) -> dict:
+    """Train, QAT-finetune, compile, simulate and (n_encrypted) run one configuration."""
+    import jax
+
+    from polyzoo.export import (Knobs, check_onnx, circuit_report, compile_onnx, micro,
+                                simulate_batched, to_onnx)
+    from polyzoo.zoo import recipe as recipe_lib
+
+    rec = config.recipe()
+    train_in, val_in, test_in = inputs
+    x_test, y_test = test_in[0], ds.test.labels
+    t0 = time.perf_counter()
+    model, variables, _, _, _ = recipe_lib.run_stage(
+        rec, rec.stages[0], ds, train_in, val_in, None, {}, None, steps_scale=steps_scale,
+        runs=runs, progress=False)
+    float_seconds = time.perf_counter() - t0
+    float_acc = recipe_lib.evaluate(model, variables, test_in, y_test)["accuracy"]
+    t0 = time.perf_counter()
+    folded, qvars, extra = micro.qat_stage(model, variables, ds, train_in, seed=rec.seed,
+                                           steps_scale=steps_scale, log=lambda _: None,
+                                           **rec.finish_args)
+    qat_seconds = time.perf_counter() - t0
+    record = extra["qat"]
+    client = (jax.jit(lambda xb: folded.apply(qvars, xb, method=record["client"]))
+              if record["client"] else (lambda xb: xb))
+    circuit_x = batched(client, x_test)  # what the client encrypts
+    emulated = batched(jax.jit(micro.emulated_function(folded, qvars, record)), circuit_x)
+    export_fn = micro.export_function(folded, qvars, record)
+    calibration = batched(client, np.asarray(train_in[0][:record["calibration"]], np.float32))
+    graph = to_onnx(export_fn, calibration[:1])
+    onnx_gap = check_onnx(graph, export_fn, circuit_x[:16])
+    knobs = Knobs(n_bits=record["n_bits"], rounding_threshold_bits=record["rounding_bits"],
+                  p_error=micro.DEFAULT_P_ERROR, input_bits=record.get("input_bits"))
+    circuit = compile_onnx(graph, calibration, knobs)
+    report = circuit_report(circuit)
+    xs, ys = circuit_x[:n_sim], y_test[:n_sim]
+    t0 = time.perf_counter()
+    simulated = simulate_batched(circuit, xs)
+    sim_seconds = time.perf_counter() - t0
+    attn = {k: v for k, v in report.pbs_per_layer.items() if "/attn" in k}
+    row = {
+        "config": dataclasses.asdict(config), "model": rec.model, "overrides": rec.overrides,
+        "client_embeds": bool(record["client"]), "attention_site": config.site().to_dict(),
+        "float_seconds": round(float_seconds, 1), "qat_seconds": round(qat_seconds, 1),
+        "float_test_accuracy": float_acc,
+        "qat_emulated_val_accuracy": record["fake_quant_val_accuracy"],
+        "emulated_test_accuracy": float(np.mean(np.argmax(emulated, -1) == y_test)),
+        "n_test": int(len(y_test)),
+        "simulated_accuracy": float(np.mean(np.argmax(simulated, -1) == ys)),
+        "n_sim": int(len(ys)), "simulate_seconds": round(sim_seconds, 1),
+        "simulated_vs_emulated_agree": float(np.mean(
+            np.argmax(simulated, -1) == np.argmax(emulated[:len(ys)], -1))),
+        "onnx_vs_jax_max_gap": float(onnx_gap),
+        "pbs": report.pbs, "max_bit_width": report.max_bit_width,
+        "attention_layers_pbs": sum(attn.values()), "pbs_per_layer": report.pbs_per_layer,
+        "bit_width_per_layer": report.bit_width_per_layer,
+        "pbs_per_polynomial_size": {str(k): v for k, v in
+                                    sorted(report.pbs_per_polynomial_size.items())},
+        "complexity": float(circuit.fhe_circuit.statistics["complexity"]),
+        "compile_seconds": round(report.compile_seconds, 1), "knobs": report.knobs,
+    }
+    if n_encrypted:
+        row.update(encrypted(circuit, xs, simulated, n_encrypted))
+    return row
+
+
+def encrypted(circuit, xs, simulated, n: int) -> dict:
+    """Key generation, then n images one after another: the first apart (it loads the keys),
+    the median of the others; each output compared with its simulation."""
+    keygen = circuit.keygen()
+    seconds, equal = [], []
+    for i in range(n):
+        t0 = time.perf_counter()
+        out = circuit.predict(xs[[i]], fhe="execute")
+        seconds.append(time.perf_counter() - t0)
+        equal.append(bool(np.array_equal(out, simulated[[i]])))
+    return {"keygen_seconds": round(keygen, 1), "encrypted_first_s": round(seconds[0], 2),
+            "encrypted_s_per_image": round(float(np.median(seconds[1:] or seconds)), 2),
+            "encrypted_runs_s": [round(s, 2) for s in seconds],
+            "encrypted_equals_simulated": all(equal)}
+
+
+def mlp_baseline(ds) -> dict:
+    """The strongest image baseline of bench_baselines (logistic regression or the 256-unit
+    MLP, chosen on validation), refitted in this run on the same split."""
+    from polyzoo.train import baselines
+
+    best = baselines.pick(baselines.baselines(ds, cache=False))
+    return {"baseline": best.name, "baseline_accuracy": best.accuracy,
+            "description": best.description, "seconds": round(best.seconds, 1)}
+
+
+def main() -> None:
+    from polyzoo.train import data
+    from polyzoo.zoo import recipe as recipe_lib
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--configs", nargs="+", default=list(DEFAULT_CONFIGS),
+                        help="t<TOKENS>-w<WIDTH>-<dot|inhibitor>-<server|client>")
+    parser.add_argument("--steps-scale", type=float, default=1.0,
+                        help="scale both training budgets (float stage and QAT)")
+    parser.add_argument("--n-sim", type=int, default=2000,
+                        help="test digits to simulate (default: the whole split)")
+    parser.add_argument("--n-encrypted", type=int, default=6,
+                        help="encrypted images per configuration (0: none)")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep configurations already in the record with these settings")
+    args = parser.parse_args()
+    configs = [Config.parse(c) for c in args.configs]
+    settings = {"steps_scale": args.steps_scale, "n_sim": args.n_sim,
+                "n_encrypted": args.n_encrypted}
+    path = RESULTS / f"{NAME}.json"
+    old = json.loads(path.read_text()) if args.resume and path.exists() else {}
+    results = {k: v for k, v in old.get("results", {}).items()
+               if old.get("settings") == settings}
+
+    ds = data.load("mnist")
+    from polyzoo.recipes import vit_micro_mnist_qat
+
+    inputs = tuple(recipe_lib.inputs_of(vit_micro_mnist_qat.RECIPE, ds, s)
+                   for s in ("train", "val", "test"))
+    baseline = old.get("baseline") if results else None
+    if baseline is None:
+        baseline = mlp_baseline(ds)
+    print(f"baseline {baseline['baseline']}: {100 * baseline['baseline_accuracy']:.2f}%",
+          flush=True)
+    with tempfile.TemporaryDirectory() as runs:  # fresh training: no run cache
+        for config in configs:
+            if config.name in results:
+                continue
+            t0 = time.perf_counter()
+            row = measure(config, ds, inputs, steps_scale=args.steps_scale, n_sim=args.n_sim,
+                          n_encrypted=args.n_encrypted, runs=runs)
+            row["seconds"] = round(time.perf_counter() - t0, 1)
+            results[config.name] = row
+            secs = row.get("encrypted_s_per_image")
+            print(f"{config.name:<26} float {100 * row['float_test_accuracy']:.2f}%  emulated "
+                  f"{100 * row['emulated_test_accuracy']:.2f}%  simulated "
+                  f"{100 * row['simulated_accuracy']:.2f}% (n={row['n_sim']})  PBS "
+                  f"{row['pbs']}  max bits {row['max_bit_width']}  "
+                  f"{'' if secs is None else f'{secs:.1f} s/image  '}"
+                  f"({row['seconds']:.0f} s)", flush=True)
+            write(NAME, {"settings": settings, "dataset": "mnist", "baseline": baseline,
+                         "results": results})
+    for name, row in sorted(results.items()):  # the same model with either attention
+        if row["config"]["attention"] != "dot" or name.replace("-dot-", "-inhibitor-") not in results:
+            continue
+        inh = results[name.replace("-dot-", "-inhibitor-")]
+        ratios = {k: inh[k] / row[k] for k in ("pbs", "attention_layers_pbs", "complexity",
+                                                "encrypted_s_per_image") if row.get(k)}
+        print(f"inhibitor / dot, {name.replace('-dot', '')}: "
+              + ", ".join(f"{k} {v:.2f}x" for k, v in ratios.items())
+              + f"; simulated accuracy {100 * (inh['simulated_accuracy'] - row['simulated_accuracy']):+.2f} points")
+    best = max(results.values(), key=lambda r: r["simulated_accuracy"])
+    lead = best["simulated_accuracy"] - baseline["baseline_accuracy"]
+    print(f"\nmost accurate: {best['config']} simulated {100 * best['simulated_accuracy']:.2f}% "
+          f"({100 * lead:+.2f} points against the {baseline['baseline']} baseline)")
+    print(f"wrote {write(NAME, {'settings': settings, 'dataset': 'mnist', 'baseline': baseline, 'results': results})}")
+
+
+if __name__ == "__main__":
+    main()
