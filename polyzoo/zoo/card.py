@@ -106,7 +106,10 @@ def render(name: str, root=None) -> str:
                   f"{_pct(q['fake_quant_val_accuracy_before_qat'])} | "
                   f"{_pct(q['fake_quant_val_accuracy'])} |",
                   "", f"Encrypted inference: `polyzoo export {name} --out DIR` (compiles with "
-                  "these bits and reports the simulated accuracy)."]
+                  "these bits and reports the simulated accuracy)."
+                  + (" The client computes the patch embedding and the position embeddings in "
+                     "the clear (it holds their float weights) and encrypts the embeddings; "
+                     "the circuit starts at the first block." if q.get("client") else "")]
     extra = home() / "models" / "cards" / f"{name}.extra.md"
     if extra.exists():
         lines += ["", extra.read_text().strip()]
