@@ -18,7 +18,8 @@ and (--n-encrypted > 0) key generation and encrypted seconds per image: the firs
 apart, the median of the others, each output compared with its simulation. The MLP baseline
 (scikit-learn, one hidden layer of 256, bench_baselines' setting) is trained in the same run on
 the same split. Results are written after every configuration (bench/results/
-micro_frontier.json); --resume keeps those already measured with the same settings.
+micro_frontier.json); --resume keeps those already measured at the same --steps-scale (each
+row records its own number of simulated digits and encrypted runs).
 
     .venv/bin/python bench/bench_micro_frontier.py [--configs t4-w8-dot-server ...]
         [--steps-scale 1] [--n-sim 2000] [--n-encrypted 6] [--resume]
@@ -208,8 +209,9 @@ def main() -> None:
                 "n_encrypted": args.n_encrypted}
     path = RESULTS / f"{NAME}.json"
     old = json.loads(path.read_text()) if args.resume and path.exists() else {}
+    # rows keep their own sample counts (n_sim, encrypted_runs_s): a resumed record may mix
     results = {k: v for k, v in old.get("results", {}).items()
-               if old.get("settings") == settings}
+               if v.get("steps_scale", 1.0) == args.steps_scale}
 
     ds = data.load("mnist")
     from polyzoo.recipes import vit_micro_mnist_qat
@@ -229,6 +231,7 @@ def main() -> None:
             row = measure(config, ds, inputs, steps_scale=args.steps_scale, n_sim=args.n_sim,
                           n_encrypted=args.n_encrypted, runs=runs)
             row["seconds"] = round(time.perf_counter() - t0, 1)
+            row["steps_scale"] = args.steps_scale
             results[config.name] = row
             secs = row.get("encrypted_s_per_image")
             print(f"{config.name:<26} float {100 * row['float_test_accuracy']:.2f}%  emulated "

@@ -114,33 +114,68 @@ def frontier_table(record: dict | None) -> str:
             "integer | s / image (median) | keygen s | encrypted = simulated |",
             "|---|---|---|---|---|---|---|---|---|---|"]
     ordered = sorted(record["results"].items(),
-                     key=lambda kv: -kv[1]["simulated_accuracy"])
+                     key=lambda kv: -kv[1]["emulated_test_accuracy"])  # all test digits
     for name, r in ordered:
         secs = r.get("encrypted_s_per_image")
+        runs = len(r.get("encrypted_runs_s", ()))
         same = r.get("encrypted_equals_simulated")
         rows.append(
             f"| {name} | {'yes' if r['client_embeds'] else 'no'} | "
             f"{_pct(r['float_test_accuracy'])} | {_pct(r['emulated_test_accuracy'])} | "
-            f"**{_pct(r['simulated_accuracy'])}** | {r['pbs']} | {r['max_bit_width']} | "
-            f"{'-' if secs is None else f'{secs:.1f}'} | {r.get('keygen_seconds', '-')} | "
+            f"**{_pct(r['simulated_accuracy'])}** ({r['n_sim']}) | {r['pbs']} | "
+            f"{r['max_bit_width']} | "
+            f"{'-' if secs is None else f'{secs:.1f} ({runs})'} | "
+            f"{r.get('keygen_seconds', '-')} | "
             f"{'-' if same is None else ('yes' if same else '**no**')} |")
     best = ordered[0][1] if ordered else None
-    n_enc = record["settings"]["n_encrypted"]
     rows += ["", f"Baseline, same split, refitted in the same run: **{base['baseline']} "
              f"{_pct(base['baseline_accuracy'])}** ({base['description']}). "
              + ("" if best is None else
-                f"Most accurate circuit: {ordered[0][0]}, "
-                f"{100 * (best['simulated_accuracy'] - base['baseline_accuracy']):+.2f} points "
-                "against it" + (" (behind)." if best['simulated_accuracy']
-                                <= base['baseline_accuracy'] else ".")),
+                f"Most accurate circuit (emulated, whole test split): {ordered[0][0]}, "
+                f"{100 * (best['emulated_test_accuracy'] - base['baseline_accuracy']):+.2f} "
+                "points against it" + (" (behind)." if best['emulated_test_accuracy']
+                                       <= base['baseline_accuracy'] else ".")),
              "", f"Float: the trained network before QAT; emulated: the JAX emulation of the "
              f"circuit; both on all {ordered[0][1]['n_test'] if ordered else '-'} test digits. "
-             f"Simulated: Concrete-ML's simulation on the first "
-             f"{record['settings']['n_sim']}. Seconds: {n_enc} encrypted images one after "
-             "another, the median without the first. Record: `bench/results/"
+             "Simulated: Concrete-ML's simulation on the first (n) test digits. Seconds: "
+             "(n) encrypted images one after another, the median without the first. Record: "
+             "`bench/results/"
              f"micro_frontier.json` (commit {record['commit']}, {record['date']}, load average "
              f"{record['load_average_1min']}).", "", "![accuracy against seconds per image]"
              "(../img/micro-frontier.png)"]
+    return "\n".join(rows)
+
+
+def peer_table(record: dict | None) -> str:
+    if record is None:
+        return "No record yet: run `.venv/bin/python bench/bench_encrypted_peer.py`."
+    a, b = record["polyzoo"], record["peer"]
+
+    def cell(row, key, fmt="{}"):
+        return "-" if row.get(key) is None else fmt.format(row[key])
+    rows = ["| | polyzoo: `" + a["model"] + "` | Concrete-ML: `NeuralNetClassifier` |",
+            "|---|---|---|",
+            f"| simulated accuracy | **{_pct(a['simulated_accuracy'])}** (n={a['n_sim']}) | "
+            f"**{_pct(b['simulated_accuracy'])}** (n={b['n_sim']}) |",
+            f"| encrypted seconds per image | {cell(a, 'encrypted_s_per_image')} | "
+            f"{cell(b, 'encrypted_s_per_image')} |",
+            f"| encrypted runs (s) | {', '.join(map(str, a.get('encrypted_runs_s', [])))} | "
+            f"{', '.join(map(str, b.get('encrypted_runs_s', [])))} |",
+            f"| encrypted = simulated | {cell(a, 'encrypted_equals_simulated')} | "
+            f"{cell(b, 'encrypted_equals_simulated')} |",
+            f"| PBS per image | {a['pbs']} | {b['pbs']} |",
+            f"| widest integer (bits) | {a['max_bit_width']} | {b['max_bit_width']} |",
+            f"| evaluation keys (MiB) | {cell(a, 'evaluation_key_mib')} | "
+            f"{cell(b, 'evaluation_key_mib')} |",
+            f"| key generation (s) | {cell(a, 'keygen_s')} | {cell(b, 'keygen_s')} |",
+            f"| compile (s) | {a['compile_s']} | {b['compile_s']} |",
+            f"| training (s) | {cell(a, 'train_s')} | {cell(b, 'train_s')} |",
+            f"| the client computes | {'the patch embedding' if a['client_computes'] != 'nothing' else 'nothing'} | nothing |",
+            "", f"Peer: `{b['model']}`. polyzoo − peer: "
+            f"{record['accuracy_lead_points']:+.2f} points; polyzoo / peer: "
+            + ", ".join(f"{k} {v:.2f}x" for k, v in record["ratio_polyzoo_over_peer"].items())
+            + f". Record: `bench/results/encrypted_peer.json` (commit {record['commit']}, "
+            f"{record['date']}, load average {record['load_average_1min']})."]
     return "\n".join(rows)
 
 
@@ -192,7 +227,8 @@ def tables() -> dict[str, str]:
     record = _record("baselines")
     return {"zoo": zoo_table(manifest, record), "baselines": baselines_table(record),
             "serve": serve_table(_record("serve")),
-            "frontier": frontier_table(_record("micro_frontier"))}
+            "frontier": frontier_table(_record("micro_frontier")),
+            "peer": peer_table(_record("encrypted_peer"))}
 
 
 def render(text: str, rendered: dict[str, str]) -> str:

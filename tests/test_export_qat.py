@@ -208,3 +208,42 @@ def test_micro_vit_recipe_publish_and_export_cli_end_to_end(tmp_path, capsys, mo
     assert report["pbs"] == sum(report["pbs_per_layer"].values())
     assert (tmp_path / "out" / "server" / "server.zip").exists()
     assert not list((tmp_path / "out" / "server").glob("*key*"))
+
+
+def test_client_embedding_entry_exports_the_blocks_only(tmp_path, monkeypatch):
+    """A QAT entry trained with client_embeds: the client computes the patch embedding in the
+    clear, the circuit takes (B, 4, 8) embeddings and computes what the emulation computes."""
+    import dataclasses
+
+    from polyzoo.export import _protocol, _sources, check_onnx, micro, to_onnx
+    from polyzoo.zoo import recipe as recipe_lib
+
+    recipe = recipe_lib.load_recipe("vit_micro_mnist_qat")
+    recipe = dataclasses.replace(
+        recipe, stages=(dataclasses.replace(recipe.stages[0], steps=200),),
+        finish_args={**recipe.finish_args, "steps": 40, "client_embeds": True})
+    root = tmp_path / "zoo"
+    entry = recipe_lib.run(recipe, progress=False, root=root, runs=tmp_path / "runs")
+    assert entry["qat"]["client"] == micro.CLIENT_METHOD
+    monkeypatch.setenv("POLYZOO_CHECKPOINTS", str(root))
+    source = _sources.resolve("vit-micro-mnist-qat")
+    assert source.client == {"zoo": "vit-micro-mnist-qat", "method": "embed_patches"}
+    assert source.test_x.shape == (len(source.test_y), 4, 8)
+    assert "patch embedding" in _protocol.client_computes(source.client)
+    # the client's embedding keeps its float weights (the circuit's kernels sit on 5-bit grids)
+    from polyzoo import zoo
+
+    params = zoo.load("vit-micro-mnist-qat").variables["params"]
+    assert len(np.unique(params["embed"]["kernel"])) > 2 ** 5
+    assert len(np.unique(params["layer_0"]["mlp"]["fc1"]["kernel"])) < 2 ** 5
+    graph = to_onnx(source.export_fn, source.calibration[:1])
+    assert not any("embed" in n.name for n in graph.graph.node)
+    assert check_onnx(graph, source.export_fn, source.test_x[:8]) < 1e-4
+
+
+def test_demo_puts_the_baseline_beside_the_circuit():
+    from polyzoo.commands.demo import DEMO_MODEL, _against_baseline
+
+    behind = _against_baseline(DEMO_MODEL, 0.5, 10)
+    assert "mlp-256" in behind and "does NOT beat the baseline" in behind
+    assert "does NOT" not in _against_baseline(DEMO_MODEL, 0.999, 10)
