@@ -30,9 +30,10 @@ def accuracy(logits, labels) -> float:
     return float(np.mean(np.argmax(logits, -1) == labels))
 
 
-def polyzoo_side(entry: str, n_sim: int) -> tuple[dict, object, np.ndarray]:
-    """(figures, circuit, circuit inputs of the test split) of the zoo entry."""
+def polyzoo_side(entry: str, n_sim: int):
+    """(figures, Concrete-ML module, circuit inputs of the test split, their simulation)."""
     from polyzoo.export import compile_onnx, default_knobs, resolve, simulate_batched, to_onnx
+    from polyzoo.zoo.registry import read_manifest
 
     source = resolve(entry)
     calib = np.asarray(source.calibration, np.float32)
@@ -43,7 +44,7 @@ def polyzoo_side(entry: str, n_sim: int) -> tuple[dict, object, np.ndarray]:
     simulated = simulate_batched(circuit, x)
     stats = circuit.fhe_circuit.statistics
     row = {"model": entry, "client_computes": source.client or "nothing",
-           "train_s": (source.meta.get("zoo") or {}).get("train_seconds"),
+           "train_s": read_manifest()["entries"][entry].get("train_time_s"),
            "compile_s": round(circuit.compile_seconds, 1),
            "simulate_s": round(time.perf_counter() - t0, 1),
            "simulated_accuracy": accuracy(simulated, y), "n_sim": int(len(y)),
