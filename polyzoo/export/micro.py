@@ -157,7 +157,7 @@ def export_function(model, variables, qat_meta: dict):
     """xb -> logits of a folded model with its trained quantisers as `qat.quant` (to_onnx
     makes them Quant nodes, compile_onnx imports their grids): what to export for a QAT entry.
     `qat_meta` is the entry's manifest record 'qat' (n_bits, rounding_bits, product_bits,
-    signed, input_bits, ranges)."""
+    signed, input_bits, ranges; 'client': xb are the client's patch embeddings)."""
     if not qat_meta.get("ranges"):
         raise ValueError("this QAT record has no trained grids ('ranges'): retrain the entry "
                          "with `polyzoo train vit_micro_mnist_qat`")
@@ -169,7 +169,8 @@ def export_function(model, variables, qat_meta: dict):
 
 def emulated_function(model, variables, qat_meta: dict):
     """xb -> logits of the circuit without PBS errors, emulated in JAX (accumulator rounding
-    and encrypted-add rescaling included): the training-time view of the circuit."""
+    and encrypted-add rescaling included): the training-time view of the circuit (xb as for
+    `export_function`)."""
     fn, params, _ = _split(model, variables, client=bool(qat_meta.get("client")))
     quantised = qat.quantized(fn, qat_meta["n_bits"],
                               ranges=jnp.asarray(qat_meta["ranges"], jnp.float32),
