@@ -10,7 +10,6 @@ give PBS counts per layer.
 from __future__ import annotations
 
 import dataclasses
-import re
 from typing import Any, Callable, Sequence
 
 import jax
@@ -18,10 +17,10 @@ import jax.numpy as jnp
 import numpy as np
 import onnx
 from jax import export as jax_export
-from jax._src import source_info_util
-from jax.extend import core as jcore
 from onnx import TensorProto, helper, numpy_helper
 
+from polyzoo import _jaxpr
+from polyzoo._jaxpr import location as _location
 from polyzoo.export._unsupported import explain
 
 OPSET = 14
@@ -31,7 +30,6 @@ _QUANT_PRIMITIVE = "polyzoo_quant"  # polyzoo.export.qat.quant (kept in sync by 
 # Ops that move values without changing them: a per-tensor quantiser commutes with them, and
 # Concrete-ML's QAT import wants the Quant node before them (they re-quantise otherwise).
 _SHAPE_OPS = ("Reshape", "Transpose", "Squeeze", "Unsqueeze", "Expand", "Slice", "Identity")
-_CALL_PARAMS = ("jaxpr", "call_jaxpr", "fun_jaxpr")  # sub-jaxpr of pjit/closed_call/custom_*
 # JAX primitives that are one ONNX node on the same operands.
 _ELEMENTWISE = {"add": "Add", "sub": "Sub", "mul": "Mul", "erf": "Erf", "tanh": "Tanh",
                 "logistic": "Sigmoid", "abs": "Abs", "sign": "Sign"}
@@ -60,27 +58,6 @@ def _shape_const(shape: Sequence) -> np.ndarray:
         raise UnsupportedOperation(f"reshape to {tuple(shape)} mixes the batch axis into more "
                                    "than one dimension; keep the batch axis separate")
     return np.array([-1 if _is_symbolic(d) else int(d) for d in shape], np.int64)
-
-
-# Flax names the scope of a call to a module's method other than __call__ '<Class>.<method>'
-# ('Vit.encode_embedded'); a module's own scope has no '.'.
-_METHOD_SCOPE = re.compile(r"^[A-Za-z]\w*\.\w+$")
-
-
-def _where(eqn, outer: str = "") -> str:
-    """The Flax module path of an equation, method scopes left out (a layer is named alike
-    whichever method reached it). Inside a sub-jaxpr (a custom_jvp call such as jax.nn.relu,
-    a jit) the name stack starts afresh, so the calling equation's is prefixed."""
-    inner = "/".join(p for p in str(eqn.source_info.name_stack).split("/")
-                     if p and not _METHOD_SCOPE.match(p))
-    if outer and not inner.startswith(outer):
-        inner = f"{outer}/{inner}" if inner else outer
-    return inner or "<top level>"
-
-
-def _location(eqn) -> str:
-    frame = source_info_util.user_frame(eqn.source_info)
-    return f"{frame.file_name}:{frame.start_line}" if frame else "unknown source"
 
 
 class _Builder:
@@ -152,29 +129,15 @@ class _Translator:
         return self.b.const(value)
 
     # ---- jaxpr walk -------------------------------------------------------------------------
-    def run(self, jaxpr: jcore.Jaxpr, consts: Sequence, args: Sequence, outer: str = "") -> list:
+    def run(self, jaxpr: _jaxpr.Jaxpr, consts: Sequence, args: Sequence, outer: str = "") -> list:
         """Translate `jaxpr`; `outer`: the module path of the equation that calls it."""
-        env: dict = {}
-
-        def read(atom):
-            if isinstance(atom, jcore.Literal):
-                return np.asarray(atom.val)
-            return env[atom]
-
-        for var, val in zip(jaxpr.constvars, consts):
-            env[var] = np.asarray(val)
-        for var, val in zip(jaxpr.invars, args):
-            env[var] = val
-        for eqn in jaxpr.eqns:
-            ins = [read(a) for a in eqn.invars]
-            outs = self.equation(eqn, ins, outer)
-            for var, val in zip(eqn.outvars, outs):
-                env[var] = val
-        return [read(a) for a in jaxpr.outvars]
+        return _jaxpr.interpret(jaxpr, consts, args,
+                                lambda eqn, ins: self.equation(eqn, ins, outer),
+                                constant=np.asarray)
 
     def equation(self, eqn, ins: list, outer: str = "") -> list:
         prim = eqn.primitive.name
-        where = _where(eqn, outer)
+        where = _jaxpr.module_path(eqn, outer)
         if prim == _QUANT_PRIMITIVE:  # before constant folding: weights get Quant nodes too
             aval = eqn.outvars[0].aval
             return [Traced(self.op_quant(eqn, ins, where), tuple(aval.shape), aval.dtype)]
@@ -185,9 +148,8 @@ class _Translator:
                 res = eqn.primitive.bind(*[jnp.asarray(x) for x in ins], **eqn.params)
             res = res if eqn.primitive.multiple_results else [res]
             return [np.asarray(r) for r in res]
-        sub = next((eqn.params[k] for k in _CALL_PARAMS if k in eqn.params), None)
-        if sub is not None:
-            closed = sub if hasattr(sub, "jaxpr") else jcore.ClosedJaxpr(sub, ())
+        closed = _jaxpr.sub_jaxpr(eqn)
+        if closed is not None:
             return self.run(closed.jaxpr, closed.consts, ins,
                             "" if where == "<top level>" else where)
         if prim in _ELEMENTWISE:  # one ONNX node, same operands

@@ -29,11 +29,9 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax._src import source_info_util
-from jax.extend import core as jcore
 from jax.interpreters import ad, batching, mlir
 
-_CALL_PARAMS = ("jaxpr", "call_jaxpr", "fun_jaxpr")
+from polyzoo import _jaxpr
 # Primitives that only move values: a quantised value stays quantised through them.
 _MOVES = ("reshape", "transpose", "squeeze", "expand_dims", "broadcast_in_dim", "slice",
           "copy", "copy_p", "convert_element_type")
@@ -54,7 +52,7 @@ def _quant_impl(x, scale, zero_point, *, bits, signed, narrow):
     return (q - zero_point) * scale
 
 
-quant_p = jcore.Primitive(QUANT)
+quant_p = _jaxpr.Primitive(QUANT)
 quant_p.def_impl(_quant_impl)
 quant_p.def_abstract_eval(lambda x, scale, zero_point, **_: jax.core.ShapedArray(x.shape, x.dtype))
 mlir.register_lowering(quant_p, mlir.lower_fun(_quant_impl, multiple_results=False))
@@ -311,7 +309,7 @@ def headroom_ranges(fn: Callable, *args, n_bits: int, rounding_bits: int, factor
                      f"widening their grids {rounds} times by {factor}: {overflows}")
 
 
-def _run(closed: jcore.ClosedJaxpr, args, data_argnums, sites: "_Sites") -> list:
+def _run(closed: _jaxpr.ClosedJaxpr, args, data_argnums, sites: "_Sites") -> list:
     """Evaluate `closed` on args with the quantisers of `sites` (its output products marked)."""
     flagged = _flagged(args, data_argnums)
     sites.outputs = _output_products(closed.jaxpr, flagged)
@@ -334,7 +332,7 @@ def _flagged(args, data_argnums):
     return pairs
 
 
-def _output_products(jaxpr: jcore.Jaxpr, flagged) -> set[int]:
+def _output_products(jaxpr: _jaxpr.Jaxpr, flagged) -> set[int]:
     """ids of the encrypted x clear products whose result is an output of the function, up to
     added constants (the bias) and shape moves, and of encrypted sums that are one up to shape
     moves. Concrete-ML returns such a layer's integers unrounded, to be dequantised in the
@@ -342,16 +340,16 @@ def _output_products(jaxpr: jcore.Jaxpr, flagged) -> set[int]:
     data = {v for v, (_, f, _) in zip(jaxpr.invars, flagged) if f}
     producer = {}
     for eqn in jaxpr.eqns:
-        if any(isinstance(a, jcore.Var) and a in data for a in eqn.invars):
+        if any(_jaxpr.is_var(a) and a in data for a in eqn.invars):
             data.update(eqn.outvars)
         producer.update((o, eqn) for o in eqn.outvars)
     found = set()
     for v in jaxpr.outvars:
         added = False  # a constant was added on the way (a Gemm's bias, not a sum's)
-        while isinstance(v, jcore.Var) and v in producer:
+        while _jaxpr.is_var(v) and v in producer:
             eqn = producer[v]
             name = eqn.primitive.name
-            encrypted = [a for a in eqn.invars if isinstance(a, jcore.Var) and a in data]
+            encrypted = [a for a in eqn.invars if _jaxpr.is_var(a) and a in data]
             if len(encrypted) == 1 and (name == "dot_general"
                                         or (name == "reduce_sum" and not added)):
                 found.add(id(eqn))
@@ -524,40 +522,25 @@ def _rounded_sum(eqn, x, grid, sites: _Sites):
     return total if rounded is None else _ste(total, rounded)
 
 
-def _eval(jaxpr: jcore.Jaxpr, consts, args, sites: _Sites, outer=None):
+def _eval(jaxpr: _jaxpr.Jaxpr, consts, args, sites: _Sites, outer=None):
     """Evaluate jaxpr on (value, depends_on_data, grid or None) triples, inserting the
     circuit's quantisers; `grid` marks values that are a quantiser's output. `outer`: the name
     stack of the equation calling this sub-jaxpr (whose own stacks start afresh)."""
-    env = {}
-
-    def read(atom):
-        if isinstance(atom, jcore.Literal):
-            return atom.val, False, None
-        return env[atom]
-
-    for var, c in zip(jaxpr.constvars, consts):
-        env[var] = (c, False, None)
-    for var, a in zip(jaxpr.invars, args):
-        env[var] = a
-    for eqn in jaxpr.eqns:
+    def rule(eqn, ins):
         # Under the equation's Flax module path, so the quantisers are named after the layer.
-        stack = eqn.source_info.name_stack
-        if outer is not None and not str(stack).startswith(str(outer)):
-            stack = outer + stack
-        with source_info_util.user_context(eqn.source_info.traceback, name_stack=stack):
-            outs = _equation(eqn, [read(a) for a in eqn.invars], sites, stack)
-        for var, out in zip(eqn.outvars, outs):
-            env[var] = out
-    return [read(a) for a in jaxpr.outvars]
+        stack = _jaxpr.name_stack(eqn, outer)
+        with _jaxpr.user_context(eqn, stack):
+            return _equation(eqn, ins, sites, stack)
+
+    return _jaxpr.interpret(jaxpr, consts, args, rule, constant=lambda c: (c, False, None))
 
 
 def _equation(eqn, ins, sites: _Sites, stack=None) -> list:
     """One equation on (value, depends_on_data, grid) triples (`stack`: its name stack)."""
     data = any(f for _, f, _ in ins)
     name = eqn.primitive.name
-    sub = next((eqn.params[k] for k in _CALL_PARAMS if k in eqn.params), None)
-    if sub is not None and data:
-        closed = sub if hasattr(sub, "jaxpr") else jcore.ClosedJaxpr(sub, ())
+    closed = _jaxpr.sub_jaxpr(eqn)
+    if closed is not None and data:
         return _eval(closed.jaxpr, closed.consts, ins, sites, outer=stack)
     if name == "dot_general" and data:
         value, grid = _product(eqn, ins, sites)

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import jax
-from jax.extend.core import Var
+
+from polyzoo import _jaxpr
 
 # Primitives the polynomial forward may apply to encrypted (input-dependent) values.
 HE_OPS = frozenset({
@@ -39,13 +40,11 @@ def non_he_ops(fn, *args, constant_argnums=()) -> dict[str, int]:
 
 
 def _walk(jaxpr, dep_in, counts) -> list[bool]:
-    dep = {v: d for v, d in zip(jaxpr.invars, dep_in)}
-    is_dep = lambda v: isinstance(v, Var) and dep.get(v, False)
-    for eqn in jaxpr.eqns:
-        ins = [is_dep(v) for v in eqn.invars]
-        sub = _sub_jaxpr(eqn)
+    """Whether each output of jaxpr depends on the input, counting input-dependent ops."""
+    def rule(eqn, ins):
+        sub = _jaxpr.sub_jaxpr(eqn)
         if sub is not None:
-            outs = _walk(sub, ins, counts) if any(ins) else [False] * len(eqn.outvars)
+            outs = _walk(sub.jaxpr, ins, counts) if any(ins) else [False] * len(eqn.outvars)
         else:
             outs = [any(ins)] * len(eqn.outvars)
         if any(ins):
@@ -54,14 +53,7 @@ def _walk(jaxpr, dep_in, counts) -> list[bool]:
                 name = 'div_by_constant'
             if sub is None or name not in HE_OPS:
                 counts[name] = counts.get(name, 0) + 1
-        for v, d in zip(eqn.outvars, outs):
-            dep[v] = d
-    return [is_dep(v) for v in jaxpr.outvars]
+        return outs
 
-
-def _sub_jaxpr(eqn):
-    for key in ('jaxpr', 'call_jaxpr', 'fun_jaxpr'):
-        j = eqn.params.get(key)
-        if j is not None:
-            return getattr(j, 'jaxpr', j)
-    return None
+    return _jaxpr.interpret(jaxpr, [False] * len(jaxpr.constvars), dep_in, rule,
+                            constant=lambda _: False)
