@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-import sys
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -149,9 +149,3 @@ def plot(args, fit) -> None:
     fig.tight_layout()
     fig.savefig(args.plot, dpi=110)
     plt.close(fig)
-
-
-if __name__ == "__main__":
-    from polyzoo.cli import main
-
-    sys.exit(main(["fit", *sys.argv[1:]]))
