@@ -25,8 +25,7 @@ Metric:   92.55% test accuracy (2,000 digits, float forward of the stored networ
           2,536 PBS (424 on 8,192-coefficient polynomials, none wider), 15-bit max;
           card: models/cards/vit-micro-mnist-qat.md
 """
-from polyzoo.export.micro import (DEFAULT_BITS, DEFAULT_PRODUCT_BITS, DEFAULT_ROUNDING,
-                                  DEFAULT_WEIGHT_BITS, MODEL, tfhe_spec)
+from polyzoo.export.micro import DEFAULT_QUANT, MODEL, tfhe_spec
 from polyzoo.zoo.recipe import Recipe, Stage
 
 RECIPE = Recipe(
@@ -60,8 +59,6 @@ RECIPE = Recipe(
     # 90.4, distillation weight 0.8 90.3. 4-bit product operands: 89.2-90.7. Rounding 6, which
     # 5-bit operands now allow: 88.5-90.1 (lr 3e-4 to 3e-3); rounding 6 on the query, key,
     # value and fc1 accumulators only: 90.0.
-    finish_args=dict(n_bits=DEFAULT_BITS, rounding_bits=DEFAULT_ROUNDING,
-                     product_bits=DEFAULT_PRODUCT_BITS, weight_bits=DEFAULT_WEIGHT_BITS,
-                     steps=6000, lr=3e-3, signed_grids=True,
+    finish_args=dict(quant=DEFAULT_QUANT, steps=6000, lr=3e-3, signed_grids=True,
                      distill=0.5, temperature=2.0, shift=1),
 )

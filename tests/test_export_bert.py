@@ -75,14 +75,15 @@ def test_zoo_micro_bert_source_reproduces_its_zoo_accuracy():
 
 @pytest.mark.slow
 def test_tiny_unmasked_bert_compiles_and_simulates_like_float():
-    from polyzoo.export import Knobs, circuit_report, compile_onnx, to_onnx
+    from polyzoo.export import Knobs, QuantSpec, circuit_report, compile_onnx, to_onnx
 
     model, variables, _ = _bert(mask_padding=False, max_positions=4)
     ids = jnp.asarray(np.random.default_rng(1).integers(1, 1000, (300, 4)), jnp.int32)
     x = np.asarray(model.apply(variables, ids, method="embed"), np.float32)  # (300, 4, 16)
     fn = lambda e: model.apply(variables, e, None, method="encode_embedded")  # noqa: E731
     labels = np.argmax(np.asarray(fn(x)), -1)
-    circuit = compile_onnx(to_onnx(fn, x[:1]), x[:200], Knobs(n_bits=6, rounding_threshold_bits=8, p_error=0.05))
+    circuit = compile_onnx(to_onnx(fn, x[:1]), x[:200],
+                           Knobs(quant=QuantSpec(bits=6, rounding_bits=8), p_error=0.05))
     report = circuit_report(circuit, fn, x[200:], labels[200:])
     assert report.pbs > 0 and report.max_bit_width <= 16
     assert report.agreement_float_simulated >= 0.8

@@ -15,7 +15,7 @@ import jax
 import numpy as np
 import pytest
 
-from polyzoo.export import (CircuitTooWide, Client, DeploymentError, Knobs, Server,
+from polyzoo.export import (CircuitTooWide, Client, DeploymentError, Knobs, QuantSpec, Server,
                             circuit_report, compile_onnx, save_deployment, to_onnx)
 from polyzoo.export._deploy import agreement
 
@@ -95,8 +95,8 @@ def test_too_wide_circuit_names_the_layer_and_the_knobs():
     model = TinyMLP(hidden=16)
     fn = functools.partial(model.apply, model.init(jax.random.key(0), x[:1]))
     with pytest.raises(CircuitTooWide, match=r"\d\d-bit .* after layer TinyMLP/fc1: lower "
-                                             r"n_bits .*--rounding"):
-        compile_onnx(to_onnx(fn, x[:1]), x, Knobs(n_bits=8))
+                                             r"the bit-width .*--rounding"):
+        compile_onnx(to_onnx(fn, x[:1]), x, Knobs(quant=QuantSpec(bits=8)))
 
 
 def test_encrypted_execution_equals_simulation(tiny, deployed):

@@ -1,12 +1,14 @@
 """Quantisation-aware training helpers: fake quantisers, straight-through gradients, and the
 jaxpr-level insertion of Concrete-ML's quantisers (polyzoo.export.qat)."""
+import dataclasses
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from polyzoo.export import qat
+from polyzoo.export import QuantSpec, qat
 
 def test_fake_quant_grid_and_straight_through_gradient():
     x = jnp.linspace(-1.0, 3.0, 101, dtype=jnp.float32)
@@ -46,24 +48,26 @@ def test_every_matrix_product_is_quantised(net):
     # fc1 input, both einsum operands and the einsum result (fc2 reads it, already quantised)
     assert len(ranges) == 4
     assert ranges[0] == pytest.approx((float(x.min()), float(x.max())))
-    with_rounding = qat.activation_ranges(fn, params, x, n_bits=4, rounding_bits=6)
+    with_rounding = qat.activation_ranges(fn, params, x,
+                                          spec=QuantSpec(bits=4, rounding_bits=6))
     assert len(with_rounding) == 4 + 3  # + the accumulators of fc1, the einsum and fc2
 
 def test_quantized_converges_to_float_with_bits(net):
     fn, params, x = net
     exact = np.asarray(fn(params, x))
-    errors = [float(np.max(np.abs(np.asarray(qat.quantized(fn, b)(params, x)) - exact)))
-              for b in (3, 6, 12)]
+    errors = [float(np.max(np.abs(np.asarray(qat.quantized(fn, QuantSpec(bits=b))(params, x))
+                                  - exact))) for b in (3, 6, 12)]
     assert errors[0] > errors[1] > errors[2] and errors[2] < 1e-2 * np.abs(exact).max()
 
 def test_quantized_trains_under_jit(net):
     fn, params, x = net
     y = jnp.asarray(np.arange(len(x)) % 3, jnp.int32)
-    ranges = jnp.asarray(qat.activation_ranges(fn, params, x, n_bits=4), jnp.float32)
+    spec = QuantSpec(bits=4)
+    ranges = jnp.asarray(qat.activation_ranges(fn, params, x, spec=spec), jnp.float32)
 
     @jax.jit
     def loss(p, ranges):
-        logits = qat.quantized(fn, 4, ranges=ranges)(p, x)
+        logits = qat.quantized(fn, spec, ranges=ranges)(p, x)
         return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), y[:, None], 1))
 
     value, grads = jax.value_and_grad(loss)(params, ranges)
@@ -81,9 +85,10 @@ def test_kernels_on_grid_are_the_quantised_weights(net):
         assert len(np.unique(np.asarray(kernel))) <= 15  # levels -7..7 of a 4-bit grid
         assert not np.array_equal(kernel, params[name]["kernel"])
         np.testing.assert_array_equal(snapped[name]["bias"], params[name]["bias"])
-    ranges = qat.activation_ranges(fn, params, x, n_bits=4)
-    np.testing.assert_allclose(np.asarray(qat.quantized(fn, 4, ranges=ranges)(snapped, x)),
-                               np.asarray(qat.quantized(fn, 4, ranges=ranges)(params, x)),
+    spec = QuantSpec(bits=4)
+    ranges = qat.activation_ranges(fn, params, x, spec=spec)
+    np.testing.assert_allclose(np.asarray(qat.quantized(fn, spec, ranges=ranges)(snapped, x)),
+                               np.asarray(qat.quantized(fn, spec, ranges=ranges)(params, x)),
                                rtol=0, atol=1e-5)  # the same circuit
 
 def test_headroom_ranges_widen_the_grid_under_an_accumulator_that_rounds_past_2_to_the_b():
@@ -94,19 +99,19 @@ def test_headroom_ranges_widen_the_grid_under_an_accumulator_that_rounds_past_2_
     x = np.array([[1.0, 0.2], [0.0, 0.0], [0.5, 0.1]], np.float32)
     params = {"w": jnp.ones((2, 1), jnp.float32), "v": jnp.ones((1, 2), jnp.float32)}
     fn = lambda p, xb: jax.nn.relu(xb @ p["w"]) @ p["v"]  # noqa: E731
-    grids = dict(n_bits=4, rounding_bits=5)
-    ranges = qat.activation_ranges(fn, params, x, **grids)
+    spec = QuantSpec(bits=4, rounding_bits=5)
+    ranges = qat.activation_ranges(fn, params, x, spec=spec)
     assert ranges[1] == pytest.approx((0.0, 126.0), abs=1e-3)  # the hidden accumulator
-    assert qat.rounding_overflows(fn, params, x, ranges=ranges, **grids) == [(1, (0,))]
-    widened, widen = qat.headroom_ranges(fn, params, x, **grids)
+    assert qat.rounding_overflows(fn, params, x, ranges=ranges, spec=spec) == [(1, (0,))]
+    widened, widen = qat.headroom_ranges(fn, params, x, spec=spec)
     assert list(widen) == [0] and widen[0] == pytest.approx(1.01 ** 4)
     assert widened[0][1] == pytest.approx(1.01 ** 4) and widened[1][1] == pytest.approx(119.0)
-    assert qat.rounding_overflows(fn, params, x, ranges=widened, **grids) == []
+    assert qat.rounding_overflows(fn, params, x, ranges=widened, spec=spec) == []
 
 def test_too_few_ranges_is_an_error(net):
     fn, params, x = net
     with pytest.raises(ValueError, match="calibrated ranges"):
-        qat.quantized(fn, 4, ranges=[(0.0, 1.0)])(params, x)
+        qat.quantized(fn, QuantSpec(bits=4), ranges=[(0.0, 1.0)])(params, x)
 
 def test_cli_unknown_model_lists_valid_names(capsys, tmp_path):
     from polyzoo.cli import main
@@ -140,18 +145,16 @@ def test_zoo_entry_is_the_folded_qat_network():
 
     entry = zoo.load(MICRO_NAME)
     recorded = entry.meta["qat"]
-    assert (recorded["n_bits"], recorded["rounding_bits"], recorded["product_bits"],
-            recorded["weight_bits"]) == (micro.DEFAULT_BITS, micro.DEFAULT_ROUNDING,
-                                         micro.DEFAULT_PRODUCT_BITS, micro.DEFAULT_WEIGHT_BITS)
+    spec = QuantSpec.from_record(recorded)
+    assert dataclasses.replace(spec, signed=()) == micro.DEFAULT_QUANT
     sites = entry.model.site_names()
     assert not any(entry.model.spec.site(s).choice == "batchnorm" for s in sites)
     kernels = qat.kernels_on_grid(entry.variables["params"], recorded["weight_bits"])
     jax.tree.map(np.testing.assert_array_equal, kernels, entry.variables["params"])
     fn, params, _ = micro._split(entry.model, entry.variables)
-    grids = micro._grids(recorded)
     calibration = jnp.asarray(load_mnist().train.inputs[:micro.CALIBRATION])
     assert qat.rounding_overflows(fn, params, calibration, ranges=recorded["ranges"],
-                                  n_bits=recorded["n_bits"], **grids) == []  # no wider lookup
+                                  spec=spec) == []  # no wider lookup
     source = resolve(MICRO_NAME)
     ds = load_mnist()
     np.testing.assert_array_equal(np.asarray(source.fn(ds.test.inputs[:16])),
@@ -169,8 +172,7 @@ def test_zoo_entry_is_the_folded_qat_network():
     fn = lambda p, xb: entry.model.apply({**entry.variables, "params": p}, xb)  # noqa: E731
     ranges = qat.activation_ranges(fn, entry.variables["params"],
                                    jnp.asarray(ds.train.inputs[:micro.CALIBRATION]),
-                                   n_bits=recorded["n_bits"], **micro._grids(recorded),
-                                   widen={int(site): factor for site, factor
+                                   spec=spec, widen={int(site): factor for site, factor
                                           in recorded["widened_sites"].items()})
     np.testing.assert_allclose(np.asarray(ranges), np.asarray(recorded["ranges"]), rtol=1e-5,
                                atol=1e-5)

@@ -1,6 +1,8 @@
 """The trained quantisers end to end: the `quant` primitive (forward, clipped straight-through
 gradient), its translation to onnx.brevitas.Quant nodes, and Concrete-ML's QAT import of
 those nodes, which must compute exactly what the JAX emulation of the circuit computes."""
+import dataclasses
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -8,7 +10,8 @@ import numpy as np
 import onnx
 import pytest
 
-from polyzoo.export import Knobs, check_onnx, compile_onnx, micro, qat, to_onnx
+from polyzoo.export import Knobs, QuantSpec, check_onnx, compile_onnx, micro, qat, to_onnx
+from polyzoo.export import _emulation
 from polyzoo.export._compile import drop_output_identities, has_quantizers
 from polyzoo.export._report import layer_statistics
 from polyzoo.export._translate import QUANT_DOMAIN, _QUANT_PRIMITIVE
@@ -50,14 +53,14 @@ def quantised(request):
     model = Net()
     params = model.init(jax.random.key(0), x[:1])["params"]
     fn = lambda p, xb: model.apply({"params": p}, xb)  # noqa: E731
-    grids = dict(rounding_bits=rounding)
-    ranges = qat.activation_ranges(fn, params, x, n_bits=4, **grids)
+    spec = QuantSpec(bits=4, rounding_bits=rounding)
+    ranges = qat.activation_ranges(fn, params, x, spec=spec)
     if signed:
-        grids["signed"] = qat.signed_sites(ranges)
-        assert any(grids["signed"]) and not all(grids["signed"])  # fc1's input; not relu'd h
-        ranges = qat.activation_ranges(fn, params, x, n_bits=4, **grids)
-    exported = qat.quantized(fn, 4, ranges=ranges, emulate=False, **grids)
-    emulated = qat.quantized(fn, 4, ranges=ranges, **grids)
+        spec = dataclasses.replace(spec, signed=qat.signed_sites(ranges))
+        assert any(spec.signed) and not all(spec.signed)  # fc1's input; not relu'd h
+        ranges = qat.activation_ranges(fn, params, x, spec=spec)
+    exported = qat.quantized(fn, spec, ranges=ranges, emulate=False)
+    emulated = qat.quantized(fn, spec, ranges=ranges)
     return (lambda xb: exported(params, xb)), (lambda xb: emulated(params, xb)), x, rounding
 
 
@@ -86,8 +89,8 @@ def test_quantisers_become_quant_nodes_before_the_shape_ops(quantised):
 
 def test_concrete_imports_the_grids_and_computes_the_emulation(quantised):
     exported, emulated, x, rounding = quantised
-    circuit = compile_onnx(to_onnx(exported, x[:1]), x, Knobs(n_bits=4, p_error=0.01,
-                                                             rounding_threshold_bits=rounding))
+    circuit = compile_onnx(to_onnx(exported, x[:1]), x,
+                           Knobs(quant=QuantSpec(bits=4, rounding_bits=rounding), p_error=0.01))
     clear = circuit.predict(x, fhe="disable")
     np.testing.assert_allclose(clear, np.asarray(emulated(x)), rtol=1e-5, atol=1e-5)
     # Dense layers with trained weight quantisers are fused into Gemms named after the layer
@@ -102,7 +105,7 @@ def test_rounding_below_the_product_sums_is_refused():
     params = model.init(jax.random.key(0), x[:1])["params"]
     fn = lambda p, xb: model.apply({"params": p}, xb)  # noqa: E731
     with pytest.raises(ValueError, match="rounding_bits >= 5 or product_bits <= 3"):
-        qat.activation_ranges(fn, params, x, n_bits=4, rounding_bits=4)
+        qat.activation_ranges(fn, params, x, spec=QuantSpec(bits=4, rounding_bits=4))
 
 
 def test_export_function_needs_trained_grids():
@@ -127,13 +130,13 @@ def test_concrete_rounds_the_pooling_sum_and_takes_the_input_and_weight_grids_as
     model = PoolNet()
     params = model.init(jax.random.key(0), x[:1])["params"]
     fn = lambda p, xb: model.apply({"params": p}, xb)  # noqa: E731
-    grids = dict(rounding_bits=4, input_bits=2, weight_bits=3)
-    ranges = qat.activation_ranges(fn, params, x, n_bits=4, **grids)
+    spec = QuantSpec(bits=4, rounding_bits=4, input_bits=2, weight_bits=3)
+    ranges = qat.activation_ranges(fn, params, x, spec=spec)
     # sites: input, fc accumulator, h, the sum's accumulator, the head's input and accumulator
     assert len(ranges) == 6
-    assert float(qat._bits_of(*ranges[3])) > 4  # the sum is wider than 4 bits: it is rounded
-    exported = qat.quantized(fn, 4, ranges=ranges, emulate=False, **grids)
-    emulated = qat.quantized(fn, 4, ranges=ranges, **grids)
+    assert float(_emulation.bits_of(*ranges[3])) > 4  # the sum is wider than 4 bits: it is rounded
+    exported = qat.quantized(fn, spec, ranges=ranges, emulate=False)
+    emulated = qat.quantized(fn, spec, ranges=ranges)
     model_onnx = to_onnx(lambda xb: exported(params, xb), x[:1])
     quants = [n for n in model_onnx.graph.node if n.op_type == "Quant"]
     consts = {i.name: onnx.numpy_helper.to_array(i) for i in model_onnx.graph.initializer}
@@ -142,11 +145,10 @@ def test_concrete_rounds_the_pooling_sum_and_takes_the_input_and_weight_grids_as
     weights = [name for name in bits if name in consts]  # quantisers of the fc and head kernels
     assert len(weights) == 2 and {bits.pop(w) for w in weights} == {3.0}
     assert set(bits.values()) == {4.0}  # activations on n_bits
-    circuit = compile_onnx(model_onnx, x, Knobs(n_bits=4, p_error=0.01, rounding_threshold_bits=4,
-                                                input_bits=2))
+    circuit = compile_onnx(model_onnx, x, Knobs(quant=spec, p_error=0.01))
     clear = circuit.predict(x, fhe="disable")
     emulated_out = np.asarray(emulated(params, x))
     np.testing.assert_allclose(clear, emulated_out, rtol=1e-5, atol=1e-5)
-    unrounded = qat.quantized(fn, 4, ranges=ranges, rounding_bits=16, input_bits=2,
-                              weight_bits=3)(params, x)
+    unrounded = qat.quantized(fn, dataclasses.replace(spec, rounding_bits=16),
+                              ranges=ranges)(params, x)
     assert np.abs(np.asarray(unrounded) - emulated_out).max() > 1e-3  # rounding mattered

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from polyzoo import models, nn
-from polyzoo.export import (Knobs, UnsupportedOperation, check_onnx, compile_onnx, micro, qat,
-                            to_onnx)
+from polyzoo.export import (Knobs, QuantSpec, UnsupportedOperation, check_onnx, compile_onnx,
+                            micro, qat, to_onnx)
 
 
 def reference(q, k, v, gamma, signed=False, mask=None):
@@ -147,10 +147,10 @@ def test_circuit_simulation_equals_the_quantised_jax_function(signed):
     model = Tiny(signed)
     params = model.init(jax.random.key(0), x[:1])["params"]
     fn = lambda p, xb: model.apply({"params": p}, xb)  # noqa: E731
-    ranges = qat.activation_ranges(fn, params, x, n_bits=4, rounding_bits=5)
-    exported = functools.partial(qat.quantized(fn, 4, ranges=ranges, emulate=False,
-                                               rounding_bits=5), params)
-    emulated = qat.quantized(fn, 4, ranges=ranges, rounding_bits=5)
+    spec = QuantSpec(bits=4, rounding_bits=5)
+    ranges = qat.activation_ranges(fn, params, x, spec=spec)
+    exported = functools.partial(qat.quantized(fn, spec, ranges=ranges, emulate=False), params)
+    emulated = qat.quantized(fn, spec, ranges=ranges)
     graph = to_onnx(exported, x[:1])
     ops = [n.op_type for n in graph.graph.node]
     assert "Abs" in ops and "Relu" in ops and "MatMul" in ops
@@ -158,8 +158,7 @@ def test_circuit_simulation_equals_the_quantised_jax_function(signed):
     assert {n.op_type for n in attention} >= {"Sub", "Abs", "ReduceSum", "Relu"}
     assert not any(n.op_type == "MatMul" for n in attention)  # no encrypted product
     assert check_onnx(graph, exported, x[:16]) == 0.0
-    circuit = compile_onnx(graph, x, Knobs(n_bits=4, rounding_threshold_bits=5,
-                                           p_error=2.0 ** -20))
+    circuit = compile_onnx(graph, x, Knobs(quant=spec, p_error=2.0 ** -20))
     want = np.asarray(emulated(params, x[:20]))
     np.testing.assert_allclose(circuit.predict(x[:20], fhe="simulate"), want,
                                rtol=1e-5, atol=1e-5)

@@ -55,5 +55,6 @@ def test_every_top_level_module_has_a_layer():
 @pytest.mark.parametrize("engine", sorted(OWNERS))
 def test_one_module_owns_each_engine(engine):
     users = {str(path.relative_to(PACKAGE)) for path in _sources()
-             for _, module in _imports(path) if module == engine or module.startswith(engine + ".")}
+             for _, module in _imports(path)
+             if module == engine or module.startswith(engine + ".")}
     assert users <= {OWNERS[engine]}, f"{engine} is imported outside {OWNERS[engine]}: {users}"

@@ -2,11 +2,11 @@
 
     onnx_model = to_onnx(fn, example_inputs)     # jaxpr -> ONNX opset 14, batch axis symbolic
     check_onnx(onnx_model, fn, x)                # onnxruntime parity with JAX
-    circuit = compile_onnx(onnx_model, calibration, Knobs(n_bits=4, rounding_threshold_bits=6))
+    circuit = compile_onnx(onnx_model, calibration, Knobs(quant=QuantSpec(bits=4, rounding_bits=6)))
     report = circuit_report(circuit, fn, x_test, y_test)   # PBS, bits, keys, accuracies
     save_deployment(circuit, out_dir); Client(...); Server(...)
     RemoteClient(url, client_dir, key_dir)       # the client of `polyzoo serve` (HTTP)
-    qat.quantized(fn, n_bits)                    # quantisation-aware training (fake quant, STE)
+    qat.quantized(fn, QuantSpec(bits=4))         # quantisation-aware training (fake quant, STE)
     export_model(resolve(name), out_dir, knobs)  # what `polyzoo export` runs
 
 Concrete is imported lazily inside the functions that need it.
@@ -14,6 +14,7 @@ Concrete is imported lazily inside the functions that need it.
 from polyzoo.export._check import check_onnx, run_onnx
 from polyzoo.export._compile import Circuit, CircuitTooWide, Knobs, compile_onnx
 from polyzoo.export import qat
+from polyzoo.export._quant_spec import QuantSpec
 from polyzoo.export._deploy import (Client, DeploymentError, Request, Response, Server,
                                     save_deployment)
 from polyzoo.export._pipeline import export_model
@@ -24,7 +25,7 @@ from polyzoo.export._translate import OPSET, UnsupportedOperation, to_onnx
 
 __all__ = [
     "OPSET", "UnsupportedOperation", "to_onnx", "check_onnx", "run_onnx",
-    "Knobs", "Circuit", "CircuitTooWide", "compile_onnx",
+    "QuantSpec", "Knobs", "Circuit", "CircuitTooWide", "compile_onnx",
     "CircuitReport", "circuit_report", "simulate_batched",
     "Client", "Server", "Request", "Response", "DeploymentError", "save_deployment",
     "RemoteClient", "ServerError",

@@ -1,9 +1,9 @@
 """Compile an exported ONNX graph into a Concrete-ML TFHE circuit, and run it.
 
-Quantisation knobs (Concrete-ML 1.9.0 names): `n_bits` (weights and activations, or a dict
-with 'model_inputs', 'op_inputs', 'op_weights', 'model_outputs'), `rounding_threshold_bits`
-(approximate rounding of accumulators before each table lookup), `p_error` (per-PBS error
-probability) or `global_p_error` (whole circuit). Fewer bits and a larger p_error are faster.
+Knobs: the quantisation (`quant`, a `QuantSpec`: bit-widths and the rounding of accumulators
+before each table lookup, Concrete-ML's `n_bits` and `rounding_threshold_bits`), `p_error`
+(per-PBS error probability) or `global_p_error` (whole circuit). Fewer bits and a larger
+p_error are faster.
 Two knobs of Concrete's own (see Knobs): `partition`, how its optimiser groups the lookups
 that share crypto parameters, and `compress_keys`, whether the evaluation keys travel seeded.
 """
@@ -20,6 +20,7 @@ import numpy as np
 import onnx
 
 from polyzoo.export import _concrete as concrete
+from polyzoo.export._quant_spec import QuantSpec
 
 MAX_TLU_BITS = 16  # Concrete's limit on the bit-width of a table lookup input
 PARTITIONS = ("precision", "precision_and_norm2")  # Concrete's multi_parameter_strategy names
@@ -32,11 +33,9 @@ class CircuitTooWide(ValueError):
 @dataclasses.dataclass(frozen=True)
 class Knobs:
     """Settings that change the circuit (static): see the module docstring."""
-    n_bits: Any = 4
-    rounding_threshold_bits: int | None = None
+    quant: QuantSpec = QuantSpec(bits=4)
     p_error: float | None = None
     global_p_error: float | None = None
-    input_bits: int | None = None  # model input precision; default n_bits (no requantisation)
     # "exact" or "approximate" (cheaper; its off-by-one errors are drawn independently in
     # simulation and in execution, so encrypted results differ from simulated ones).
     # None: "exact" for graphs with QAT quantisers (their training emulated exact rounding),
@@ -63,39 +62,44 @@ class Knobs:
     compress_keys: bool = False
 
     def __post_init__(self):
+        if not isinstance(self.quant, QuantSpec):
+            raise TypeError(f"Knobs(quant={self.quant!r}): pass a QuantSpec, e.g. "
+                            "Knobs(quant=QuantSpec(bits=4, rounding_bits=6))")
         if self.partition not in PARTITIONS:
             raise ValueError(f"partition {self.partition!r}: use one of {', '.join(PARTITIONS)}")
 
     def to_json(self) -> dict:
-        return dataclasses.asdict(self)
+        return {**dataclasses.asdict(self), "quant": self.quant.record()}
 
     def concrete_rounding(self, qat: bool = False):
-        if self.rounding_threshold_bits is None:
+        """Concrete-ML's rounding_threshold_bits."""
+        if self.quant.rounding_bits is None:
             return None
         method = self.rounding_method or ("exact" if qat else "approximate")
         if method not in ("approximate", "exact"):
             raise ValueError(f"rounding_method {method!r}: use 'approximate' or 'exact'")
-        return {"n_bits": int(self.rounding_threshold_bits), "method": method}
+        return {"n_bits": int(self.quant.rounding_bits), "method": method}
 
     def concrete_configuration(self):
         """Concrete's Configuration for these knobs (None: Concrete-ML's own default)."""
-        if self.rounding_threshold_bits is None and self.partition == PARTITIONS[0]:
+        if self.quant.rounding_bits is None and self.partition == PARTITIONS[0]:
             return None
         fhe = concrete.fhe()
         return fhe.Configuration(
             parameter_selection_strategy=fhe.ParameterSelectionStrategy.MULTI,
             multi_parameter_strategy=self.partition)
 
-    def concrete_n_bits(self):
-        """Concrete-ML's n_bits. An int n means n for weights, activations, outputs and (unless
-        input_bits says otherwise) the model input. Measured on the micro ViT: Concrete-ML's
-        default of 5 input/output bits costs one re-quantising PBS per input element, and it
-        quantises every Reshape input at model_outputs bits (2,966 vs 2,064 PBS at n = 4)."""
-        if isinstance(self.n_bits, dict):
-            return dict(self.n_bits)
-        n = int(self.n_bits)
-        return {"model_inputs": int(self.input_bits or n), "op_inputs": n, "op_weights": n,
-                "model_outputs": n}
+    def concrete_n_bits(self, qat: bool = False):
+        """Concrete-ML's n_bits: quant.bits for activations and outputs, quant.input_bits (else
+        bits) for the model input, and for weights quant.weight_bits (else bits); a QAT graph
+        carries its weights' grids in its Quant nodes, and Concrete-ML gets bits there as
+        before. Measured on the micro ViT: Concrete-ML's default of 5 input/output bits costs
+        one re-quantising PBS per input element, and it quantises every Reshape input at
+        model_outputs bits (2,966 vs 2,064 PBS at n = 4)."""
+        q = self.quant
+        weights = q.bits if qat else (q.weight_bits or q.bits)
+        return {"model_inputs": int(q.input_bits or q.bits), "op_inputs": int(q.bits),
+                "op_weights": int(weights), "model_outputs": int(q.bits)}
 
 
 @dataclasses.dataclass
@@ -168,9 +172,10 @@ def _too_wide_message(err: Exception) -> str:
             layer = layer_of(tags[-1]) if tags else layer
             break
     return (f"the circuit needs a {bits}-bit table lookup (Concrete's limit is {MAX_TLU_BITS}) "
-            f"after layer {layer}: lower n_bits (--n-bits), or round accumulators before each "
-            "lookup with rounding_threshold_bits (--rounding, e.g. 6), or narrow that layer's "
-            "input range (quantisation-aware training, tighter calibration)")
+            f"after layer {layer}: lower the bit-width (--n-bits, QuantSpec.bits), or round "
+            "accumulators before each lookup (--rounding, e.g. 6; QuantSpec.rounding_bits), or "
+            "narrow that layer's input range (quantisation-aware training, tighter "
+            "calibration)")
 
 
 def fuse_gemm(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -282,7 +287,7 @@ def compile_onnx(onnx_model: onnx.ModelProto, calibration: np.ndarray, knobs: Kn
         with _key_compression(knobs.compress_keys):
             module = concrete.compile_onnx_model(
                 fuse_gemm(drop_output_identities(onnx_model)), calibration, import_qat=qat,
-                n_bits=knobs.concrete_n_bits(),
+                n_bits=knobs.concrete_n_bits(qat),
                 rounding_threshold_bits=knobs.concrete_rounding(qat), p_error=knobs.p_error,
                 global_p_error=knobs.global_p_error,
                 configuration=knobs.concrete_configuration(), verbose=verbose)

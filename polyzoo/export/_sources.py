@@ -48,19 +48,23 @@ def default_knobs(source: Source, *, n_bits: int | None = None, rounding: int | 
     p_error micro.DEFAULT_P_ERROR. A QAT entry's graph carries its trained grids (export_fn)."""
     from polyzoo.export import micro
     from polyzoo.export._compile import Knobs
+    from polyzoo.export._quant_spec import QuantSpec
 
     if n_bits is not None and not 2 <= n_bits <= 16:
         raise ValueError(f"n_bits {n_bits}: use 2..16 (4-6 keeps TFHE fast)")
-    trained = source.meta.get("qat") or {"n_bits": micro.DEFAULT_BITS,
-                                         "rounding_bits": micro.DEFAULT_ROUNDING}
-    if rounding is None and n_bits is None:
-        rounding = trained["rounding_bits"]
+    qat = source.meta.get("qat")
+    if n_bits is not None:
+        quant = QuantSpec(bits=n_bits, rounding_bits=rounding)
+    else:  # the grids the entry was trained on; Concrete-ML's own (PTQ) at the zoo's bits
+        trained = (QuantSpec.from_record(qat) if qat else
+                   QuantSpec(bits=micro.DEFAULT_QUANT.bits,
+                             rounding_bits=micro.DEFAULT_QUANT.rounding_bits))
+        quant = (trained if rounding is None
+                 else dataclasses.replace(trained, rounding_bits=rounding))
     if p_error is None and global_p_error is None:
         p_error = micro.DEFAULT_P_ERROR
-    return Knobs(n_bits=n_bits or trained["n_bits"], rounding_threshold_bits=rounding,
-                 p_error=p_error, global_p_error=global_p_error,
-                 input_bits=None if n_bits else trained.get("input_bits"), partition=partition,
-                 compress_keys=compress_keys)
+    return Knobs(quant=quant, p_error=p_error, global_p_error=global_p_error,
+                 partition=partition, compress_keys=compress_keys)
 
 
 def _zoo(name: str) -> Source:

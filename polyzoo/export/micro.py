@@ -11,6 +11,7 @@ the grids (`import_qat=True`) instead of re-calibrating its own.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import time
@@ -21,26 +22,26 @@ import numpy as np
 import optax
 
 from polyzoo.export import qat
+from polyzoo.export._quant_spec import QuantSpec
 
 MODEL = "vit-micro"
-# Measured (README, export; bench/bench_export_knobs.py): 6-bit grids, accumulators rounded
-# exactly to 7 bits, 5-bit operands for the encrypted x encrypted attention products, and a
-# per-PBS error probability small enough that encrypted runs equal the simulation.
-DEFAULT_BITS, DEFAULT_ROUNDING, DEFAULT_PRODUCT_BITS = 6, 7, 5
+# The zoo's grids (README, export; bench/bench_export_knobs.py): 6-bit activations,
+# accumulators rounded exactly to 7 bits, 5-bit operands for the encrypted x encrypted
+# attention products, 5-bit weights.
+# - Input: the image on the 6-bit grid too. A narrower input grid narrows the patch
+#   embedding's accumulator (16 bits at 6, 12 at 2) but barely moves the cost (compiler cost
+#   model -2% at 2 bits, measured 2026-11-22): the table lookups on the 7-bit rounded
+#   accumulators and the attention products dominate, not the embedding.
+# - Weights: chosen on the validation split (emulated circuit 91.0% against 89.6% with 6-bit
+#   weights and 91.1% with 4; the 4-bit network's own float accuracy fell to 89.2%). Narrower
+#   weights narrow every accumulator, yet barely move the latency (measured 2026-11-22, images
+#   in turns on one key set each: 50.1 s at 5 bits, 49.5 s at 4, 51.4 s at 6, though the
+#   compiler's cost model says -5% and -19%): Concrete picks each table lookup's parameters by
+#   its input width, and the lookups on 7-bit rounded accumulators run on 8,192-coefficient
+#   polynomials whatever the weights.
+DEFAULT_QUANT = QuantSpec(bits=6, rounding_bits=7, product_bits=5, weight_bits=5)
+# and a per-PBS error probability small enough that encrypted runs equal the simulation
 DEFAULT_P_ERROR = 1e-5
-# The image on the 6-bit grid too. A narrower input grid narrows the patch embedding's
-# accumulator (16 bits at 6, 12 at 2) but barely moves the cost (compiler cost model -2% at 2
-# bits, measured 2026-11-22): the table lookups on the 7-bit rounded accumulators and the
-# attention products dominate, not the embedding.
-DEFAULT_INPUT_BITS = None
-# The weights on 5-bit grids (the activations keep 6). Chosen on the validation split
-# (emulated circuit 91.0% against 89.6% with 6-bit weights and 91.1% with 4; the 4-bit
-# network's own float accuracy fell to 89.2%). Narrower weights narrow every accumulator, yet
-# barely move the latency (measured 2026-11-22, images in turns on one key set each: 50.1 s
-# at 5 bits, 49.5 s at 4, 51.4 s at 6, though the compiler's cost model says -5% and -19%):
-# Concrete picks each table lookup's parameters by its input width, and the lookups on
-# 7-bit rounded accumulators run on 8,192-coefficient polynomials whatever the weights.
-DEFAULT_WEIGHT_BITS = 5
 # Training inputs the grids are calibrated on (recorded in the entry's 'qat' record, so that
 # `polyzoo export` calibrates the circuit on the same ones). A test image can overflow a range
 # calibrated on 1,000 (one integer in the first 16 test images; counted in the report); on all
@@ -70,13 +71,11 @@ def accuracy(fn, x, y, batch: int = 1000) -> float:
     return float(np.mean(preds == y))
 
 
-def qat_finetune(fn, params, x, y, *, n_bits, steps, lr=1e-4, batch=128, seed=0,
-                 recalibrate_every=25, calibration=CALIBRATION, rounding_bits=None,
-                 product_bits=None, signed=None, input_bits=None, weight_bits=None,
-                 distill: float = 0.0, temperature: float = 2.0, shift: int = 0,
-                 prepare=None):
+def qat_finetune(fn, params, x, y, *, spec: QuantSpec, steps, lr=1e-4, batch=128, seed=0,
+                 recalibrate_every=25, calibration=CALIBRATION, distill: float = 0.0,
+                 temperature: float = 2.0, shift: int = 0, prepare=None):
     """Fine-tune params of fn(params, prepare(x)) -> logits through the circuit's quantisers
-    (`qat.quantized`), their grids calibrated on the first `calibration` inputs (those
+    (`qat.quantized` on the grids of `spec`), their grids calibrated on the first `calibration` inputs (those
     `polyzoo export` calibrates on) and re-measured every `recalibrate_every` steps.
 
     distill: weight of the distillation term (Hinton et al. 2015: cross-entropy to the
@@ -86,8 +85,8 @@ def qat_finetune(fn, params, x, y, *, n_bits, steps, lr=1e-4, batch=128, seed=0,
     (None: the circuit takes x as it is).
     Returns (params with the kernels on their grids, ranges, {site: widening}): the trained
     weights and grids that `export_function` puts in the circuit, the grids of the data
-    operands of accumulators that would need more than rounding_bits bits in the circuit
-    widened (`qat.headroom_ranges`)."""
+    operands of accumulators that would need more than spec.rounding_bits bits in the
+    circuit widened (`qat.headroom_ranges`)."""
     prepare = jax.jit(prepare) if prepare else jnp.asarray
     xc = prepare(jnp.asarray(x[:calibration]))
     tx = optax.adam(optax.cosine_decay_schedule(lr, steps))
@@ -97,9 +96,7 @@ def qat_finetune(fn, params, x, y, *, n_bits, steps, lr=1e-4, batch=128, seed=0,
     @jax.jit
     def step(params, opt, ranges, xb, yb):  # ranges traced: recalibration does not recompile
         def loss(p):
-            logits = qat.quantized(fn, n_bits, ranges=ranges, rounding_bits=rounding_bits,
-                                   product_bits=product_bits, signed=signed,
-                                   input_bits=input_bits, weight_bits=weight_bits)(p, xb)
+            logits = qat.quantized(fn, spec, ranges=ranges)(p, xb)
             hard = optax.softmax_cross_entropy_with_integer_labels(logits, yb).mean()
             if not distill:  # no teacher forward
                 return hard
@@ -111,9 +108,7 @@ def qat_finetune(fn, params, x, y, *, n_bits, steps, lr=1e-4, batch=128, seed=0,
             updates, opt = tx.update(grads, opt, params)
         return optax.apply_updates(params, updates), opt, value
 
-    grids = dict(n_bits=n_bits, rounding_bits=rounding_bits, product_bits=product_bits,
-                 signed=signed, input_bits=input_bits, weight_bits=weight_bits)
-    calibrate = jax.jit(lambda p: qat.site_ranges(fn, p, xc, **grids))
+    calibrate = jax.jit(lambda p: qat.site_ranges(fn, p, xc, spec=spec))
     rng = np.random.default_rng(seed)
     for i in range(steps):
         if i % recalibrate_every == 0:
@@ -124,11 +119,11 @@ def qat_finetune(fn, params, x, y, *, n_bits, steps, lr=1e-4, batch=128, seed=0,
             xb = np.roll(xb, tuple(rng.integers(-shift, shift + 1, 2)), axis=(1, 2))
         params, opt, _ = step(params, opt, ranges, prepare(jnp.asarray(xb)),
                               jnp.asarray(y[idx], jnp.int32))
-    params = qat.kernels_on_grid(params, weight_bits or n_bits)
-    if rounding_bits is None:
-        ranges, widen = qat.activation_ranges(fn, params, xc, **grids), {}
+    params = qat.kernels_on_grid(params, spec.weight_bits or spec.bits)
+    if spec.rounding_bits is None:
+        ranges, widen = qat.activation_ranges(fn, params, xc, spec=spec), {}
     else:  # no rounded accumulator may need more than rounding_bits bits in the circuit
-        ranges, widen = qat.headroom_ranges(fn, params, xc, **grids)
+        ranges, widen = qat.headroom_ranges(fn, params, xc, spec=spec)
     return jax.tree.map(np.asarray, params), ranges, widen
 
 
@@ -156,14 +151,14 @@ def _split(model, variables, client: bool = False):
 def export_function(model, variables, qat_meta: dict):
     """xb -> logits of a folded model with its trained quantisers as `qat.quant` (to_onnx
     makes them Quant nodes, compile_onnx imports their grids): what to export for a QAT entry.
-    `qat_meta` is the entry's manifest record 'qat' (n_bits, rounding_bits, product_bits,
-    signed, input_bits, ranges; 'client': xb are the client's patch embeddings)."""
+    `qat_meta` is the entry's manifest record 'qat' (its `QuantSpec.record` fields, the
+    trained 'ranges'; 'client': xb are the client's patch embeddings)."""
     if not qat_meta.get("ranges"):
         raise ValueError("this QAT record has no trained grids ('ranges'): retrain the entry "
                          "with `polyzoo train vit_micro_mnist_qat`")
     fn, params, _ = _split(model, variables, client=bool(qat_meta.get("client")))
-    quantised = qat.quantized(fn, qat_meta["n_bits"], ranges=qat_meta["ranges"], emulate=False,
-                              **_grids(qat_meta))
+    quantised = qat.quantized(fn, QuantSpec.from_record(qat_meta), ranges=qat_meta["ranges"],
+                              emulate=False)
     return lambda xb: quantised(params, xb)
 
 
@@ -172,38 +167,22 @@ def emulated_function(model, variables, qat_meta: dict):
     and encrypted-add rescaling included): the training-time view of the circuit (xb as for
     `export_function`)."""
     fn, params, _ = _split(model, variables, client=bool(qat_meta.get("client")))
-    quantised = qat.quantized(fn, qat_meta["n_bits"],
-                              ranges=jnp.asarray(qat_meta["ranges"], jnp.float32),
-                              **_grids(qat_meta))
+    quantised = qat.quantized(fn, QuantSpec.from_record(qat_meta),
+                              ranges=jnp.asarray(qat_meta["ranges"], jnp.float32))
     return lambda xb: quantised(params, xb)
 
 
-def _grids(qat_meta: dict) -> dict:
-    """The record's static grid settings as `qat.quantized` keywords (records trained before
-    signed grids, input or weight bits existed have none of them)."""
-    return dict(rounding_bits=qat_meta["rounding_bits"],
-                product_bits=qat_meta.get("product_bits"),
-                signed=tuple(qat_meta["signed"]) if qat_meta.get("signed") else None,
-                input_bits=qat_meta.get("input_bits"), weight_bits=qat_meta.get("weight_bits"))
-
-
-def qat_stage(model, variables, ds, train_in, *, n_bits: int = DEFAULT_BITS,
-              rounding_bits: int | None = DEFAULT_ROUNDING,
-              product_bits: int | None = DEFAULT_PRODUCT_BITS,
-              input_bits: int | None = DEFAULT_INPUT_BITS,
-              weight_bits: int | None = DEFAULT_WEIGHT_BITS, steps: int = 1500,
-              lr: float = 3e-4, signed_grids: bool = False, distill: float = 0.0,
-              temperature: float = 2.0, shift: int = 0, client_embeds: bool = False,
-              steps_scale: float = 1.0, seed: int = 0, log=print):
-    """Recipe `finish` step: fold BatchNorm, fine-tune through the fake quantisers
+def qat_stage(model, variables, ds, train_in, *, quant: QuantSpec = DEFAULT_QUANT,
+              steps: int = 1500, lr: float = 3e-4, signed_grids: bool = False,
+              distill: float = 0.0, temperature: float = 2.0, shift: int = 0,
+              client_embeds: bool = False, steps_scale: float = 1.0, seed: int = 0, log=print):
+    """Recipe `finish` step: fold BatchNorm, fine-tune through the fake quantisers of `quant`
     (`qat_finetune`: distill, temperature, shift), store the kernels on their grids and widen
-    the grids under accumulators that would need more than rounding_bits in the circuit.
+    the grids under accumulators that would need more than quant.rounding_bits in the circuit.
 
     signed_grids: data operands whose calibrated range reaches below zero get signed symmetric
-    grids (`qat.signed_sites`), so the accumulators Concrete-ML rounds carry no zero-point
-    offset.
-    input_bits: bits of the circuit input's own grid (Concrete-ML's model input), None: n_bits.
-    weight_bits: bits of the weights' grids, None: n_bits.
+    grids (`qat.signed_sites`, measured before training and stored in the spec), so the
+    accumulators Concrete-ML rounds carry no zero-point offset.
     client_embeds: the client computes the patch embedding in the clear (`Vit.embed_patches`,
     as THE-X's client embeds tokens) and the circuit starts at the first block; the
     embedding keeps its float weights and is not fine-tuned.
@@ -223,26 +202,22 @@ def qat_stage(model, variables, ds, train_in, *, n_bits: int = DEFAULT_BITS,
     # recorded, never used for a choice: the float network's own test accuracy, the reference
     # for what export costs (the stored network's kernels are on the circuit's grids)
     float_test_acc = accuracy(full(start), ds.test.inputs, ds.test.labels)
-    grids = dict(rounding_bits=rounding_bits, product_bits=product_bits, input_bits=input_bits,
-                 weight_bits=weight_bits)
     xc = prepare(jnp.asarray(x[:CALIBRATION]))
-    ptq_ranges = qat.activation_ranges(fn, start, xc, n_bits=n_bits, **grids)
+    ptq_ranges = qat.activation_ranges(fn, start, xc, spec=quant)
     if signed_grids:
-        grids["signed"] = qat.signed_sites(ptq_ranges)
-        ptq_ranges = qat.activation_ranges(fn, start, xc, n_bits=n_bits, **grids)
-    ptq_fn = qat.quantized(fn, n_bits, **grids, ranges=ptq_ranges)
+        quant = dataclasses.replace(quant, signed=qat.signed_sites(ptq_ranges))
+        ptq_ranges = qat.activation_ranges(fn, start, xc, spec=quant)
+    ptq_fn = qat.quantized(fn, quant, ranges=ptq_ranges)
     ptq_acc = val_acc(lambda xb: ptq_fn(start, prepare(xb)))
     steps = max(2, int(steps * steps_scale))
     t0 = time.perf_counter()
-    params, ranges, widen = qat_finetune(fn, start, x, y, n_bits=n_bits, steps=steps,
-                                         lr=lr, seed=seed, distill=distill,
-                                         temperature=temperature, shift=shift,
-                                         prepare=prepare if client_embeds else None, **grids)
-    qfn = qat.quantized(fn, n_bits, ranges=ranges, **grids)
+    params, ranges, widen = qat_finetune(fn, start, x, y, spec=quant, steps=steps, lr=lr,
+                                         seed=seed, distill=distill, temperature=temperature,
+                                         shift=shift,
+                                         prepare=prepare if client_embeds else None)
+    qfn = qat.quantized(fn, quant, ranges=ranges)
     report = {
-        "n_bits": n_bits, "rounding_bits": rounding_bits, "product_bits": product_bits,
-        "input_bits": input_bits, "weight_bits": weight_bits,
-        "signed": list(grids.get("signed") or ()), "steps": steps, "lr": lr,
+        **quant.record(), "steps": steps, "lr": lr,
         "distill": distill, "temperature": temperature, "shift": shift,
         "client": CLIENT_METHOD if client_embeds else None,
         "seconds": round(time.perf_counter() - t0, 1),

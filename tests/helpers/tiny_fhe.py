@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from polyzoo.export import Knobs, compile_onnx, to_onnx
+from polyzoo.export import Knobs, QuantSpec, compile_onnx, to_onnx
 
 
 class TinyMLP(nn.Module):
@@ -31,7 +31,8 @@ def compile_tiny():
     model = TinyMLP()
     fn = functools.partial(model.apply, model.init(jax.random.key(1), x[:1]))
     labels = np.argmax(np.asarray(fn(x)), -1)
-    circuit = compile_onnx(to_onnx(fn, x[:1]), x, Knobs(n_bits=3, p_error=2.0 ** -20))
+    circuit = compile_onnx(to_onnx(fn, x[:1]), x,
+                           Knobs(quant=QuantSpec(bits=3), p_error=2.0 ** -20))
     return fn, circuit, x, labels
 
 
