@@ -1,19 +1,28 @@
-"""The JSON record every benchmark writes: what ran, where, when, and its figures.
+"""What every benchmark shares: timing in turns, the first run apart, and the JSON record.
 
+    timed = in_turns({"polyzoo": run_a, "peer": run_b}, rounds=6)   # a(0) b(0) a(1) b(1) ...
+    summary(timed["polyzoo"].seconds)          # {"first_s", "median_s", "runs_s"}
     write("baselines", {...})  ->  bench/results/baselines.json
 
-A record holds the commit (with a '+dirty' mark when the tree had uncommitted changes), the
-UTC date, the 1-minute load average at the end (the machine is shared: a record taken under
-load says so), the command line and the benchmark's own figures.
+The machine is shared and noisy: the compared calls take turns, one input each per round, so
+that a change of load falls on all of them alike; the first run of each is reported apart (it
+loads keys, compiles, warms caches) and the median of the others is the figure. A record
+holds the commit (with a '+dirty' mark when the tree had uncommitted changes), the UTC date,
+the 1-minute load average at the end (a record taken under load says so), the command line
+and the benchmark's own figures.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import os
+import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -38,3 +47,63 @@ def write(name: str, figures: dict) -> Path:
     tmp.write_text(json.dumps(record, indent=2) + "\n")
     tmp.replace(path)
     return path
+
+
+@dataclasses.dataclass
+class Timed:
+    """One call's runs: seconds and outputs, in order."""
+    seconds: list[float] = dataclasses.field(default_factory=list)
+    outputs: list[Any] = dataclasses.field(default_factory=list)
+
+
+def in_turns(calls: Mapping[str, Callable[[int], Any]], rounds: int, *, start: int = 0,
+             self_timed: bool = False, log: Callable[[str], None] | None = print
+             ) -> dict[str, Timed]:
+    """Round r runs every call on input start + r, one after another. Each call's wall time
+    is measured here, or (`self_timed`) the call returns (output, seconds) itself (a server
+    that reports its own time)."""
+    timed = {name: Timed() for name in calls}
+    for r in range(rounds):
+        for name, call in calls.items():
+            t0 = time.perf_counter()
+            out = call(start + r)
+            seconds = time.perf_counter() - t0
+            if self_timed:
+                out, seconds = out
+            timed[name].seconds.append(seconds)
+            timed[name].outputs.append(out)
+            if log:
+                log(f"  round {r}, {name}: {seconds:.2f} s")
+    return timed
+
+
+def summary(seconds: Sequence[float], *, first_apart: bool = True, digits: int = 2) -> dict:
+    """{'first_s', 'median_s', 'runs_s'}: the first run apart, the median of the others (of
+    all, when there is one run or `first_apart` is off)."""
+    rest = list(seconds[1:]) if first_apart and len(seconds) > 1 else list(seconds)
+    return {"first_s": round(seconds[0], digits),
+            "median_s": round(statistics.median(rest), digits),
+            "runs_s": [round(s, digits) for s in seconds]}
+
+
+def encrypted_in_turns(runs: Mapping[str, tuple[Callable, Any, Any]], n: int,
+                       log: Callable[[str], None] | None = print) -> dict[str, dict]:
+    """Encrypted inference in turns: runs[name] = (predict(batch) -> outputs, inputs, their
+    simulated outputs); the first n inputs, one per round, the first apart. Per name:
+    encrypted_first_s, encrypted_s_per_image (the median of the others), encrypted_runs_s,
+    and encrypted_equals_simulated (every output equal to its simulation)."""
+    import numpy as np
+
+    calls = {name: (lambda i, predict=predict, x=x: predict(x[[i]]))
+             for name, (predict, x, _) in runs.items()}
+    timed = in_turns(calls, n, log=log)
+    figures = {}
+    for name, (_, _, simulated) in runs.items():
+        s = summary(timed[name].seconds)
+        figures[name] = {
+            "encrypted_first_s": s["first_s"], "encrypted_s_per_image": s["median_s"],
+            "encrypted_runs_s": s["runs_s"],
+            "encrypted_equals_simulated": all(
+                bool(np.array_equal(out, simulated[[i]]))
+                for i, out in enumerate(timed[name].outputs))}
+    return figures

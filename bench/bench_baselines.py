@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 
-import _record
+import _harness
 from polyzoo.train import baselines, data
 from polyzoo.zoo.registry import read_manifest
 
@@ -53,7 +53,7 @@ def main() -> None:
                   f"ratio {ratio:.3f}{'' if acc > best.accuracy else '  (BEHIND the baseline)'}")
     figures = {"datasets": datasets, "entries": rows, "skipped": list(args.skip),
                "cached": args.cached}
-    print(f"wrote {_record.write('baselines', figures)}")
+    print(f"wrote {_harness.write('baselines', figures)}")
 
 
 if __name__ == "__main__":

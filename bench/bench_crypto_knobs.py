@@ -23,6 +23,7 @@ import json
 
 import numpy as np
 
+from _harness import write
 from bench_export import MICRO, encrypted_rounds
 
 SETTINGS = {"partition": ("precision", "precision_and_norm2"), "compress_keys": (False, True)}
@@ -73,6 +74,7 @@ def main(argv=None) -> int:
           f"{other['encrypted_s_per_image'] / base['encrypted_s_per_image']:.2f}x (first image "
           f"{other['encrypted_first_s'] / base['encrypted_first_s']:.2f}x); compiler cost model "
           f"{other['compiler_complexity'] / base['compiler_complexity']:.2f}x")
+    print(f"wrote {write(f'crypto_knobs_{args.vary}', {'paths': [base, other], 'settings': vars(args)})}")
     return 0
 
 

@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from _record import write
+from _harness import encrypted_in_turns, write
 
 
 def accuracy(logits, labels) -> float:
@@ -92,22 +92,15 @@ def keygen(row: dict, fhe_circuit) -> None:
 
 
 def rounds(sides, n: int) -> None:
-    """One encrypted image per side per round; first image apart, median of the others."""
-    runs = {row["model"]: [] for row, *_ in sides}
-    same = {row["model"]: [] for row, *_ in sides}
-    for i in range(n):
-        for row, model, x, simulated, predict in sides:
-            t0 = time.perf_counter()
-            out = predict(model, x[[i]])
-            runs[row["model"]].append(time.perf_counter() - t0)
-            same[row["model"]].append(bool(np.array_equal(out, simulated[[i]])))
-            print(f"  image {i}, {row['model'][:40]}: {runs[row['model']][-1]:.1f} s", flush=True)
+    """One encrypted image per side per round (`_harness.encrypted_in_turns`); first image
+    apart, median of the others. Both sides encrypt the same test digits, each in its own
+    circuit input form."""
+    figures = encrypted_in_turns(
+        {row["model"]: ((lambda xb, m=model, p=predict: p(m, xb)), x, simulated)
+         for row, model, x, simulated, predict in sides}, n,
+        log=lambda line: print(line, flush=True))
     for row, *_ in sides:
-        r = runs[row["model"]]
-        row.update(encrypted_first_s=round(r[0], 2),
-                   encrypted_s_per_image=round(float(np.median(r[1:] or r)), 2),
-                   encrypted_runs_s=[round(s, 2) for s in r],
-                   encrypted_equals_simulated=all(same[row["model"]]))
+        row.update(figures[row["model"]])
 
 
 def main() -> None:

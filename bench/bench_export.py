@@ -28,6 +28,8 @@ import time
 
 import numpy as np
 
+from _harness import encrypted_in_turns, write
+
 MICRO = "vit-micro-mnist-qat"  # zoo entry
 
 
@@ -108,20 +110,12 @@ def encrypted_rounds(paths, x_test, n_encrypted):
     """Encrypted seconds per image, one image per path per round (a shared machine's load
     falls on all paths alike). The first run of a key set is reported apart (with compressed
     keys, Concrete-ML's default, it also expands them); the median is over the others."""
-    seconds = [[] for _ in paths]
-    equal = [[] for _ in paths]
-    for i in range(n_encrypted):
-        for (row, module, simulated), runs, same in zip(paths, seconds, equal):
-            start = time.perf_counter()
-            out = module.forward(x_test[[i]], fhe="execute")
-            runs.append(time.perf_counter() - start)
-            same.append(bool(np.array_equal(out, simulated[[i]])))
-            print(f"  encrypted image {i}, {row['path']}: {runs[-1]:.1f} s", flush=True)
-    for (row, _, _), runs, same in zip(paths, seconds, equal):
-        row.update(encrypted_first_s=round(runs[0], 1),
-                   encrypted_s_per_image=round(float(np.median(runs[1:] or runs)), 1),
-                   encrypted_runs_s=[round(s, 1) for s in runs],
-                   encrypted_equals_simulated=all(same))
+    figures = encrypted_in_turns(
+        {row["path"]: ((lambda xb, m=module: m.forward(xb, fhe="execute")), x_test, simulated)
+         for row, module, simulated in paths}, n_encrypted,
+        log=lambda line: print(line, flush=True))
+    for row, _, _ in paths:
+        row.update(figures[row["path"]])
         print(json.dumps(row), flush=True)
 
 
@@ -140,7 +134,7 @@ def main(argv=None) -> int:
     from concrete.ml.torch.compile import compile_torch_model
 
     from polyzoo import zoo
-    from polyzoo.export import Knobs, compile_onnx, to_onnx
+    from polyzoo.export import Knobs, QuantSpec, compile_onnx, to_onnx
     from polyzoo.export._sources import default_knobs, resolve
     from polyzoo.train.data import load_mnist
 
@@ -156,7 +150,7 @@ def main(argv=None) -> int:
     calib = source.calibration  # the inputs the trained grids were calibrated on
     x_test, y_test = ds.test.inputs[:args.n_test], ds.test.labels[:args.n_test]
     float_fn = functools.partial(model.apply, variables)
-    knobs = Knobs(n_bits=args.n_bits, rounding_threshold_bits=args.rounding,
+    knobs = Knobs(quant=QuantSpec(bits=args.n_bits, rounding_bits=args.rounding),
                   p_error=args.p_error)
     paths = []
 
@@ -217,6 +211,7 @@ def main(argv=None) -> int:
           f"{100 * trained_row['simulated_accuracy']:.2f}%, "
           f"{trained_row['encrypted_s_per_image']:.1f} s per image, cost-model ratio to "
           f"Concrete-ML's grids {cost:.2f}x")
+    print(f"wrote {write('export', {'paths': rows, 'concrete_ml_defaults': defaults, 'settings': vars(args)})}")
     return 0
 
 

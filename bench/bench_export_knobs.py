@@ -24,6 +24,8 @@ import time
 
 import numpy as np
 
+from _harness import write
+
 MICRO = "vit-micro-mnist-qat"
 
 
@@ -57,7 +59,7 @@ def routes(name: str):
 def main() -> None:
     import jax
 
-    from polyzoo.export import Knobs, compile_onnx, to_onnx
+    from polyzoo.export import Knobs, QuantSpec, compile_onnx, to_onnx
     from polyzoo.export._report import format_sizes, pbs_per_polynomial_size
     from polyzoo.export._sources import N_CALIBRATION
 
@@ -83,17 +85,19 @@ def main() -> None:
           f"{100 * emulated_acc:.2f}%")
     print(f"{'route and knobs':<46} {'PBS':>5} {'bits':>4} {'cost':>6} {'no noise':>9} "
           f"{'simulated':>9} {'sim-float':>9} {'s':>5}")
-    base_cost = None
+    base_cost, rows = None, []
     for row in args.rows:
         route, *values = row.split(":")
         rounding = None
         if route == "ptq" and len(values) == 3:
-            knobs = Knobs(n_bits=int(values[0]), rounding_threshold_bits=int(values[1]),
+            knobs = Knobs(quant=QuantSpec(bits=int(values[0]), rounding_bits=int(values[1])),
                           p_error=float(values[2]))
         elif route == "qat" and len(values) in (1, 2):
             rounding = int(values[1]) if len(values) == 2 else record["rounding_bits"]
-            knobs = Knobs(n_bits=record["n_bits"], rounding_threshold_bits=rounding,
-                          p_error=float(values[0]), input_bits=record.get("input_bits"))
+            trained = QuantSpec.from_record(record)
+            knobs = Knobs(quant=QuantSpec(bits=trained.bits, rounding_bits=rounding,
+                                          input_bits=trained.input_bits),
+                          p_error=float(values[0]))
         else:
             raise ValueError(f"row {row!r}: use ptq:N_BITS:ROUNDING:P_ERROR or "
                              "qat:P_ERROR[:ROUNDING]")
@@ -106,7 +110,7 @@ def main() -> None:
         cost = float(stats["complexity"])
         base_cost = base_cost or cost
         method = knobs.concrete_rounding(route == "qat")["method"]
-        name = (f"{route} n_bits {knobs.n_bits}, round {knobs.rounding_threshold_bits} "
+        name = (f"{route} n_bits {knobs.quant.bits}, round {knobs.quant.rounding_bits} "
                 f"({method[:5]}), p_error {knobs.p_error:g}")
         print(f"{name:<46} {stats['programmable_bootstrap_count']:5d} "
               f"{circuit.fhe_circuit.graph.maximum_integer_bit_width():4d} "
@@ -115,6 +119,14 @@ def main() -> None:
               flush=True)
         print("  PBS by polynomial size (Concrete picks it by the lookup's input width): "
               + format_sizes(pbs_per_polynomial_size(stats)))
+        rows.append({"row": row, "knobs": knobs.to_json(),
+                     "pbs": int(stats["programmable_bootstrap_count"]),
+                     "max_bit_width": int(circuit.fhe_circuit.graph.maximum_integer_bit_width()),
+                     "complexity": cost, "no_noise_accuracy": float(quantised),
+                     "simulated_accuracy": float(simulated), "float_accuracy": float(float_acc),
+                     "n_test": int(len(y)),
+                     "pbs_per_polynomial_size": {str(k): v for k, v in
+                                                 pbs_per_polynomial_size(stats).items()}})
         if route == "qat" and rounding == record["rounding_bits"]:  # the circuit QAT trained
             # through: does it compute the emulation?
             for label, reference in (("jitted", emulated), ("eager", eager)):
@@ -124,6 +136,7 @@ def main() -> None:
                       f"difference {gap.max():.2g})")
     print("cost: the compiler's complexity estimate relative to the first row (a rough guide "
           "to latency); no noise: fhe='disable', the circuit's integers without PBS errors")
+    print(f"wrote {write('export_knobs', {'model': args.model, 'rows': rows, 'settings': vars(args)})}")
 
 
 if __name__ == "__main__":

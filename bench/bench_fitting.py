@@ -11,9 +11,11 @@ the kernel's own refined maximum). Times are medians of repeated runs, after a w
 from __future__ import annotations
 
 import argparse
-import time
+import statistics
 
 import numpy as np
+
+from _harness import in_turns, write
 
 CASES = [  # (function, interval): absolute error
     ("gelu", (-8.0, 8.0)),
@@ -45,13 +47,10 @@ def dense_error(f, interval, cheb, extra=()):
     return float(np.max(np.abs(f(x) - np.polynomial.chebyshev.chebval(t, cheb))))
 
 
-def median_time(fn, repeats):
-    times = []
-    for i in range(repeats):
-        t0 = time.perf_counter()
-        fn(i)
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+def median_times(calls: dict, repeats: int) -> dict[str, float]:
+    """{name: median seconds} of the calls taking turns (`_harness.in_turns`), input i each."""
+    timed = in_turns(calls, repeats, log=None)
+    return {k: statistics.median(t.seconds) for k, t in timed.items()}
 
 
 def quality(degrees):
@@ -61,7 +60,7 @@ def quality(degrees):
     print("| function | interval | degree | minimax | certificate - 1 | numpy chebinterpolate |"
           " ratio | numpy chebfit (LS) | ratio |")
     print("|---|---|---|---|---|---|---|---|---|")
-    worst = []
+    worst, rows = [], []
     for name, (a, b) in CASES:
         f = numpy_fn(name)
         for n in degrees:
@@ -80,11 +79,15 @@ def quality(degrees):
             print(f"| {name} | [{a:g}, {b:g}] | {n} | {e_mm:.3e} | {cert:.1e}{note} | "
                   f"{e_in:.3e} | {e_in / e_mm:.2f} | {e_ls:.3e} | {e_ls / e_mm:.2f} |", flush=True)
             worst.append((cert, floor, name, n))
+            rows.append({"function": name, "interval": [a, b], "degree": n,
+                         "minimax_error": e_mm, "certificate_minus_1": cert,
+                         "chebinterpolate_error": e_in, "chebfit_error": e_ls})
     ok = all(c <= 1e-9 or fl for c, fl, _, _ in worst)
     bad = [(nm, n, c) for c, fl, nm, n in worst if c > 1e-9]
     print(f"\ncertificate <= 1 + 1e-9 everywhere above the float64 floor: {ok}; "
           f"above 1e-9 (all at the floor: {all(fl for c, fl, _, _ in worst if c > 1e-9)}): "
           f"{[(nm, n, f'{c:.1e}') for nm, n, c in bad]}\n")
+    return rows
 
 
 def speed(degrees, repeats):
@@ -94,18 +97,22 @@ def speed(degrees, repeats):
     print("## Speed: warm jitted minimax fit (GELU, a new interval every call) vs numpy\n")
     print("| degree | iterations | minimax fit (ms) | numpy chebinterpolate (ms) | ratio |")
     print("|---|---|---|---|---|")
+    rows = []
     for n in degrees:
         minimax("gelu", (-8.0, 8.0), n)  # compile once
         fits = []
-        t_mm = median_time(lambda i: fits.append(minimax("gelu", (-8.0, 8.0 + 0.01 * i), n)),
-                           repeats)
-        t_np = median_time(
-            lambda i: np.polynomial.chebyshev.chebinterpolate(
-                lambda t: f(0.005 * i + (8.0 + 0.005 * i) * t), n), repeats)
+        t = median_times({
+            "minimax": lambda i: fits.append(minimax("gelu", (-8.0, 8.0 + 0.01 * i), n)),
+            "numpy": lambda i: np.polynomial.chebyshev.chebinterpolate(
+                lambda t: f(0.005 * i + (8.0 + 0.005 * i) * t), n)}, repeats)
+        t_mm, t_np = t["minimax"], t["numpy"]
         its = int(np.median([int(x.iterations) for x in fits]))
         print(f"| {n} | {its} | {t_mm * 1e3:.2f} | {t_np * 1e3:.2f} | {t_mm / t_np:.1f} |",
               flush=True)
+        rows.append({"degree": n, "iterations": its, "minimax_s": t_mm, "numpy_s": t_np,
+                     "ratio": t_mm / t_np})
     print()
+    return rows
 
 
 def throughput(degrees, batch=1000, repeats=3):
@@ -116,22 +123,27 @@ def throughput(degrees, batch=1000, repeats=3):
     print("| degree | batched minimax (s) | per fit (ms) | numpy chebinterpolate x"
           f"{batch} (s) | ratio |")
     print("|---|---|---|---|---|")
+    rows = []
     for n in degrees:
         def intervals(i):
             r = np.linspace(1.0, 8.0, batch) + 0.001 * i
             return np.stack([-r, r], axis=1)
 
         minimax("gelu", intervals(0), n, warn=False)  # compile once
-        t_mm = median_time(lambda i: minimax("gelu", intervals(i + 1), n, warn=False), repeats)
 
         def numpy_batch(i):
             for r in intervals(i)[:, 1]:
                 np.polynomial.chebyshev.chebinterpolate(lambda t: f(r * t), n)
 
-        t_np = median_time(numpy_batch, repeats)
+        t = median_times({"minimax": lambda i: minimax("gelu", intervals(i + 1), n, warn=False),
+                          "numpy": numpy_batch}, repeats)
+        t_mm, t_np = t["minimax"], t["numpy"]
         print(f"| {n} | {t_mm:.3f} | {t_mm / batch * 1e3:.3f} | {t_np:.3f} | "
               f"{t_mm / t_np:.1f} |", flush=True)
+        rows.append({"degree": n, "batch": batch, "minimax_s": t_mm, "numpy_s": t_np,
+                     "ratio": t_mm / t_np})
     print()
+    return rows
 
 
 def main():
@@ -142,9 +154,10 @@ def main():
 
     degrees = (7, 15) if args.quick else (7, 15, 31, 63)
     print(f"# polyzoo.fitting benchmark (jax {jax.__version__}, {jax.devices()[0].platform})\n")
-    quality(degrees)
-    speed(degrees, repeats=21)
-    throughput((15,) if args.quick else (15, 31))
+    figures = {"quality": quality(degrees), "speed": speed(degrees, repeats=21),
+               "throughput": throughput((15,) if args.quick else (15, 31)),
+               "settings": vars(args)}
+    print(f"wrote {write('fitting', figures)}")
 
 
 if __name__ == "__main__":

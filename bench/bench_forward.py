@@ -14,24 +14,20 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from _harness import in_turns, write
+
 
 def interleaved_rates(calls: dict, n_items: int, runs: int) -> dict[str, float]:
     """{name: items per second} from the median of `runs` interleaved timed calls."""
-    for fn in calls.values():
+    for fn in calls.values():  # compile and warm up, untimed
         fn(), fn()
-    times = {k: [] for k in calls}
-    for _ in range(runs):
-        for k, fn in calls.items():
-            t0 = time.perf_counter()
-            fn()
-            times[k].append(time.perf_counter() - t0)
-    return {k: n_items / statistics.median(t) for k, t in times.items()}
+    timed = in_turns({k: (lambda _, fn=fn: fn()) for k, fn in calls.items()}, runs, log=None)
+    return {k: n_items / statistics.median(t.seconds) for k, t in timed.items()}
 
 
 def bert_calls(batch: int, seq: int) -> dict:
@@ -115,6 +111,7 @@ def main() -> int:
     print(f'\nratios (load average now {os.getloadavg()[0]:.2f})')
     for k, v in ratios.items():
         print(f'  {k:<{width}}  {v:5.2f}x')
+    print(f"wrote {write('forward', {'bert_sequences_per_s': bert, 'vit_images_per_s': vit, 'ratios': ratios, 'settings': vars(args)})}")
     return 0
 
 

@@ -8,7 +8,9 @@ entry vit-micro-mnist-qat (`micro.tfhe_spec`: ReLU MLP, BatchNorm) and one atten
 and one split: 'server' encrypts the image (the circuit holds the patch embedding), 'client'
 lets the client embed the patches in the clear (`micro.qat_stage(client_embeds=True)`, as
 THE-X's client embeds tokens) and encrypts the embeddings. Tokens: 4 (patch 14) or 16 (patch
-7); a 28x28 image has no square patch giving 8.
+7); a 28x28 image has no square patch giving 8. An optional suffix -r<BITS> rounds the
+accumulators before each table lookup to BITS instead of the zoo's 7 (`micro.qat_stage`'s
+rounding_bits, trained through by QAT): fewer bits, smaller lookups.
 
 For each, with the recipe of vit-micro-mnist-qat (float stage, then its QAT finish; both
 budgets scaled by --steps-scale): float test accuracy before QAT, the JAX emulation of the
@@ -35,9 +37,10 @@ from pathlib import Path
 
 import numpy as np
 
-from _record import RESULTS, write
+from _harness import RESULTS, encrypted_in_turns, write
 
 NAME = "micro_frontier"
+DEFAULT_ROUNDING = 7  # micro.DEFAULT_QUANT's, the zoo entries' (not imported: keeps --help fast)
 PATCH = {4: 14, 16: 7}  # tokens -> patch size on 28x28 digits
 DEFAULT_CONFIGS = ("t4-w8-dot-server", "t4-w8-inhibitor-server", "t4-w8-dot-client",
                    "t4-w8-inhibitor-client", "t4-w16-dot-client", "t4-w16-inhibitor-client",
@@ -51,24 +54,31 @@ class Config:
     width: int
     attention: str  # 'dot' | 'inhibitor'
     split: str      # 'server' | 'client'
+    rounding: int = DEFAULT_ROUNDING
 
     @classmethod
     def parse(cls, name: str) -> "Config":
         try:
-            t, w, attention, split = name.split("-")
-            config = cls(int(t.removeprefix("t")), int(w.removeprefix("w")), attention, split)
+            t, w, attention, split, *r = name.split("-")
+            (r,) = r or [f"r{DEFAULT_ROUNDING}"]
+            config = cls(int(t.removeprefix("t")), int(w.removeprefix("w")), attention, split,
+                         int(r.removeprefix("r")))
         except ValueError:
             raise SystemExit(f"configuration {name!r}: write t<TOKENS>-w<WIDTH>-<dot|inhibitor>"
-                             "-<server|client>, e.g. t4-w16-inhibitor-client") from None
+                             "-<server|client>[-r<BITS>], e.g. t4-w16-inhibitor-client-r6"
+                             ) from None
         if (config.tokens not in PATCH or config.attention not in ("dot", "inhibitor")
-                or config.split not in ("server", "client") or config.width % 2):
+                or config.split not in ("server", "client") or config.width % 2
+                or not 2 <= config.rounding <= 16):
             raise SystemExit(f"configuration {name!r}: tokens {sorted(PATCH)}, an even width, "
-                             "attention dot or inhibitor, split server or client")
+                             "attention dot or inhibitor, split server or client, rounding "
+                             "2 to 16 bits")
         return config
 
     @property
     def name(self) -> str:
-        return f"t{self.tokens}-w{self.width}-{self.attention}-{self.split}"
+        base = f"t{self.tokens}-w{self.width}-{self.attention}-{self.split}"
+        return base if self.rounding == DEFAULT_ROUNDING else f"{base}-r{self.rounding}"
 
     def site(self):
         from polyzoo.nn import Site
@@ -88,7 +98,9 @@ class Config:
             parent, name=f"bench-frontier-{self.name}", stages=(stage,),
             model=f"vit-micro/{PATCH[self.tokens]}",
             overrides={**parent.overrides, "hidden": self.width, "mlp_dim": 2 * self.width},
-            finish_args={**parent.finish_args, "client_embeds": self.split == "client"})
+            finish_args={**parent.finish_args, "client_embeds": self.split == "client",
+                         "quant": dataclasses.replace(parent.finish_args["quant"],
+                                                      rounding_bits=self.rounding)})
 
 
 def batched(fn, x: np.ndarray, chunk: int = 500) -> np.ndarray:
@@ -100,8 +112,8 @@ def measure(config: Config, ds, inputs, *, steps_scale: float, n_sim: int, n_enc
     """Train, QAT-finetune, compile, simulate and (n_encrypted) run one configuration."""
     import jax
 
-    from polyzoo.export import (Knobs, check_onnx, circuit_report, compile_onnx, micro,
-                                simulate_batched, to_onnx)
+    from polyzoo.export import (Knobs, QuantSpec, check_onnx, circuit_report, compile_onnx,
+                                micro, simulate_batched, to_onnx)
     from polyzoo.zoo import recipe as recipe_lib
 
     rec = config.recipe()
@@ -127,8 +139,7 @@ def measure(config: Config, ds, inputs, *, steps_scale: float, n_sim: int, n_enc
     calibration = batched(client, np.asarray(train_in[0][:record["calibration"]], np.float32))
     graph = to_onnx(export_fn, calibration[:1])
     onnx_gap = check_onnx(graph, export_fn, circuit_x[:16])
-    knobs = Knobs(n_bits=record["n_bits"], rounding_threshold_bits=record["rounding_bits"],
-                  p_error=micro.DEFAULT_P_ERROR, input_bits=record.get("input_bits"))
+    knobs = Knobs(quant=QuantSpec.from_record(record), p_error=micro.DEFAULT_P_ERROR)
     circuit = compile_onnx(graph, calibration, knobs)
     report = circuit_report(circuit)
     xs, ys = circuit_x[:n_sim], y_test[:n_sim]
@@ -166,16 +177,10 @@ def encrypted(circuit, xs, simulated, n: int) -> dict:
     """Key generation, then n images one after another: the first apart (it loads the keys),
     the median of the others; each output compared with its simulation."""
     keygen = circuit.keygen()
-    seconds, equal = [], []
-    for i in range(n):
-        t0 = time.perf_counter()
-        out = circuit.predict(xs[[i]], fhe="execute")
-        seconds.append(time.perf_counter() - t0)
-        equal.append(bool(np.array_equal(out, simulated[[i]])))
-    return {"keygen_seconds": round(keygen, 1), "encrypted_first_s": round(seconds[0], 2),
-            "encrypted_s_per_image": round(float(np.median(seconds[1:] or seconds)), 2),
-            "encrypted_runs_s": [round(s, 2) for s in seconds],
-            "encrypted_equals_simulated": all(equal)}
+    (figures,) = encrypted_in_turns(
+        {"circuit": (lambda xb: circuit.predict(xb, fhe="execute"), xs, simulated)}, n,
+        log=lambda line: print(line, flush=True)).values()
+    return {"keygen_seconds": round(keygen, 1), **figures}
 
 
 def mlp_baseline(ds) -> dict:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-import _record
+import _harness
 
 MICRO = "vit-micro-mnist-qat"
 CONCURRENCY = (1, 2, 4)
@@ -79,24 +79,22 @@ def main(argv=None) -> int:
         del serialized
         equal = []
 
-        def in_process(i):
+        def in_process(i):  # (output, seconds): encrypt, run and decrypt, as HTTP's timing
             start = time.perf_counter()
             out = client.decrypt_ciphertexts([server.run_one(client.encrypt_one(x[i]), keys)])
             equal.append(bool(np.array_equal(out, reference[[i]])))
-            return time.perf_counter() - start
+            return out, time.perf_counter() - start
 
         def over_http(i):
             out, timing = remote.predict(x[[i]])
             equal.append(bool(np.array_equal(out, reference[[i]])))
-            return timing[0]["seconds"]
+            return out, timing[0]["seconds"]
 
-        warm = {"in_process_s": in_process(0), "http_s": over_http(0)}
-        print(f"warm-up: {json.dumps({k: round(v, 1) for k, v in warm.items()})}", flush=True)
-        turns = {"in_process_s": [], "http_s": []}
-        for r in range(args.rounds):
-            for name, fn in (("in_process_s", in_process), ("http_s", over_http)):
-                turns[name].append(fn(1 + r))
-                print(f"  round {r}: {name} {turns[name][-1]:.1f}", flush=True)
+        calls = {"in_process_s": in_process, "http_s": over_http}
+        timed = _harness.in_turns(calls, 1 + args.rounds, self_timed=True,
+                                  log=lambda line: print(line, flush=True))
+        warm = {k: t.seconds[0] for k, t in timed.items()}  # image 0, each path's first
+        turns = {k: t.seconds[1:] for k, t in timed.items()}
         concurrent = {}
         first = 1 + args.rounds
         key_id = remote.ensure_keys()[0]
@@ -125,7 +123,7 @@ def main(argv=None) -> int:
     print(f"HTTP round trip / in-process: {figures['http_over_in_process']:.3f}x "
           f"({medians['http_s']:.1f} s against {medians['in_process_s']:.1f} s, medians of "
           f"{args.rounds}); every output equals the simulation: {all(equal)}")
-    print(f"wrote {_record.write('serve', figures)}")
+    print(f"wrote {_harness.write('serve', figures)}")
     return 0 if all(equal) else 1
 
 

@@ -6,7 +6,7 @@
 Tables live between `<!-- table:NAME -->` and `<!-- /table:NAME -->` markers; everything
 else in a file is left as it is. Nothing here measures: every number comes from
 checkpoints/manifest.json (written by `polyzoo train`, recomputed by `polyzoo zoo eval`) or
-from a benchmark's JSON record (bench/_record.py).
+from a benchmark's JSON record (bench/_harness.py).
 """
 from __future__ import annotations
 
