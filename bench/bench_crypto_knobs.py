@@ -36,8 +36,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     from polyzoo.export import compile_onnx, to_onnx
-    from polyzoo.export._report import format_sizes, pbs_per_polynomial_size
-    from polyzoo.export._sources import default_knobs, resolve
+    from polyzoo.export import default_knobs, format_sizes, pbs_per_polynomial_size, resolve
 
     source = resolve(MICRO)
     x = np.asarray(source.test_x[:args.n_encrypted], np.float32)

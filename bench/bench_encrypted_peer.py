@@ -25,6 +25,8 @@ import numpy as np
 
 from _harness import encrypted_in_turns, write
 
+DEFAULT_ENTRY = "vit-micro-mnist-inhibitor"  # the zoo's most accurate encrypted model
+
 
 def accuracy(logits, labels) -> float:
     return float(np.mean(np.argmax(logits, -1) == labels))
@@ -104,11 +106,10 @@ def rounds(sides, n: int) -> None:
 
 
 def main() -> None:
-    from polyzoo.export._sources import MICRO_NAME
     from polyzoo.train import data
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--entry", default=MICRO_NAME, help="the zoo entry to compare")
+    ap.add_argument("--entry", default=DEFAULT_ENTRY, help="the zoo entry to compare")
     ap.add_argument("--epochs", type=int, default=10, help="the peer's skorch epochs")
     ap.add_argument("--n-sim", type=int, default=2000, help="test digits to simulate")
     ap.add_argument("--peer-n-sim", type=int, default=None,

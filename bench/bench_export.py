@@ -30,6 +30,10 @@ import numpy as np
 
 from _harness import encrypted_in_turns, write
 
+
+def accuracy(logits, labels) -> float:
+    return float(np.mean(np.argmax(np.asarray(logits), -1) == np.asarray(labels)))
+
 MICRO = "vit-micro-mnist-qat"  # zoo entry
 
 
@@ -85,7 +89,6 @@ def torch_micro_vit(model, params, *, products_3d: bool = True):
 def measure(name, module, float_fn, x_test, y_test, compile_s):
     """Simulated accuracy and keygen of a compiled QuantizedModule (encrypted runs later, in
     `encrypted_rounds`, interleaved with the other paths)."""
-    from polyzoo.export._report import accuracy
 
     stats = module.fhe_circuit.statistics
     start = time.perf_counter()
@@ -135,7 +138,7 @@ def main(argv=None) -> int:
 
     from polyzoo import zoo
     from polyzoo.export import Knobs, QuantSpec, compile_onnx, to_onnx
-    from polyzoo.export._sources import default_knobs, resolve
+    from polyzoo.export import default_knobs, resolve
     from polyzoo.train.data import load_mnist
 
     torch.set_num_threads(1)

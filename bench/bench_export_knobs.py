@@ -60,8 +60,7 @@ def main() -> None:
     import jax
 
     from polyzoo.export import Knobs, QuantSpec, compile_onnx, to_onnx
-    from polyzoo.export._report import format_sizes, pbs_per_polynomial_size
-    from polyzoo.export._sources import N_CALIBRATION
+    from polyzoo.export import format_sizes, micro, pbs_per_polynomial_size
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=MICRO)
@@ -71,7 +70,7 @@ def main() -> None:
 
     float_fn, export_fn, emulated_fn, record, train_x, x, y = routes(args.model)
     x, y = x[:args.n_test], y[:args.n_test]
-    calibration = np.asarray(train_x[:record.get("calibration", N_CALIBRATION)], np.float32)
+    calibration = np.asarray(train_x[:record.get("calibration", micro.CALIBRATION)], np.float32)
     float_acc = np.mean(predictions(float_fn, x) == y)
     emulated = logits(jax.jit(emulated_fn), x)
     emulated_acc = np.mean(np.argmax(emulated, -1) == y)

@@ -8,9 +8,10 @@ entry vit-micro-mnist-qat (`micro.tfhe_spec`: ReLU MLP, BatchNorm) and one atten
 and one split: 'server' encrypts the image (the circuit holds the patch embedding), 'client'
 lets the client embed the patches in the clear (`micro.qat_stage(client_embeds=True)`, as
 THE-X's client embeds tokens) and encrypts the embeddings. Tokens: 4 (patch 14) or 16 (patch
-7); a 28x28 image has no square patch giving 8. An optional suffix -r<BITS> rounds the
-accumulators before each table lookup to BITS instead of the zoo's 7 (`micro.qat_stage`'s
-rounding_bits, trained through by QAT): fewer bits, smaller lookups.
+7); a 28x28 image has no square patch giving 8. Optional suffixes: -r<BITS> rounds the
+accumulators before each table lookup to BITS instead of the zoo's 7 (the QuantSpec's
+rounding_bits, trained through by QAT): fewer bits, smaller lookups; -a<PIXELS> trains the
+float stage on every image moved by up to PIXELS pixels (`Stage.shift`).
 
 For each, with the recipe of vit-micro-mnist-qat (float stage, then its QAT finish; both
 budgets scaled by --steps-scale): float test accuracy before QAT, the JAX emulation of the
@@ -55,30 +56,35 @@ class Config:
     attention: str  # 'dot' | 'inhibitor'
     split: str      # 'server' | 'client'
     rounding: int = DEFAULT_ROUNDING
+    shift: int = 0  # float-stage augmentation (pixels)
 
     @classmethod
     def parse(cls, name: str) -> "Config":
         try:
-            t, w, attention, split, *r = name.split("-")
-            (r,) = r or [f"r{DEFAULT_ROUNDING}"]
+            t, w, attention, split, *suffixes = name.split("-")
+            options = {s[0]: int(s[1:]) for s in suffixes}
+            if set(options) - {"r", "a"} or len(options) != len(suffixes):
+                raise ValueError(name)
             config = cls(int(t.removeprefix("t")), int(w.removeprefix("w")), attention, split,
-                         int(r.removeprefix("r")))
-        except ValueError:
+                         options.get("r", DEFAULT_ROUNDING), options.get("a", 0))
+        except (ValueError, IndexError):
             raise SystemExit(f"configuration {name!r}: write t<TOKENS>-w<WIDTH>-<dot|inhibitor>"
-                             "-<server|client>[-r<BITS>], e.g. t4-w16-inhibitor-client-r6"
-                             ) from None
+                             "-<server|client>[-r<BITS>][-a<PIXELS>], e.g. "
+                             "t4-w16-inhibitor-client-r6-a1") from None
         if (config.tokens not in PATCH or config.attention not in ("dot", "inhibitor")
                 or config.split not in ("server", "client") or config.width % 2
-                or not 2 <= config.rounding <= 16):
+                or not 2 <= config.rounding <= 16 or not 0 <= config.shift <= 4):
             raise SystemExit(f"configuration {name!r}: tokens {sorted(PATCH)}, an even width, "
                              "attention dot or inhibitor, split server or client, rounding "
-                             "2 to 16 bits")
+                             "2 to 16 bits, shift 0 to 4 pixels")
         return config
 
     @property
     def name(self) -> str:
-        base = f"t{self.tokens}-w{self.width}-{self.attention}-{self.split}"
-        return base if self.rounding == DEFAULT_ROUNDING else f"{base}-r{self.rounding}"
+        name = f"t{self.tokens}-w{self.width}-{self.attention}-{self.split}"
+        if self.rounding != DEFAULT_ROUNDING:
+            name += f"-r{self.rounding}"
+        return name + (f"-a{self.shift}" if self.shift else "")
 
     def site(self):
         from polyzoo.nn import Site
@@ -93,7 +99,8 @@ class Config:
 
         parent = vit_micro_mnist_qat.RECIPE
         (float_stage,) = parent.stages
-        stage = dataclasses.replace(float_stage, spec=micro.tfhe_spec(self.site()))
+        stage = dataclasses.replace(float_stage, spec=micro.tfhe_spec(self.site()),
+                                    shift=self.shift)
         return dataclasses.replace(
             parent, name=f"bench-frontier-{self.name}", stages=(stage,),
             model=f"vit-micro/{PATCH[self.tokens]}",

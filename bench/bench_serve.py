@@ -11,7 +11,7 @@ the two taking turns, one image each per round, after one warm-up image each (me
 the rounds; the ratio http / in-process is the HTTP overhead). Then 1, 2 and 4 concurrent
 clients each send --requests images: p50/p95 round trip and requests per minute. The
 concurrent clients share the one key set and send ciphertexts made beforehand (each key set
-holds gigabytes in memory, on both sides; tests/test_serve.py runs four clients with their own
+holds gigabytes in memory, on both sides; tests/serving/test_serve.py runs four clients with their own
 keys on the tiny circuit). Every encrypted output is compared with the simulation bit for bit.
 Writes bench/results/serve.json.
 """
@@ -46,7 +46,7 @@ def main(argv=None) -> int:
     from polyzoo import serving
     from polyzoo.export import (RemoteClient, Server, compile_onnx, save_deployment,
                                 to_onnx)
-    from polyzoo.export._sources import default_knobs, resolve
+    from polyzoo.export import default_knobs, resolve
 
     work = Path(args.out or tempfile.mkdtemp(prefix="bench-serve-"))
     source = resolve(MICRO)
@@ -133,7 +133,7 @@ def _concurrent(url, client, key_id, x, reference, clients, requests, first, equ
     round trip is the server's queue, FHE run and transfer."""
     import httpx
 
-    from polyzoo.export import _protocol as proto
+    from polyzoo.export import protocol as proto
 
     jobs = [[first + k * requests + j for j in range(requests)] for k in range(clients)]
     bodies = {i: client.encrypt_one(x[i]) for job in jobs for i in job}

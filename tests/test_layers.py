@@ -20,8 +20,8 @@ def _imports(path: Path):
             yield from ((node.lineno, a.name) for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             yield node.lineno, node.module
-            if node.module == "polyzoo":  # from polyzoo import export
-                yield from ((node.lineno, f"polyzoo.{a.name}") for a in node.names)
+            if node.module.split(".")[0] == "polyzoo":  # from polyzoo.export import qat
+                yield from ((node.lineno, f"{node.module}.{a.name}") for a in node.names)
 
 
 def _sources():
@@ -58,3 +58,25 @@ def test_one_module_owns_each_engine(engine):
              for _, module in _imports(path)
              if module == engine or module.startswith(engine + ".")}
     assert users <= {OWNERS[engine]}, f"{engine} is imported outside {OWNERS[engine]}: {users}"
+
+
+def test_tests_mirror_the_package():
+    tests = Path(__file__).resolve().parent
+    folders = {d.name for d in tests.iterdir() if d.is_dir() and not d.name.startswith(("_", "."))}
+    packages = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
+    assert folders - {"helpers"} <= packages, f"test folders without a package: {folders - packages}"
+    loose = sorted(p.name for p in tests.glob("test_*.py"))
+    assert loose == ["test_docs.py", "test_layers.py", "test_package.py"], (
+        f"put {loose} under tests/<package>/ (only whole-project checks stay at the top)")
+
+
+def test_commands_and_benchmarks_use_public_names_only():
+    """The CLI and the benchmarks are users of the library: they import what `__all__` offers,
+    never a private module (a name they need is made public instead)."""
+    users = sorted((PACKAGE / "commands").glob("*.py")) + [PACKAGE / "cli.py"]
+    users += sorted((PACKAGE.parent / "bench").glob("*.py"))
+    private = [f"{path.relative_to(PACKAGE.parent)}:{line} imports {module}"
+               for path in users for line, module in _imports(path)
+               if module.startswith("polyzoo")
+               and any(part.startswith("_") for part in module.split(".")[1:])]
+    assert not private, "import public names instead:\n" + "\n".join(private)

@@ -41,8 +41,7 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from polyzoo.commands import run_encrypted
-    from polyzoo.export._pipeline import export_model
-    from polyzoo.export._sources import default_knobs, resolve
+    from polyzoo.export import default_knobs, export_model, resolve
 
     if args.n_test < 1 or args.n_encrypted < 1:
         raise ValueError("--n-test and --n-encrypted must be at least 1")

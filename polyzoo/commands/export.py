@@ -43,8 +43,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from polyzoo.export._pipeline import export_model
-    from polyzoo.export._sources import default_knobs, resolve
+    from polyzoo.export import default_knobs, export_model, resolve
 
     source = resolve(args.name)
     knobs = default_knobs(source, n_bits=args.n_bits, rounding=args.rounding,

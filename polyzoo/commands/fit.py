@@ -115,7 +115,7 @@ def plot(args, fit) -> None:
     import numpy as np
     from jax.experimental import enable_x64
 
-    from polyzoo.fitting._functions import resolve
+    from polyzoo.fitting import resolve_function as resolve
 
     _, fn = resolve(args.function)
     a, b = fit.interval

@@ -46,7 +46,7 @@ def test_samples(client, n: int):
     in the clear by the client, labels). Warns about inputs outside the calibrated range."""
     import numpy as np
 
-    from polyzoo.export._sources import client_encoder
+    from polyzoo.export import client_encoder
     from polyzoo.train import data
 
     ds = data.load(client.meta["dataset"])
@@ -65,7 +65,7 @@ def print_results(meta: dict, raw, y, logits, seconds: list[float]):
     whether the logits equal it bit for bit, seconds. Returns same-prediction flags."""
     import numpy as np
 
-    from polyzoo.export._deploy import agreement
+    from polyzoo.export import agreement
 
     reference = meta["reference"]["simulated"]
     same_class, same_logits = agreement(logits, reference)

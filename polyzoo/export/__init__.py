@@ -15,19 +15,22 @@ from polyzoo.export._check import check_onnx, run_onnx
 from polyzoo.export._compile import Circuit, CircuitTooWide, Knobs, compile_onnx
 from polyzoo.export import qat
 from polyzoo.export._quant_spec import QuantSpec
+from polyzoo.export import _protocol as protocol
 from polyzoo.export._deploy import (Client, DeploymentError, Request, Response, Server,
-                                    save_deployment)
+                                    agreement, save_deployment)
 from polyzoo.export._pipeline import export_model
 from polyzoo.export._remote import RemoteClient, ServerError
-from polyzoo.export._report import CircuitReport, circuit_report, simulate_batched
-from polyzoo.export._sources import Source, default_knobs, resolve
+from polyzoo.export._report import (CircuitReport, circuit_report, format_sizes,
+                                    pbs_per_polynomial_size, simulate_batched)
+from polyzoo.export._sources import Source, client_encoder, default_knobs, resolve
 from polyzoo.export._translate import OPSET, UnsupportedOperation, to_onnx
 
 __all__ = [
     "OPSET", "UnsupportedOperation", "to_onnx", "check_onnx", "run_onnx",
     "QuantSpec", "Knobs", "Circuit", "CircuitTooWide", "compile_onnx",
-    "CircuitReport", "circuit_report", "simulate_batched",
+    "CircuitReport", "circuit_report", "simulate_batched", "pbs_per_polynomial_size",
+    "format_sizes",
     "Client", "Server", "Request", "Response", "DeploymentError", "save_deployment",
-    "RemoteClient", "ServerError",
-    "Source", "resolve", "default_knobs", "export_model", "qat",
+    "agreement", "RemoteClient", "ServerError", "protocol",
+    "Source", "resolve", "default_knobs", "client_encoder", "export_model", "qat",
 ]

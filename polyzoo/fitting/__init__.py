@@ -15,10 +15,11 @@ from polyzoo.fitting._composite import (
 )
 from polyzoo.fitting._cost import composite_depth, mult_depth, nonscalar_mults
 from polyzoo.fitting._functions import FUNCTIONS, KINKS
+from polyzoo.fitting._functions import resolve as resolve_function
 from polyzoo.fitting._minimax import MAX_DEGREE, MinimaxFit, minimax
 
 __all__ = [
-    "FUNCTIONS",
+    "FUNCTIONS", "resolve_function",
     "KINKS",
     "MAX_DEGREE",
     "BaselineFit",

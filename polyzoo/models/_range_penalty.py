@@ -6,7 +6,7 @@ Autodiff of the plain form keeps the excess arrays alive for the backward and ma
 them beside the forward; here the forward is one fused reduction over x and the backward
 recomputes the excess from x, which the training step holds anyway (jax.custom_vjp). Same value
 and gradients (x, lo and hi) as autodiff of `range_penalty_reference`
-(tests/test_perf_custom_grads.py).
+(tests/nn/test_perf_custom_grads.py).
 """
 from __future__ import annotations
 

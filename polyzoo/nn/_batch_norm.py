@@ -8,7 +8,7 @@ op it can fuse into it: in the 4-layer vit-mini/7 training step (batch 128), fus
 two column sums it needs (of g and of g * xhat) as matrix-vector products, which read the
 gradient in place; those fusions disappear.
 Same values and gradients as autodiff of `batch_normalise_reference` up to float32 rounding
-(tests/test_perf_custom_grads.py).
+(tests/nn/test_perf_custom_grads.py).
 """
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ instead of autodiff through the unrolled recurrence, which keeps every step's ar
 backward: measured on a (1024, 1536) degree-8 GELU, 1.7 ms of CPU time for value and gradient
 by autodiff. Tangents of the coefficients and the interval are exact too (calibration never
 differentiates them, but nothing here assumes it). Same values and derivatives as autodiff of
-chebeval up to float32 rounding (tests/test_perf_custom_grads.py).
+chebeval up to float32 rounding (tests/nn/test_perf_custom_grads.py).
 """
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ and those run several times slower than a matrix-vector product over the same da
 on a (16, 64, 384) LayerNorm, 886 us of CPU time with `jnp.sum` against 152 us with `x @ ones`;
 a (16, 12, 64, 64) softmax 4.1 ms against 1.3 ms. A dot keeps the forward and its autodiff
 transpose (a broadcast) on fast paths. Results equal `jnp.sum`/`jnp.mean`/`jnp.max` up to
-float32 rounding (tests/test_perf_custom_grads.py).
+float32 rounding (tests/nn/test_perf_custom_grads.py).
 """
 from __future__ import annotations
 

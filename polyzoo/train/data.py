@@ -378,6 +378,29 @@ LOADERS = {"fashion_mnist": load_fashion_mnist, "mnist": load_mnist, "sentiment"
            "sms_spam": load_sms_spam, "election_tweets": load_election_tweets}
 
 
+def shifted_copies(inputs: tuple[np.ndarray, ...], labels: np.ndarray, shift: int
+                   ) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+    """Training images (N, H, W, C) with every copy moved by -shift..shift pixels along both
+    axes, zeros shifted in: ((2 shift + 1)^2 N, H, W, C) and the labels repeated alike. The
+    static form of random-shift augmentation (Simard et al. 2003), so the loop's batch order
+    stays a pure function of its seed."""
+    (x, *rest) = inputs
+    if rest or x.ndim != 4:
+        raise ValueError(f"shift augmentation takes one batch of images (N, H, W, C), got "
+                         f"{len(inputs)} input(s) of shape {x.shape}: use shift=0 for text")
+    if not 0 < shift < min(x.shape[1:3]):
+        raise ValueError(f"shift {shift}: use 1..{min(x.shape[1:3]) - 1} pixels")
+    h, w = x.shape[1:3]
+    copies = []
+    for dy in range(-shift, shift + 1):
+        for dx in range(-shift, shift + 1):
+            moved = np.zeros_like(x)
+            moved[:, max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
+                x[:, max(-dy, 0):h + min(-dy, 0), max(-dx, 0):w + min(-dx, 0)]
+            copies.append(moved)
+    return (np.concatenate(copies),), np.tile(np.asarray(labels), len(copies))
+
+
 def load(name: str) -> Dataset:
     """A dataset by name ('fashion_mnist', 'mnist', 'sentiment') or a path to .csv / .npz."""
     if name in LOADERS:

@@ -65,6 +65,8 @@ class Stage:
     calibrate_margin: float = 0.1  # polynomial intervals = measured range widened by this
     fit_affine: bool = False       # start each 'affine' norm at the least-squares fit of the
                                    # LayerNorm it replaces, layer by layer (affine_norms.py)
+    shift: int = 0                 # images: train on every copy moved by up to this many
+                                   # pixels along both axes (data_lib.shifted_copies)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -355,8 +357,14 @@ def run_stage(recipe: Recipe, stage: Stage, ds, train_in, val_in, variables, rep
     hist = {"seconds": 0.0, "throughput": None, "devices": jax.device_count(),
             "start_step": 0, "log": []}
     if steps:  # steps=0: a calibration-only stage
-        variables, hist = _train_stage(recipe, stage, model, variables, train_in,
-                                       ds.train.labels, steps, teacher,
+        fit_in, fit_labels = train_in, ds.train.labels
+        if stage.shift:
+            if teacher is not None:
+                raise ValueError(f"{recipe.name}/{stage.name}: shift augmentation with a "
+                                 "teacher is not supported (its logits are per example)")
+            fit_in, fit_labels = data_lib.shifted_copies(train_in, fit_labels, stage.shift)
+        variables, hist = _train_stage(recipe, stage, model, variables, fit_in,
+                                       fit_labels, steps, teacher,
                                        None if steps_scale != 1.0 else run_dir(recipe, stage, runs),
                                        progress)
     # BatchNorm statistics of the forward this stage trained (exact functions in a

@@ -1,4 +1,4 @@
-"""One process of a data-parallel run on localhost (tests/test_train_multihost.py).
+"""One process of a data-parallel run on localhost (tests/train/test_train_multihost.py).
 
     python multihost_worker.py PORT NUM_PROCESSES PROCESS_ID OUT.npz RUN_DIR|- UNTIL
 

@@ -23,7 +23,7 @@ TINY = Recipe(
             Stage("polynomial", SPEC, steps=10, lr=5e-4, warmup=2, range_weight=0.1,
                   calibrate_margin=0.25),
             Stage("calibrated", SPEC, steps=0, lr=0.0, calibrate_margin=0.2)),
-    calib_examples=512, recipe_file="tests/test_train_recipe.py", command="pytest")
+    calib_examples=512, recipe_file="tests/zoo/test_train_recipe.py", command="pytest")
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +78,7 @@ def test_cli_zoo_list_show_eval(published, monkeypatch):
     assert listed.returncode == 0, listed.stderr
     assert [r["name"] for r in json.loads(listed.stdout)] == ["tiny-vit-mnist"]
     shown = cli("zoo", "show", "tiny-vit-mnist")
-    assert json.loads(shown.stdout)["recipe"] == "tests/test_train_recipe.py"
+    assert json.loads(shown.stdout)["recipe"] == "tests/zoo/test_train_recipe.py"
     ev = cli("zoo", "eval", "tiny-vit-mnist", "--json")
     assert ev.returncode == 0, ev.stderr
     out = json.loads(ev.stdout)

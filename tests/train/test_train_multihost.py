@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-WORKER = Path(__file__).parent / "helpers" / "multihost_worker.py"
+WORKER = Path(__file__).parents[1] / "helpers" / "multihost_worker.py"
 
 
 def _free_port() -> int:

@@ -12,7 +12,7 @@ from polyzoo.zoo import registry
 
 META = {"model": {"factory": "polyzoo.train.mlp:create", "name": "mlp", "num_classes": 10},
         "spec": None, "task": "image classification", "dataset": "mnist", "split": "test",
-        "recipe": "tests/test_zoo.py", "command": "pytest tests/test_zoo.py", "train_time_s": 0.0}
+        "recipe": "tests/zoo/test_zoo.py", "command": "pytest tests/zoo/test_zoo.py", "train_time_s": 0.0}
 
 
 @pytest.fixture(scope="module")

@@ -167,3 +167,15 @@ def test_offline_text_corpora_split_without_shared_texts(name, sizes, classes):
     assert not train & set(ds.test.inputs.tolist()) and not train & set(ds.val.inputs.tolist())
     for s in ("train", "val", "test"):
         assert set(ds.split(s).labels.tolist()) == {0, 1}
+
+
+def test_shifted_copies_move_every_image_and_keep_its_label():
+    x = np.arange(2 * 3 * 3, dtype=np.float32).reshape(2, 3, 3, 1) + 1
+    (moved,), labels = data.shifted_copies((x,), np.array([4, 7]), 1)
+    assert moved.shape == (18, 3, 3, 1) and labels.tolist() == [4, 7] * 9
+    np.testing.assert_array_equal(moved[8], x[0])  # the unmoved copy (dy = dx = 0)
+    np.testing.assert_array_equal(moved[0, :2, :2], x[0, 1:, 1:])  # moved up and left
+    assert not moved[0, 2].any() and not moved[0, :, 2].any()  # zeros shifted in
+    with pytest.raises(ValueError, match="use shift=0 for text"):
+        data.shifted_copies((np.zeros((2, 5), np.int32), np.ones((2, 5), np.int32)),
+                            np.array([0, 1]), 1)
