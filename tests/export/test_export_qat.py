@@ -249,3 +249,14 @@ def test_demo_puts_the_baseline_beside_the_circuit():
     behind = _against_baseline(DEMO_MODEL, 0.5, 10)
     assert "mlp-256" in behind and "does NOT beat the baseline" in behind
     assert "does NOT" not in _against_baseline(DEMO_MODEL, 0.999, 10)
+
+
+def test_quant_spec_says_what_is_wrong(net):
+    fn, params, x = net
+    with pytest.raises(TypeError, match=r"QuantSpec\(bits=4\)"):
+        qat.quantized(fn, 4)
+    with pytest.raises(ValueError, match="rounding_bits=20: use 2..16 bits"):
+        QuantSpec(bits=4, rounding_bits=20)
+    spec = QuantSpec(bits=6, rounding_bits=7, weight_bits=5, signed=[True, False])
+    assert spec.signed == (True, False)
+    assert QuantSpec.from_record(spec.record()) == spec  # the manifest's 'qat' fields
