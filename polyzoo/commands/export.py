@@ -18,8 +18,8 @@ def register(subparsers) -> None:
     p.add_argument("--n-bits", type=int, default=None,
                    help="weights/activations bits (default: the entry's QAT bits, else 6)")
     p.add_argument("--rounding", type=int, default=None,
-                   help="rounding_threshold_bits: accumulators rounded to this many bits "
-                        "before each table lookup (default: the entry's QAT rounding, else 7)")
+                   help="accumulators rounded to this many bits before each table lookup "
+                        "(QuantSpec.rounding_bits; default: the entry's QAT rounding, else 7)")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--p-error", type=float, default=None,
                        help="error probability of one PBS (default 1e-5; larger is faster, "
