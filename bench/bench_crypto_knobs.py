@@ -1,11 +1,12 @@
 """Encrypted latency of one circuit under two settings of a Concrete knob, in one run.
 
     .venv/bin/python bench/bench_crypto_knobs.py [--vary compress_keys] [--n-encrypted 5]
-    .venv/bin/python bench/bench_crypto_knobs.py --vary partition [--n-encrypted 5]
+    .venv/bin/python bench/bench_crypto_knobs.py --vary partition [--n-encrypted 5] \
+        [--entry vit-micro-mnist-inhibitor-w24]
 
-Compiles the zoo entry 'vit-micro-mnist-qat' as `polyzoo export` does (trained grids, exact
-rounding 7, p_error 1e-5) twice, with polyzoo's default and with the other setting of one knob
-that leaves the integers alone:
+Compiles a zoo entry (default 'vit-micro-mnist-qat') as `polyzoo export` does (its trained
+grids and rounding, p_error 1e-5) twice, with polyzoo's default and with the other setting of
+one knob that leaves the integers alone:
   partition      'precision' (default) against 'precision_and_norm2' (`--partition`): how
                  Concrete groups the lookups that share crypto parameters;
   compress_keys  uncompressed (default) against compressed evaluation keys (`--compress-keys`).
@@ -33,12 +34,13 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--vary", choices=sorted(SETTINGS), default="compress_keys")
     parser.add_argument("--n-encrypted", type=int, default=5)
+    parser.add_argument("--entry", default=MICRO, help=f"the zoo entry (default {MICRO})")
     args = parser.parse_args(argv)
 
     from polyzoo.export import compile_onnx, to_onnx
     from polyzoo.export import default_knobs, format_sizes, pbs_per_polynomial_size, resolve
 
-    source = resolve(MICRO)
+    source = resolve(args.entry)
     x = np.asarray(source.test_x[:args.n_encrypted], np.float32)
     graph = to_onnx(source.export_fn, source.calibration[:1])
     paths = []
@@ -60,7 +62,7 @@ def main(argv=None) -> int:
     encrypted_rounds(paths, x, args.n_encrypted)
 
     (base, _, _), (other, _, _) = paths
-    print(f"\n{MICRO}, {args.n_encrypted} test images encrypted per setting, in turns")
+    print(f"\n{args.entry}, {args.n_encrypted} test images encrypted per setting, in turns")
     print(f"{'path':34s} {'compile':>8s} {'keygen':>7s} {'keys':>8s} {'sent':>8s} "
           f"{'first':>6s} {'s/img':>6s}  = sim  runs (s)")
     for r in (base, other):
@@ -73,7 +75,8 @@ def main(argv=None) -> int:
           f"{other['encrypted_s_per_image'] / base['encrypted_s_per_image']:.2f}x (first image "
           f"{other['encrypted_first_s'] / base['encrypted_first_s']:.2f}x); compiler cost model "
           f"{other['compiler_complexity'] / base['compiler_complexity']:.2f}x")
-    print(f"wrote {write(f'crypto_knobs_{args.vary}', {'paths': [base, other], 'settings': vars(args)})}")
+    name = f"crypto_knobs_{args.vary}" + ("" if args.entry == MICRO else f"_{args.entry}")
+    print(f"wrote {write(name, {'paths': [base, other], 'settings': vars(args)})}")
     return 0
 
 

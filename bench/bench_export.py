@@ -214,7 +214,8 @@ def main(argv=None) -> int:
           f"{100 * trained_row['simulated_accuracy']:.2f}%, "
           f"{trained_row['encrypted_s_per_image']:.1f} s per image, cost-model ratio to "
           f"Concrete-ML's grids {cost:.2f}x")
-    print(f"wrote {write('export', {'paths': rows, 'concrete_ml_defaults': defaults, 'settings': vars(args)})}")
+    figures = {"paths": rows, "concrete_ml_defaults": defaults, "settings": vars(args)}
+    print(f"wrote {write('export', figures)}")
     return 0
 
 

@@ -135,7 +135,8 @@ def main() -> None:
                       f"difference {gap.max():.2g})")
     print("cost: the compiler's complexity estimate relative to the first row (a rough guide "
           "to latency); no noise: fhe='disable', the circuit's integers without PBS errors")
-    print(f"wrote {write('export_knobs', {'model': args.model, 'rows': rows, 'settings': vars(args)})}")
+    figures = {"model": args.model, "rows": rows, "settings": vars(args)}
+    print(f"wrote {write('export_knobs', figures)}")
 
 
 if __name__ == "__main__":

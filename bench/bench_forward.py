@@ -111,7 +111,9 @@ def main() -> int:
     print(f'\nratios (load average now {os.getloadavg()[0]:.2f})')
     for k, v in ratios.items():
         print(f'  {k:<{width}}  {v:5.2f}x')
-    print(f"wrote {write('forward', {'bert_sequences_per_s': bert, 'vit_images_per_s': vit, 'ratios': ratios, 'settings': vars(args)})}")
+    figures = {"bert_sequences_per_s": bert, "vit_images_per_s": vit, "ratios": ratios,
+               "settings": vars(args)}
+    print(f"wrote {write('forward', figures)}")
     return 0
 
 

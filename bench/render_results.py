@@ -146,6 +146,32 @@ def frontier_table(record: dict | None) -> str:
     return "\n".join(rows)
 
 
+def knobs_table(records: dict[str, dict]) -> str:
+    """The crypto_knobs_* records (bench_crypto_knobs.py): one row per setting."""
+    if not records:
+        return "No record yet: run `.venv/bin/python bench/bench_crypto_knobs.py`."
+    rows = ["| record | entry | setting | compile s | keygen s | keys (GiB) | sent to the server "
+            "(GiB) | PBS by polynomial size | first image s | s / image (median) | encrypted = "
+            "simulated |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, record in sorted(records.items()):
+        entry = record["settings"].get("entry", "vit-micro-mnist-qat")
+        for r in record["paths"]:
+            rows.append(
+                f"| `{name}.json` | `{entry}` | {r['path']} | {r['compile_s']} | "
+                f"{r['keygen_s']} | {r['key_gib']} | {r['sent_key_gib']} | "
+                f"{r['pbs_by_polynomial_size']} | "
+                f"{r['encrypted_first_s']} | **{r['encrypted_s_per_image']}** "
+                f"({len(r['encrypted_runs_s']) - 1}) | "
+                f"{'yes' if r['encrypted_equals_simulated'] else '**no**'} |")
+        base, other = record["paths"]
+        rows.append(f"| | | {other['path']} / {base['path']} | | | | | | | "
+                    f"{other['encrypted_s_per_image'] / base['encrypted_s_per_image']:.2f}x | |")
+    dates = ", ".join(f"{n}: commit {r['commit']}, {r['date']}, load average "
+                      f"{r['load_average_1min']}" for n, r in sorted(records.items()))
+    return "\n".join(rows + ["", "Images in turns, one per setting per round; the median "
+                             f"leaves out the first. Records ({dates})."])
+
+
 def peer_table(record: dict | None) -> str:
     if record is None:
         return "No record yet: run `.venv/bin/python bench/bench_encrypted_peer.py`."
@@ -231,7 +257,9 @@ def tables() -> dict[str, str]:
     return {"zoo": zoo_table(manifest, record), "baselines": baselines_table(record),
             "serve": serve_table(_record("serve")),
             "frontier": frontier_table(_record("micro_frontier")),
-            "peer": peer_table(_record("encrypted_peer"))}
+            "peer": peer_table(_record("encrypted_peer")),
+            "knobs": knobs_table({p.stem: json.loads(p.read_text())
+                                  for p in sorted(RESULTS.glob("crypto_knobs_*.json"))})}
 
 
 def render(text: str, rendered: dict[str, str]) -> str:

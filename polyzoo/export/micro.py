@@ -75,8 +75,9 @@ def qat_finetune(fn, params, x, y, *, spec: QuantSpec, steps, lr=1e-4, batch=128
                  recalibrate_every=25, calibration=CALIBRATION, distill: float = 0.0,
                  temperature: float = 2.0, shift: int = 0, prepare=None):
     """Fine-tune params of fn(params, prepare(x)) -> logits through the circuit's quantisers
-    (`qat.quantized` on the grids of `spec`), their grids calibrated on the first `calibration` inputs (those
-    `polyzoo export` calibrates on) and re-measured every `recalibrate_every` steps.
+    (`qat.quantized` on the grids of `spec`), their grids calibrated on the first
+    `calibration` inputs (those `polyzoo export` calibrates on) and re-measured every
+    `recalibrate_every` steps.
 
     distill: weight of the distillation term (Hinton et al. 2015: cross-entropy to the
     starting float network's logits softened by `temperature`) against the labels' term.
