@@ -49,6 +49,13 @@ def write(name: str, figures: dict) -> Path:
     return path
 
 
+def accuracy(logits, labels) -> float:
+    """Argmax accuracy of (N, classes) logits against (N,) labels."""
+    import numpy as np
+
+    return float(np.mean(np.argmax(np.asarray(logits), -1) == np.asarray(labels)))
+
+
 @dataclasses.dataclass
 class Timed:
     """One call's runs: seconds and outputs, in order."""

@@ -23,13 +23,9 @@ import time
 
 import numpy as np
 
-from _harness import encrypted_in_turns, write
+from _harness import accuracy, encrypted_in_turns, write
 
 DEFAULT_ENTRY = "vit-micro-mnist-inhibitor"  # the zoo's most accurate encrypted model
-
-
-def accuracy(logits, labels) -> float:
-    return float(np.mean(np.argmax(logits, -1) == labels))
 
 
 def polyzoo_side(entry: str, n_sim: int):

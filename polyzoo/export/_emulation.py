@@ -92,7 +92,7 @@ class Sites:
         self.input_bits = spec.input_bits if spec else None
         self.signed = spec.signed if spec else ()
         self.ranges, self.emulate, self.seen, self.count = ranges, emulate, [], 0
-        self.outputs = set()  # ids of the products that give an output (`_output_products`)
+        self.outputs = set()  # ids of the products that give an output (`output_products`)
         self.widen = dict(widen or {})  # site -> factor its calibrated range is widened by
         self.grid_site = {}  # id(grid) -> (site, grid): the site a data grid was calibrated at
         # per rounded accumulator, emulated: (site, its data operands' sites, min and max of
