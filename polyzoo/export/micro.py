@@ -15,6 +15,7 @@ import dataclasses
 import functools
 import json
 import time
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -71,13 +72,47 @@ def accuracy(fn, x, y, batch: int = 1000) -> float:
     return float(np.mean(preds == y))
 
 
+class QatState(NamedTuple):
+    """The whole state of QAT fine-tuning, checkpointed as one: the step, the parameters,
+    the optimizer's state and the grids last calibrated (every `recalibrate_every` steps)."""
+
+    step: Any
+    params: Any
+    opt_state: Any
+    ranges: Any
+
+
+def qat_batches(x, y, *, batch: int, seed: int, shift: int = 0, prepare=jnp.asarray):
+    """batch_at(t) -> (prepare(images), labels) of QAT step t: the t-th draw of one seeded
+    stream (`batch` examples without replacement, then, with `shift`, one roll of the batch
+    by up to `shift` pixels along both image axes). A resumed run replays the stream up to
+    its first step, so it sees the batches an uninterrupted run would."""
+    rng, drawn = np.random.default_rng(seed), 0
+
+    def batch_at(t: int):
+        nonlocal rng, drawn
+        if t < drawn:  # asked again for an earlier step: replay from the start
+            rng, drawn = np.random.default_rng(seed), 0
+        while True:
+            idx = rng.choice(len(x), batch, replace=False)
+            roll = tuple(rng.integers(-shift, shift + 1, 2)) if shift else None
+            drawn += 1
+            if drawn > t:
+                break
+        xb = x[idx] if roll is None else np.roll(x[idx], roll, axis=(1, 2))
+        return prepare(jnp.asarray(xb)), jnp.asarray(y[idx], jnp.int32)
+    return batch_at
+
+
 def qat_finetune(fn, params, x, y, *, spec: QuantSpec, steps, lr=1e-4, batch=128, seed=0,
                  recalibrate_every=25, calibration=CALIBRATION, distill: float = 0.0,
-                 temperature: float = 2.0, shift: int = 0, prepare=None):
+                 temperature: float = 2.0, shift: int = 0, prepare=None, run_dir=None,
+                 progress: bool = True, desc: str = "qat"):
     """Fine-tune params of fn(params, prepare(x)) -> logits through the circuit's quantisers
     (`qat.quantized` on the grids of `spec`), their grids calibrated on the first
     `calibration` inputs (those `polyzoo export` calibrates on) and re-measured every
-    `recalibrate_every` steps.
+    `recalibrate_every` steps. Runs on `polyzoo.train.loop.run_steps` (progress bar,
+    divergence check; resumable from checkpoints in `run_dir` when given).
 
     distill: weight of the distillation term (Hinton et al. 2015: cross-entropy to the
     starting float network's logits softened by `temperature`) against the labels' term.
@@ -88,10 +123,11 @@ def qat_finetune(fn, params, x, y, *, spec: QuantSpec, steps, lr=1e-4, batch=128
     weights and grids that `export_function` puts in the circuit, the grids of the data
     operands of accumulators that would need more than spec.rounding_bits bits in the
     circuit widened (`qat.headroom_ranges`)."""
+    from polyzoo.train import loop
+
     prepare = jax.jit(prepare) if prepare else jnp.asarray
     xc = prepare(jnp.asarray(x[:calibration]))
     tx = optax.adam(optax.cosine_decay_schedule(lr, steps))
-    opt = tx.init(params)
     teacher = functools.partial(fn, params)
 
     @jax.jit
@@ -110,17 +146,20 @@ def qat_finetune(fn, params, x, y, *, spec: QuantSpec, steps, lr=1e-4, batch=128
         return optax.apply_updates(params, updates), opt, value
 
     calibrate = jax.jit(lambda p: qat.site_ranges(fn, p, xc, spec=spec))
-    rng = np.random.default_rng(seed)
-    for i in range(steps):
-        if i % recalibrate_every == 0:
-            ranges = calibrate(params)
-        idx = rng.choice(len(x), batch, replace=False)
-        xb = x[idx]
-        if shift:
-            xb = np.roll(xb, tuple(rng.integers(-shift, shift + 1, 2)), axis=(1, 2))
-        params, opt, _ = step(params, opt, ranges, prepare(jnp.asarray(xb)),
-                              jnp.asarray(y[idx], jnp.int32))
-    params = qat.kernels_on_grid(params, spec.weight_bits or spec.bits)
+
+    def train_step(state: QatState, batch):
+        ranges = (calibrate(state.params) if int(state.step) % recalibrate_every == 0
+                  else state.ranges)
+        params, opt, value = step(state.params, state.opt_state, ranges, *batch)
+        return QatState(state.step + 1, params, opt, ranges), {"loss": value}
+
+    state = QatState(np.int32(0), params, tx.init(params), calibrate(params))
+    state, _ = loop.run_steps(
+        train_step, state, qat_batches(x, y, batch=batch, seed=seed, shift=shift,
+                                       prepare=prepare),
+        loop.LoopConfig(steps=steps, batch_size=batch, seed=seed), run_dir=run_dir,
+        progress=progress, desc=desc)
+    params = qat.kernels_on_grid(state.params, spec.weight_bits or spec.bits)
     if spec.rounding_bits is None:
         ranges, widen = qat.activation_ranges(fn, params, xc, spec=spec), {}
     else:  # no rounded accumulator may need more than rounding_bits bits in the circuit
@@ -176,7 +215,8 @@ def emulated_function(model, variables, qat_meta: dict):
 def qat_stage(model, variables, ds, train_in, *, quant: QuantSpec = DEFAULT_QUANT,
               steps: int = 1500, lr: float = 3e-4, signed_grids: bool = False,
               distill: float = 0.0, temperature: float = 2.0, shift: int = 0,
-              client_embeds: bool = False, steps_scale: float = 1.0, seed: int = 0, log=print):
+              client_embeds: bool = False, steps_scale: float = 1.0, seed: int = 0,
+              run_dir=None, progress: bool = True, log=print):
     """Recipe `finish` step: fold BatchNorm, fine-tune through the fake quantisers of `quant`
     (`qat_finetune`: distill, temperature, shift), store the kernels on their grids and widen
     the grids under accumulators that would need more than quant.rounding_bits in the circuit.
@@ -187,6 +227,7 @@ def qat_stage(model, variables, ds, train_in, *, quant: QuantSpec = DEFAULT_QUAN
     client_embeds: the client computes the patch embedding in the clear (`Vit.embed_patches`,
     as THE-X's client embeds tokens) and the circuit starts at the first block; the
     embedding keeps its float weights and is not fine-tuned.
+    run_dir: where the fine-tuning checkpoints as it goes and resumes from (None: it does not).
 
     Returns (folded model, QAT variables, {'qat': settings and validation accuracies}).
     """
@@ -215,7 +256,8 @@ def qat_stage(model, variables, ds, train_in, *, quant: QuantSpec = DEFAULT_QUAN
     params, ranges, widen = qat_finetune(fn, start, x, y, spec=quant, steps=steps, lr=lr,
                                          seed=seed, distill=distill, temperature=temperature,
                                          shift=shift,
-                                         prepare=prepare if client_embeds else None)
+                                         prepare=prepare if client_embeds else None,
+                                         run_dir=run_dir, progress=progress)
     qfn = qat.quantized(fn, quant, ranges=ranges)
     report = {
         **quant.record(), "steps": steps, "lr": lr,

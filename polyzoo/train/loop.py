@@ -4,6 +4,10 @@
     state = init_state(variables, tx, seed)
     state, history = fit(model, state, tx, inputs, labels, config, objective, run_dir=...)
 
+`run_steps` is the loop itself (resume, progress bar, logged loss, divergence check,
+checkpoints, throughput) for any jitted step and batch function; `fit` runs a flax model's
+step on it, and the QAT fine-tuning of `polyzoo.export.micro` its own.
+
 - One jitted step with the state donated; the dropout key is `fold_in(state.rng, step)`,
   so a run is a pure function of (initial state, data, config).
 - Data parallel with `jax.sharding`: a 1-D mesh over every device named 'batch'; batches
@@ -208,19 +212,18 @@ def latest_checkpoint(run_dir: str | Path) -> tuple[int, Path] | None:
     return found[-1] if found else None
 
 
-def _save_state(state: TrainState, run_dir: Path, keep: int) -> None:
+def _save_state(state, step: int, run_dir: Path, keep: int) -> None:
     from polyzoo.train import checkpoint
 
     if jax.process_index() != 0:  # one writer; every process restores from the shared dir
         return
-    step = int(to_host(state.step))
     checkpoint.save(run_dir / f"step_{step:08d}", to_host(state))
     old = sorted(p for p in run_dir.glob("step_*") if _STEP_DIR.match(p.name))[:-keep]
     for p in old:
         shutil.rmtree(p, ignore_errors=True)
 
 
-def _restore_state(template: TrainState, path: Path) -> TrainState:
+def _restore_state(template, path: Path):
     from polyzoo.train import checkpoint
 
     host = jax.tree.map(np.asarray, template)
@@ -228,30 +231,85 @@ def _restore_state(template: TrainState, path: Path) -> TrainState:
     return jax.tree.map(lambda t, r: jnp.asarray(r, dtype=t.dtype), template, restored)
 
 
-# ----------------------------------------------------------------------------- fit
+# ----------------------------------------------------------------------------- the loop
 
-def fit(model, state: TrainState, tx, inputs: tuple[np.ndarray, ...], labels: np.ndarray,
-        config: LoopConfig, objective: Objective = Objective(), *, run_dir=None,
-        teacher=None, soft_targets: np.ndarray | None = None, until: int | None = None,
-        progress: bool = True, desc: str = "train"):
-    """Train to `config.steps` (or stop at `until`), resuming from `run_dir` if it holds a
-    checkpoint. teacher: (model, variables) for distillation, or soft_targets: the teacher's
-    logits (N, C) for every training example, computed once (logit distillation only).
-    Returns (state, history).
+def run_steps(step: Callable, state: PyTree, batch_at: Callable[[int], PyTree],
+              config: LoopConfig, *, run_dir=None, until: int | None = None,
+              place: Callable[[PyTree], PyTree] = lambda s: s, progress: bool = True,
+              desc: str = "train"):
+    """The loop every trainer of polyzoo runs: `state, metrics = step(state, batch_at(t))` for
+    t up to `config.steps` (or `until`), resuming from the newest checkpoint in `run_dir`.
 
-    history: {'throughput': examples/s after the first (compiling) step (None when fewer
-    than two steps ran, e.g. resumed at the end), 'seconds': wall
-    time of this call, 'log': [(step, loss, accuracy), ...]}.
+    step: metrics hold 'loss' (and 'correct', counted over config.batch_size examples, for a
+    logged accuracy). batch_at(t) must depend only on t (and what it closes over) so a
+    resumed run sees the batches an uninterrupted one would. place: applied to the state
+    after any restore (e.g. replicate it over the mesh). The whole state is checkpointed every
+    `config.checkpoint_every` steps and at the end, after the loss of its window was found
+    finite; a non-finite loss raises Diverged. Returns (state on the host, history) as `fit`.
     """
     from tqdm.auto import tqdm
 
     until = config.steps if until is None else min(until, config.steps)
     run_dir = None if run_dir is None else Path(run_dir)
+    start = 0
     if run_dir is not None and (found := latest_checkpoint(run_dir)) is not None:
         if found[0] > config.steps:
             raise ValueError(f"{run_dir} holds a checkpoint at step {found[0]}, beyond this "
                              f"run's {config.steps} steps: use a fresh run directory")
-        state = _restore_state(state, found[1])
+        start, state = found[0], _restore_state(state, found[1])
+    state = place(state)
+    log, window, t_first, t0 = [], [], None, time.perf_counter()
+    bar = tqdm(range(start, until), desc=desc, disable=not progress, mininterval=2.0,
+               initial=start, total=until)
+    for t in bar:
+        state, metrics = step(state, batch_at(t))
+        window.append(metrics)
+        if t == start:
+            jax.block_until_ready(state)
+            t_first = time.perf_counter()
+        if (t + 1) % config.log_every == 0 or t + 1 == until:
+            m = to_host(window)
+            loss = float(np.mean([w["loss"] for w in m]))
+            acc = (float(np.sum([w["correct"] for w in m])) / (len(m) * config.batch_size)
+                   if "correct" in m[0] else None)
+            if not np.isfinite(loss):
+                # Checked before this step's checkpoint is written, so the run directory
+                # keeps only states from before the divergence and a rerun resumes from one.
+                last = latest_checkpoint(run_dir) if run_dir is not None else None
+                raise Diverged(
+                    f"{desc}: the loss became {loss} in steps {t + 2 - len(m)}-{t + 1}; "
+                    "training stopped and nothing was published. "
+                    + (f"The last good checkpoint is step {last[0]} in {run_dir}. "
+                       if last else "No checkpoint of this stage was written. ")
+                    + "Lower the stage's lr, raise its warmup, or widen its polynomial "
+                    "intervals (calibrate_margin) and run again.")
+            log.append((t + 1, loss, acc))
+            bar.set_postfix(loss=f"{loss:.4f}", **({} if acc is None else {"acc": f"{acc:.3f}"}))
+            window = []
+        if run_dir is not None and ((t + 1) % config.checkpoint_every == 0 or t + 1 == until):
+            _save_state(state, t + 1, run_dir, config.keep_checkpoints)
+    bar.close()
+    jax.block_until_ready(state)
+    t_end = time.perf_counter()
+    timed = until - start - 1
+    throughput = timed * config.batch_size / (t_end - t_first) if timed > 0 else None
+    return to_host(state), {"throughput": throughput, "seconds": t_end - t0, "log": log,
+                            "start_step": start}
+
+
+def fit(model, state: TrainState, tx, inputs: tuple[np.ndarray, ...], labels: np.ndarray,
+        config: LoopConfig, objective: Objective = Objective(), *, run_dir=None,
+        teacher=None, soft_targets: np.ndarray | None = None, until: int | None = None,
+        progress: bool = True, desc: str = "train"):
+    """Train a flax model to `config.steps` (or stop at `until`) on `run_steps`, resuming
+    from `run_dir` if it holds a checkpoint. teacher: (model, variables) for distillation, or
+    soft_targets: the teacher's logits (N, C) for every training example, computed once
+    (logit distillation only). Returns (state, history).
+
+    history: {'throughput': examples/s after the first (compiling) step (None when fewer
+    than two steps ran, e.g. resumed at the end), 'seconds': wall
+    time of this call, 'log': [(step, loss, accuracy), ...], 'devices', 'start_step'}.
+    """
     mesh = data_mesh()
     n_dev = mesh.devices.size
     if config.batch_size % n_dev:
@@ -271,55 +329,23 @@ def fit(model, state: TrainState, tx, inputs: tuple[np.ndarray, ...], labels: np
     # the batch axis, which another process then cannot read back (to_host, checkpoints).
     step_fn = jax.jit(make_step(model, tx, objective, t_model), donate_argnums=0,
                       out_shardings=NamedSharding(mesh, P()))
-    start = int(np.asarray(state.step))
-    state = replicate(state, mesh)
     t_vars = replicate(t_vars, mesh)
-
     n = len(labels)
     per_process = config.batch_size // jax.process_count()
-    log, window, t_first, t0 = [], [], None, time.perf_counter()
-    bar = tqdm(range(start, until), desc=desc, disable=not progress, mininterval=2.0,
-               initial=start, total=until)
-    for step in bar:
+    rank = jax.process_index()
+
+    def batch_at(step):
         idx = batch_indices(n, config.batch_size, config.seed, step)
-        idx = idx[jax.process_index() * per_process:(jax.process_index() + 1) * per_process]
+        idx = idx[rank * per_process:(rank + 1) * per_process]
         batch = {"inputs": tuple(x[idx] for x in inputs), "labels": labels[idx].astype(np.int32)}
         if soft_targets is not None:
             batch["teacher_logits"] = np.asarray(soft_targets[idx], np.float32)
-        batch = shard_batch(batch, mesh)
-        state, metrics = step_fn(state, batch, t_vars)
-        window.append(metrics)
-        if step == start:
-            jax.block_until_ready(state)
-            t_first = time.perf_counter()
-        if (step + 1) % config.log_every == 0 or step + 1 == until:
-            m = to_host(window)
-            loss = float(np.mean([w["loss"] for w in m]))
-            acc = float(np.sum([w["correct"] for w in m])) / (len(m) * config.batch_size)
-            if not np.isfinite(loss):
-                # Checked before this step's checkpoint is written, so the run directory
-                # keeps only states from before the divergence and a rerun resumes from one.
-                last = latest_checkpoint(run_dir) if run_dir is not None else None
-                raise Diverged(
-                    f"{desc}: the loss became {loss} in steps {step + 2 - len(m)}-{step + 1}; "
-                    "training stopped and nothing was published. "
-                    + (f"The last good checkpoint is step {last[0]} in {run_dir}. "
-                       if last else "No checkpoint of this stage was written. ")
-                    + "Lower the stage's lr, raise its warmup, or widen its polynomial "
-                    "intervals (calibrate_margin) and run again.")
-            log.append((step + 1, loss, acc))
-            bar.set_postfix(loss=f"{loss:.4f}", acc=f"{acc:.3f}")
-            window = []
-        if run_dir is not None and ((step + 1) % config.checkpoint_every == 0 or step + 1 == until):
-            _save_state(state, run_dir, config.keep_checkpoints)
-    bar.close()
-    jax.block_until_ready(state)
-    t_end = time.perf_counter()
-    timed = until - start - 1
-    throughput = timed * config.batch_size / (t_end - t_first) if timed > 0 else None
-    state = to_host(state)
-    return state, {"throughput": throughput, "seconds": t_end - t0, "log": log,
-                   "devices": n_dev, "start_step": start}
+        return shard_batch(batch, mesh)
+
+    state, history = run_steps(lambda s, b: step_fn(s, b, t_vars), state, batch_at, config,
+                               run_dir=run_dir, until=until,
+                               place=lambda s: replicate(s, mesh), progress=progress, desc=desc)
+    return state, {**history, "devices": n_dev}
 
 
 def variables_of(state: TrainState) -> dict:

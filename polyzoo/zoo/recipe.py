@@ -13,11 +13,13 @@ publish new ones. `run(recipe)`:
   4. calibrates the intervals once more (recalibrate; kept only if validation accuracy does
      not drop),
      then applies the recipe's `finish` function if it has one (the QAT micro ViT: BatchNorm
-     folding + quantisation-aware fine-tuning, polyzoo.export.micro.qat_stage),
+     folding + quantisation-aware fine-tuning, polyzoo.export.micro.qat_stage; it takes
+     steps_scale, seed, run_dir and progress besides the recipe's finish_args),
   5. stores the checkpoint and records the test metrics the stored weights really reach
      (publish_entry).
 
-Every stage writes orbax checkpoints under `data/runs/<name>/<stage>/` and resumes from them.
+Every stage writes orbax checkpoints under `data/runs/<name>/<stage>/` (the finish step under
+`data/runs/<name>/finish/`) and resumes from them.
 """
 from __future__ import annotations
 
@@ -250,8 +252,10 @@ def check_stage(where: str, val: dict, labels: np.ndarray, previous: float | Non
         + "Delete the stage's run directory before rerunning with changed settings.")
 
 
-def run_dir(recipe: Recipe, stage: Stage, runs=None) -> Path:
-    return Path(runs or data_lib.data_root() / "runs") / recipe.name / stage.name
+def run_dir(recipe: Recipe, stage: Stage | str, runs=None) -> Path:
+    """Where `stage` (or the step named so, e.g. 'finish') of `recipe` checkpoints."""
+    name = stage if isinstance(stage, str) else stage.name
+    return Path(runs or data_lib.data_root() / "runs") / recipe.name / name
 
 
 def teacher_logits(entry, ds: data_lib.Dataset, split: str = "train",
@@ -325,7 +329,8 @@ def run(recipe: Recipe, *, progress: bool = True, publish: bool = True,
 
         model, variables, finished = registry.resolve(recipe.finish)(
             model, variables, ds, train_in, steps_scale=steps_scale, seed=recipe.seed,
-            **recipe.finish_args)
+            run_dir=None if steps_scale != 1.0 else run_dir(recipe, "finish", runs),
+            progress=progress, **recipe.finish_args)
     train_time = time.perf_counter() - t0
     if not publish or steps_scale != 1.0:
         return {"metrics": evaluate(model, variables, test_in, ds.test.labels),

@@ -108,6 +108,71 @@ def test_headroom_ranges_widen_the_grid_under_an_accumulator_that_rounds_past_2_
     assert widened[0][1] == pytest.approx(1.01 ** 4) and widened[1][1] == pytest.approx(119.0)
     assert qat.rounding_overflows(fn, params, x, ranges=widened, spec=spec) == []
 
+def _old_qat_loop(fn, params, x, y, *, spec, steps, lr, batch, seed, recalibrate_every):
+    """The QAT loop as export/micro.py ran it before it moved onto train/loop.run_steps."""
+    import optax
+
+    xc = jnp.asarray(x)
+    tx = optax.adam(optax.cosine_decay_schedule(lr, steps))
+    opt = tx.init(params)
+
+    @jax.jit
+    def step(params, opt, ranges, xb, yb):
+        def loss(p):
+            logits = qat.quantized(fn, spec, ranges=ranges)(p, xb)
+            return optax.softmax_cross_entropy_with_integer_labels(logits, yb).mean()
+        value, grads = jax.value_and_grad(loss)(params)
+        with jax.numpy_dtype_promotion("standard"):
+            updates, opt = tx.update(grads, opt, params)
+        return optax.apply_updates(params, updates), opt, value
+
+    calibrate = jax.jit(lambda p: qat.site_ranges(fn, p, xc, spec=spec))
+    rng = np.random.default_rng(seed)
+    for i in range(steps):
+        if i % recalibrate_every == 0:
+            ranges = calibrate(params)
+        idx = rng.choice(len(x), batch, replace=False)
+        params, opt, _ = step(params, opt, ranges, jnp.asarray(x[idx]),
+                              jnp.asarray(y[idx], jnp.int32))
+    return params
+
+
+def test_qat_finetune_on_the_shared_loop_trains_as_its_own_loop_did(net, tmp_path):
+    """Moving the QAT fine-tuning onto train/loop.run_steps kept every step: the same
+    batches, recalibrations and updates give bit-identical parameters (so the zoo's QAT
+    entries reproduce), and a run directory holds its final state."""
+    from polyzoo.export import micro
+
+    fn, params, x = net
+    y = np.arange(len(x)) % 3
+    spec = QuantSpec(bits=4)
+    kw = dict(spec=spec, steps=12, lr=1e-2, batch=16, seed=3, recalibrate_every=5)
+    old = qat.kernels_on_grid(_old_qat_loop(fn, params, x, y, **kw), spec.bits)
+    new, _, _ = micro.qat_finetune(fn, params, x, y, calibration=len(x), progress=False,
+                                   run_dir=tmp_path / "qat", **kw)
+    for a, b in zip(jax.tree.leaves(old), jax.tree.leaves(new)):
+        np.testing.assert_array_equal(np.asarray(a), b)
+    assert not np.array_equal(new["fc1"]["kernel"],
+                              np.asarray(qat.kernels_on_grid(params, 4)["fc1"]["kernel"]))
+    assert (tmp_path / "qat" / "step_00000012" / "commit_success.txt").exists()
+
+
+def test_qat_batches_replay_for_a_resumed_run():
+    """batch_at(t) is the t-th draw of the seeded stream whether the steps before it were
+    asked for (an uninterrupted run) or not (a run resumed at step t)."""
+    from polyzoo.export import micro
+
+    x = np.arange(40 * 4 * 4, dtype=np.float32).reshape(40, 4, 4, 1)
+    y = np.arange(40)
+    ordered = micro.qat_batches(x, y, batch=8, seed=1, shift=1)
+    sequential = [ordered(t) for t in range(6)]
+    resumed = micro.qat_batches(x, y, batch=8, seed=1, shift=1)
+    for t in (4, 5, 2):  # a later step, the next one, then back to an earlier one
+        np.testing.assert_array_equal(resumed(t)[0], sequential[t][0])
+        np.testing.assert_array_equal(resumed(t)[1], sequential[t][1])
+    assert not np.array_equal(sequential[0][1], sequential[1][1])
+
+
 def test_too_few_ranges_is_an_error(net):
     fn, params, x = net
     with pytest.raises(ValueError, match="calibrated ranges"):
