@@ -46,8 +46,19 @@ class LayerNorm(nn.Module):
         return xc * jax.lax.rsqrt(var + self.eps) * _row(scale, x) + _row(bias, x)
 
 
+def newton_rsqrt(v, y, steps: int):
+    """`steps` Newton iterations for 1/sqrt(v) from the guess y: y <- 1.5 y - 0.5 v y^3, each
+    squaring the relative error e (e' = 1.5 e^2 + 0.5 e^3) and converging for guesses in
+    (0, sqrt(3/v)). Written as 1.5 y - 0.5 (v y)(y y): three products, depth 2 per step
+    (Panda, CSCML 2022: a polynomial initial guess refined by Newton's method)."""
+    for _ in range(steps):
+        y = 1.5 * y - 0.5 * ((v * y) * (y * y))
+    return y
+
+
 class PolyLayerNorm(nn.Module):
-    """LayerNorm whose 1/sqrt(var + eps) is a polynomial `site.poly` (Zimerman et al. ICML 2024)."""
+    """LayerNorm whose 1/sqrt(var + eps) is a polynomial `site.poly` (Zimerman et al. ICML
+    2024), refined by `int(site.param)` Newton steps (`newton_rsqrt`; 0: the polynomial as is)."""
     site: Site
     eps: float = 1e-12
     reference: bool = False
@@ -57,7 +68,10 @@ class PolyLayerNorm(nn.Module):
         sow_input(self, x)
         scale, bias = _affine_params(self, x.shape[-1])
         xc, var = _centre(x)
-        inv = PolyFn(self.site.poly, reference=self.reference, name='rsqrt')(var + self.eps)
+        v = var + self.eps
+        inv = PolyFn(self.site.poly, reference=self.reference, name='rsqrt')(v)
+        if not self.reference:  # the exact 1/sqrt is Newton's fixed point
+            inv = newton_rsqrt(v, inv, int(self.site.param))
         return xc * inv * _row(scale, x) + _row(bias, x)
 
 
@@ -166,17 +180,27 @@ class AffineChoice(_FreeNorm):
 @register
 class PolyRsqrtChoice(Choice):
     kind, name = 'norm', 'poly_rsqrt'
-    summary = 'LayerNorm with a polynomial 1/sqrt(var) `poly` (Zimerman et al. ICML 2024)'
+    summary = ('LayerNorm with a polynomial 1/sqrt(var) `poly` (Zimerman et al. ICML 2024), '
+               'refined by `param` Newton steps (Panda 2022)')
     poly, poly_module = 'required', 'rsqrt'
+    MAX_NEWTON = 4  # each step squares the relative error: 4 take 30% to float32 precision
+
+    def validate(self, site, where):
+        if site.param != int(site.param) or not 0 <= site.param <= self.MAX_NEWTON:
+            raise ValueError(f'{where}: poly_rsqrt `param` is the number of Newton steps '
+                             f'after the polynomial, an integer 0..{self.MAX_NEWTON}, got '
+                             f'{site.param!r}')
 
     def build(self, site, *, eps, reference=False, name=None):
         return PolyLayerNorm(site, eps=eps, reference=reference, name=name)
 
     def cost(self, site, n):
-        # xc^2 (a square: one product, one lookup), the rsqrt polynomial once per row, then
-        # xc * rsqrt: one encrypted product (two lookups).
-        r = poly_cost(site.poly)
-        return Cost(1 + r.ckks_depth + 1, 2 + r.ckks_products / n, 1 + 2 + 1 / n)
+        # xc^2 (a square: one product, one lookup), the rsqrt polynomial once per row, each
+        # Newton step once per row (three products, depth 2), then xc * rsqrt: one
+        # encrypted product (two lookups).
+        r, k = poly_cost(site.poly), int(site.param)
+        return Cost(1 + r.ckks_depth + 2 * k + 1, 2 + (r.ckks_products + 3 * k) / n,
+                    1 + 2 + (1 + 6 * k) / n)
 
 
 @register

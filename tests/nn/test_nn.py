@@ -174,6 +174,29 @@ def test_poly_rsqrt_layernorm_close_to_exact():
     np.testing.assert_allclose(mod.apply(v, x), exact, atol=1e-3)
 
 
+def test_newton_steps_make_a_coarse_rsqrt_layernorm_exact():
+    """A degree-8 rsqrt over a 260x variance range is off by a fifth (relative); each
+    Newton step squares that relative error (Panda 2022), so three bring LayerNorm to ~1e-4."""
+    x = jax.random.normal(KEY, (64, 16), jnp.float32) * jnp.logspace(-0.5, 0.5, 64)[:, None]
+    var = jnp.var(x, axis=-1)
+    interval = (0.9 * float(var.min()), 1.1 * float(var.max()))
+    fit = fitting.minimax('rsqrt', interval, 8, relative=True)
+    errors = []
+    for steps in (0, 1, 3):
+        site = Site('poly_rsqrt', poly=Poly('rsqrt', 8, interval), param=steps)
+        v = PolyLayerNorm(site, eps=1e-12).init(KEY, x)
+        v['approx']['rsqrt']['cheb'] = jnp.asarray(fit.cheb, jnp.float32)
+        exact = LayerNorm(eps=1e-12).apply({'params': v['params']}, x)
+        np.testing.assert_allclose(PolyLayerNorm(site, reference=True).apply(v, x), exact,
+                                   atol=1e-5)  # the exact forward takes no Newton step
+        errors.append(float(jnp.max(jnp.abs(PolyLayerNorm(site).apply(v, x) - exact))))
+    assert errors[0] > 0.1 and errors[1] < errors[0] / 2 and errors[2] < 1e-3, errors
+    with pytest.raises(ValueError, match='Newton steps'):
+        Site('poly_rsqrt', poly=Poly('rsqrt', 4, interval), param=1.5).check('norm', 'n')
+    cost = Site('poly_rsqrt', poly=Poly('rsqrt', 4, interval), param=2).cost(16)
+    assert cost.ckks_depth == Site('poly_rsqrt', poly=Poly('rsqrt', 4, interval)).cost(16).ckks_depth + 4
+
+
 def test_affine_is_x_g_plus_b():
     x = jax.random.normal(KEY, (2, 4), jnp.float32)
     p = {'params': {'scale': jnp.full(4, 2.0, jnp.float32), 'bias': jnp.full(4, -1.0, jnp.float32)}}
