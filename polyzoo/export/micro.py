@@ -145,7 +145,10 @@ def qat_finetune(fn, params, x, y, *, spec: QuantSpec, steps, lr=1e-4, batch=128
             updates, opt = tx.update(grads, opt, params)
         return optax.apply_updates(params, updates), opt, value
 
-    calibrate = jax.jit(lambda p: qat.site_ranges(fn, p, xc, spec=spec))
+    # The calibration inputs are an argument, not a constant closed over: XLA would spend
+    # seconds constant-folding the first layer on them (and say so on stderr).
+    calibrate = functools.partial(jax.jit(lambda p, xc: qat.site_ranges(fn, p, xc, spec=spec)),
+                                  xc=xc)
 
     def train_step(state: QatState, batch):
         ranges = (calibrate(state.params) if int(state.step) % recalibrate_every == 0

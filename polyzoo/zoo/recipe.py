@@ -258,6 +258,33 @@ def run_dir(recipe: Recipe, stage: Stage | str, runs=None) -> Path:
     return Path(runs or data_lib.data_root() / "runs") / recipe.name / name
 
 
+def claimed_run_dir(recipe: Recipe, stage: Stage | str, runs=None) -> Path:
+    """run_dir(recipe, stage, runs), claimed by this version of the recipe: the directory
+    records (in recipe.sha256) a digest of everything that shapes its checkpoints, the recipe's
+    settings and stages up to this one (and its finish step), so that checkpoints of an edited
+    recipe are refused instead of silently resumed. A directory without the record (written
+    before it existed) is claimed as it is."""
+    import hashlib
+
+    name = stage if isinstance(stage, str) else stage.name
+    until = next((i for i, s in enumerate(recipe.stages) if s.name == name), len(recipe.stages))
+    shaping = (recipe.model, recipe.dataset, recipe.batch_size, recipe.seed, recipe.overrides,
+               recipe.init, recipe.teacher, recipe.teacher_logits_once, recipe.max_len,
+               recipe.stages[:until + 1],
+               (recipe.finish, recipe.finish_args) if name == "finish" else None)
+    digest = hashlib.sha256(repr(shaping).encode()).hexdigest()
+    path = run_dir(recipe, stage, runs)
+    record = path / "recipe.sha256"
+    if record.exists() and record.read_text().strip() != digest:
+        raise ValueError(f"{path} holds checkpoints of another version of recipe "
+                         f"{recipe.name!r} (its settings or stages changed since they were "
+                         "written): delete that directory to train this stage afresh, or "
+                         "restore the recipe they were trained with to resume them")
+    path.mkdir(parents=True, exist_ok=True)
+    record.write_text(digest + "\n")
+    return path
+
+
 def teacher_logits(entry, ds: data_lib.Dataset, split: str = "train",
                    batch: int = 256) -> np.ndarray:
     """Logits (N, C) float32 of zoo entry `entry` on `split`, at the entry's own max_len."""
@@ -329,7 +356,7 @@ def run(recipe: Recipe, *, progress: bool = True, publish: bool = True,
 
         model, variables, finished = registry.resolve(recipe.finish)(
             model, variables, ds, train_in, steps_scale=steps_scale, seed=recipe.seed,
-            run_dir=None if steps_scale != 1.0 else run_dir(recipe, "finish", runs),
+            run_dir=None if steps_scale != 1.0 else claimed_run_dir(recipe, "finish", runs),
             progress=progress, **recipe.finish_args)
     train_time = time.perf_counter() - t0
     if not publish or steps_scale != 1.0:
@@ -370,7 +397,8 @@ def run_stage(recipe: Recipe, stage: Stage, ds, train_in, val_in, variables, rep
             fit_in, fit_labels = data_lib.shifted_copies(train_in, fit_labels, stage.shift)
         variables, hist = _train_stage(recipe, stage, model, variables, fit_in,
                                        fit_labels, steps, teacher,
-                                       None if steps_scale != 1.0 else run_dir(recipe, stage, runs),
+                                       None if steps_scale != 1.0
+                                       else claimed_run_dir(recipe, stage, runs),
                                        progress)
     # BatchNorm statistics of the forward this stage trained (exact functions in a
     # range-aware stage), then the polynomial forward, which is what is stored.

@@ -1,4 +1,5 @@
 """Recipes end to end on tiny models: stages, calibration, publish, `zoo eval` reproduces."""
+import dataclasses
 import json
 import subprocess
 import sys
@@ -157,9 +158,11 @@ def test_convert_retargets_the_minilm_recipes(tmp_path):
     assert (exact.name, poly.name) == ("mine-exact", "mine-poly")
     assert exact.dataset == poly.dataset == str(path)
     assert poly.init == poly.teacher == "zoo:mine-exact" and poly.twin == "mine-exact"
-    base = recipe_lib.load_recipe("bert_sentiment_poly")
-    assert [s.steps for s in poly.stages] == [s.steps // 2 for s in base.stages]
-    assert [s.spec for s in poly.stages] == [s.spec for s in base.stages]
+    base = (recipe_lib.load_recipe("bert_sentiment_poly_act").stages
+            + recipe_lib.load_recipe("bert_sentiment_poly").stages)  # both stages, in turn
+    assert [s.name for s in poly.stages] == ["act_softmax", "layernorm"]
+    assert [s.steps for s in poly.stages] == [s.steps // 2 for s in base]
+    assert [s.spec for s in poly.stages] == [s.spec for s in base]
     with pytest.raises(FileNotFoundError, match="no such CSV"):
         recipes_for(str(tmp_path / "absent.csv"), "x")
 
@@ -193,3 +196,24 @@ def test_affine_norms_fitted_layer_by_layer_track_the_layernorm_model():
     naive_err = np.abs(np.asarray(affine.apply(variables, ids, mask)) - target).mean()
     fitted_err = np.abs(np.asarray(affine.apply(fitted, ids, mask)) - target).mean()
     assert fitted_err < 0.2 * naive_err
+
+
+def test_a_run_directory_refuses_checkpoints_of_an_edited_recipe(tmp_path):
+    """Resuming trusts the checkpoints in data/runs/<name>/<stage>/: a recipe edited since
+    they were written is refused, naming the directory, instead of silently resumed; an edit
+    to a later stage leaves the earlier stages' checkpoints usable."""
+    first = Stage("a", "exact", steps=10, lr=1e-3)
+    second = Stage("b", "exact", steps=10, lr=1e-3)
+    recipe = Recipe(name="r", model="vit-test", dataset="mnist", stages=(first, second))
+    path = recipe_lib.claimed_run_dir(recipe, first, tmp_path)
+    assert path == tmp_path / "r" / "a" and (path / "recipe.sha256").exists()
+    assert recipe_lib.claimed_run_dir(recipe, first, tmp_path) == path  # the same recipe
+    later = dataclasses.replace(recipe, stages=(first, dataclasses.replace(second, lr=5e-4)))
+    assert recipe_lib.claimed_run_dir(later, first, tmp_path) == path
+    edited = dataclasses.replace(recipe, stages=(dataclasses.replace(first, lr=5e-4), second))
+    with pytest.raises(ValueError, match=r"r/a holds checkpoints of another version"):
+        recipe_lib.claimed_run_dir(edited, first, tmp_path)
+    recipe_lib.claimed_run_dir(recipe, "finish", tmp_path)
+    with pytest.raises(ValueError, match="another version"):
+        recipe_lib.claimed_run_dir(dataclasses.replace(recipe, finish_args={"steps": 3}),
+                                   "finish", tmp_path)
