@@ -61,9 +61,9 @@ def test_installed_recipes_import_each_other(installed):
     out = _run([str(venv / "bin" / "python"), "-c", """
 from polyzoo.zoo.recipe import load_recipe
 from polyzoo.fitting import library
-r = load_recipe('bert_sentiment_poly_act')   # imports polyzoo.recipes.bert_sentiment_poly
+r = load_recipe('bert_sentiment_poly')   # imports polyzoo.recipes.bert_sentiment_poly_act
 print(r.name, r.recipe_file, len(library.load()))
 """], cwd=work, env=env)
     name, recipe_file, n_fits = out.split()
-    assert name == "bert-sentiment-poly-act" and recipe_file == "models/bert_sentiment_poly_act.py"
+    assert name == "bert-sentiment-poly" and recipe_file == "models/bert_sentiment_poly.py"
     assert int(n_fits) > 0

@@ -6,7 +6,8 @@ from __future__ import annotations
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "convert", help="fine-tune MiniLM on your CSV and distil it to polynomial form",
-        description="Runs models/bert_sentiment_exact.py then models/bert_sentiment_poly.py "
+        description="Runs models/bert_sentiment_exact.py, then the stages of "
+                    "models/bert_sentiment_poly_act.py and models/bert_sentiment_poly.py, "
                     "on a CSV of `text,label` rows (split 80/10/10, stratified) and stores "
                     "NAME-exact and NAME-poly in the zoo (set POLYZOO_CHECKPOINTS to use "
                     "another directory). Resumable like `polyzoo train`.")

@@ -234,11 +234,12 @@ def _restore_state(template, path: Path):
 # ----------------------------------------------------------------------------- the loop
 
 def run_steps(step: Callable, state: PyTree, batch_at: Callable[[int], PyTree],
-              config: LoopConfig, *, run_dir=None, until: int | None = None,
+              config: LoopConfig, *, start: int = 0, run_dir=None, until: int | None = None,
               place: Callable[[PyTree], PyTree] = lambda s: s, progress: bool = True,
               desc: str = "train"):
     """The loop every trainer of polyzoo runs: `state, metrics = step(state, batch_at(t))` for
-    t up to `config.steps` (or `until`), resuming from the newest checkpoint in `run_dir`.
+    t from `start` (the step `state` is at) up to `config.steps` (or `until`), resuming instead
+    from the newest checkpoint in `run_dir` when it holds one.
 
     step: metrics hold 'loss' (and 'correct', counted over config.batch_size examples, for a
     logged accuracy). batch_at(t) must depend only on t (and what it closes over) so a
@@ -251,7 +252,6 @@ def run_steps(step: Callable, state: PyTree, batch_at: Callable[[int], PyTree],
 
     until = config.steps if until is None else min(until, config.steps)
     run_dir = None if run_dir is None else Path(run_dir)
-    start = 0
     if run_dir is not None and (found := latest_checkpoint(run_dir)) is not None:
         if found[0] > config.steps:
             raise ValueError(f"{run_dir} holds a checkpoint at step {found[0]}, beyond this "
@@ -343,7 +343,7 @@ def fit(model, state: TrainState, tx, inputs: tuple[np.ndarray, ...], labels: np
         return shard_batch(batch, mesh)
 
     state, history = run_steps(lambda s, b: step_fn(s, b, t_vars), state, batch_at, config,
-                               run_dir=run_dir, until=until,
+                               start=int(np.asarray(state.step)), run_dir=run_dir, until=until,
                                place=lambda s: replicate(s, mesh), progress=progress, desc=desc)
     return state, {**history, "devices": n_dev}
 

@@ -1,5 +1,6 @@
 """The language recipe on a user's own CSV: fine-tune exact MiniLM, then distil it to
-polynomial form (the stages of models/bert_sentiment_poly.py), both stored in the zoo.
+polynomial form (the stages of models/bert_sentiment_poly_act.py then of
+models/bert_sentiment_poly.py, as one recipe), both stored in the zoo.
 
     polyzoo convert reviews.csv --name reviews      ->  zoo entries reviews-exact, reviews-poly
 """
@@ -12,11 +13,16 @@ from polyzoo.zoo import recipe as recipe_lib
 
 
 def recipes_for(csv: str, name: str, *, exact: str = "bert_sentiment_exact",
-                poly: str = "bert_sentiment_poly", steps_scale: float = 1.0):
-    """(exact recipe, polynomial recipe) retargeted to `csv`, named NAME-exact / NAME-poly."""
+                poly: tuple[str, ...] = ("bert_sentiment_poly_act", "bert_sentiment_poly"),
+                steps_scale: float = 1.0):
+    """(exact recipe, polynomial recipe) retargeted to `csv`, named NAME-exact / NAME-poly.
+    The polynomial recipe runs the stages of every recipe in `poly` in turn (the zoo trains
+    them as separate entries, each starting from the one before), with the last one's
+    settings."""
     if not Path(csv).exists():
         raise FileNotFoundError(f"{csv}: no such CSV file (expected rows `text,label`)")
-    e, p = recipe_lib.load_recipe(exact), recipe_lib.load_recipe(poly)
+    e, parts = recipe_lib.load_recipe(exact), [recipe_lib.load_recipe(r) for r in poly]
+    p = dataclasses.replace(parts[-1], stages=sum((r.stages for r in parts), ()))
     scale = lambda r: tuple(dataclasses.replace(s, steps=max(2, int(s.steps * steps_scale)),  # noqa: E731
                                                 warmup=int(s.warmup * steps_scale))
                             for s in r.stages)
