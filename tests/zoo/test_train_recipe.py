@@ -49,6 +49,37 @@ def test_recipe_publishes_what_it_measured(published):
     assert abs(entry["float32_metrics"]["accuracy"] - entry["metrics"]["accuracy"]) < 0.01
 
 
+def test_an_interrupted_recipe_resumes_to_the_same_entry(published, tmp_path, monkeypatch):
+    """Stopped in its first stage (Ctrl-C after step 25, the last checkpoint at step 20),
+    the same command resumes from that checkpoint and publishes what an uninterrupted run
+    publishes."""
+    import functools
+
+    from polyzoo.train import loop
+
+    _, _, entry = published
+    real = loop.run_steps
+    monkeypatch.setattr(loop, "LoopConfig", functools.partial(loop.LoopConfig,
+                                                              checkpoint_every=10))
+
+    def interrupted(step, state, batch_at, *args, **kw):
+        def batch_or_stop(t):
+            if t == 25:
+                raise KeyboardInterrupt
+            return batch_at(t)
+        return real(step, state, batch_or_stop, *args, **kw)
+
+    monkeypatch.setattr(loop, "run_steps", interrupted)
+    where = dict(progress=False, root=tmp_path / "zoo", runs=tmp_path / "runs")
+    with pytest.raises(KeyboardInterrupt):
+        recipe_lib.run(TINY, **where)
+    assert not (tmp_path / "zoo" / "manifest.json").exists()  # nothing published
+    monkeypatch.setattr(loop, "run_steps", real)
+    again = recipe_lib.run(TINY, **where)
+    assert again["stages"][0]["resumed_from"] == 20
+    assert again["metrics"] == entry["metrics"] and again["sites"] == entry["sites"]
+
+
 def test_zoo_eval_reproduces_the_manifest(published):
     root, _, entry = published
     out = evaluation.summary("tiny-vit-mnist", root=root)
