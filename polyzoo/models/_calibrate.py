@@ -101,14 +101,27 @@ def refit(model, variables, intervals: dict[str, tuple[float, float]]):
 
 
 def calibrate(model, variables, batches, *, margin: float = 0.1, reference: bool = True,
-              return_report: bool = False):
+              polynomial_passes: int = 0, return_report: bool = False):
     """Measure each polynomial site's input range on `batches`, widen it by `margin`, refit.
 
+    polynomial_passes: after that, measure this many times more with the fitted polynomials
+    in place, each time widening every interval to cover what they produce too (a polynomial
+    network's inputs to a later site can leave the range the exact network gives it).
     Returns the new variables (and the refit report if return_report). The model's compiled
     forward is reused: only the 'approx' arrays change.
     """
+    batches = list(batches)
     ranges = measure_ranges(model, variables, batches, reference=reference)
     variables, report = refit(model, variables, widen(ranges, model, margin))
+    for _ in range(polynomial_passes):
+        seen = measure_ranges(model, variables, batches, reference=False)
+        bad = [s for s, r in seen.items() if not np.all(np.isfinite(r))]
+        if bad:
+            raise ValueError(f'the polynomial forward is not finite at {bad} on the '
+                             'calibration inputs: widen the margin or raise the degree')
+        ranges = {s: (min(ranges[s][0], seen[s][0]), max(ranges[s][1], seen[s][1]))
+                  for s in ranges}
+        variables, report = refit(model, variables, widen(ranges, model, margin))
     for s, r in ranges.items():
         report[s]['measured'] = [r[0], r[1]]
     return (variables, report) if return_report else variables

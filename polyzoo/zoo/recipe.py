@@ -65,6 +65,8 @@ class Stage:
     reference: bool = False        # train with the exact functions at the polynomial sites
                                    # (range-aware training, Zimerman et al. ICML 2024)
     calibrate_margin: float = 0.1  # polynomial intervals = measured range widened by this
+    calibrate_passes: int = 0      # then widened to what the polynomial forward reaches, in
+                                   # this many more passes (models.calibrate)
     fit_affine: bool = False       # start each 'affine' norm at the least-squares fit of the
                                    # LayerNorm it replaces, layer by layer (affine_norms.py)
     shift: int = 0                 # images: train on every copy moved by up to this many
@@ -204,14 +206,14 @@ def has_polys(model) -> bool:
     return bool(models.model_polys(model))
 
 
-def calibrate(model, variables, inputs, n, margin):
+def calibrate(model, variables, inputs, n, margin, polynomial_passes: int = 0):
     """(variables, report) with every polynomial refitted on the measured range (+ margin)."""
     from polyzoo import models
 
     if not has_polys(model):
         return variables, {}
     return models.calibrate(model, variables, calibration_batches(inputs, n), margin=margin,
-                            return_report=True)
+                            polynomial_passes=polynomial_passes, return_report=True)
 
 
 def evaluate(model, variables, inputs, labels) -> dict:
@@ -384,7 +386,7 @@ def run_stage(recipe: Recipe, stage: Stage, ds, train_in, val_in, variables, rep
         print(json.dumps({"stage": stage.name, "affine_fit_relative_rms": fits}))
     if stage.calibrate:
         variables, report = calibrate(model, variables, train_in, recipe.calib_examples,
-                                      stage.calibrate_margin)
+                                      stage.calibrate_margin, stage.calibrate_passes)
     steps = 0 if stage.steps == 0 else max(2, int(stage.steps * steps_scale))
     hist = {"seconds": 0.0, "throughput": None, "devices": jax.device_count(),
             "start_step": 0, "log": []}

@@ -119,3 +119,22 @@ def test_refit_rejects_unknown_sites(calibrated):
     exact, poly, v, report, batches = calibrated
     with pytest.raises(ValueError, match='no polynomial sites'):
         models.refit(poly, v, {'layer_0/mlp/fc1': (0.0, 1.0)})
+
+
+def test_polynomial_passes_cover_what_the_polynomial_forward_reaches():
+    """A coarse network's polynomials move the inputs of later sites off the exact network's
+    ranges; a polynomial pass widens every interval to cover both."""
+    coarse = ApproxSpec(act=Site('poly', poly=Poly('gelu', 4, (-4.0, 4.0))),
+                        softmax=POLY_SPEC.softmax, norm=POLY_SPEC.norm, name='coarse')
+    poly = models.create('bert-test', spec=coarse, num_classes=3)
+    batches = _batches()
+    v = poly.init(KEY, *batches[0])
+    once, _ = models.calibrate(poly, v, batches, margin=0.1, return_report=True)
+    exact_ranges = models.measure_ranges(poly, once, batches)
+    poly_ranges = models.measure_ranges(poly, once, batches, reference=False)
+    assert any(poly_ranges[s] != exact_ranges[s] for s in exact_ranges)
+    _, report = models.calibrate(poly, v, batches, margin=0.1, polynomial_passes=1,
+                                 return_report=True)
+    for s, (lo, hi) in exact_ranges.items():
+        m = report[s]['measured']
+        assert m[0] <= min(lo, poly_ranges[s][0]) and m[1] >= max(hi, poly_ranges[s][1]), s
