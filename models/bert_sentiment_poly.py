@@ -42,9 +42,11 @@ Runtime:  it stops in its calibration (about 6 min here); 300 steps would take a
           more (2.5-3.5 s per step with the teacher, 2 CPU cores)
 Metric:   none yet from this file (the published 75.10% is commit 12e1d4b's recipe)
 """
+import dataclasses
+
 from polyzoo.nn import ApproxSpec, Poly, Site
 from polyzoo.recipes import bert_sentiment_poly_act as act
-from polyzoo.zoo.recipe import Recipe, Stage
+from polyzoo.zoo.recipe import Stage
 
 FULL = ApproxSpec(
     act=act.ACT_SOFTMAX.act, softmax=act.ACT_SOFTMAX.softmax,
@@ -52,19 +54,13 @@ FULL = ApproxSpec(
     name="minilm-poly",
 )
 
-RECIPE = Recipe(
+# Stage 1's model, data, teacher, twin and storage; started from its entry.
+RECIPE = dataclasses.replace(
+    act.RECIPE,
     name="bert-sentiment-poly",
-    model="bert-minilm",
-    dataset="sentiment",
-    task="sentiment classification (fresh / rotten)",
     init="zoo:bert-sentiment-poly-act",
-    teacher="zoo:bert-sentiment-exact",
-    twin="bert-sentiment-exact",
-    max_len=48,
-    batch_size=32,
     stages=(Stage("layernorm", FULL, steps=300, lr=3e-5, warmup=30, calibrate=True,
                   calibrate_margin=0.2, calibrate_passes=2, **act.DISTILL),),
     calib_examples=10_240,  # every training snippet: no training input outside an interval
-    store_only=act.LAYERS,
     final_margin=None,
 )

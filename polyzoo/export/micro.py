@@ -151,7 +151,8 @@ def qat_finetune(fn, params, x, y, *, spec: QuantSpec, steps, lr=1e-4, batch=128
                                   xc=xc)
 
     def train_step(state: QatState, batch):
-        ranges = (calibrate(state.params) if int(state.step) % recalibrate_every == 0
+        step_ = int(state.step)  # the state starts with the grids of step 0's parameters
+        ranges = (calibrate(state.params) if step_ and step_ % recalibrate_every == 0
                   else state.ranges)
         params, opt, value = step(state.params, state.opt_state, ranges, *batch)
         return QatState(state.step + 1, params, opt, ranges), {"loss": value}

@@ -20,6 +20,7 @@ import hashlib
 import json
 import sys
 import time
+import warnings
 
 import numpy as np
 
@@ -67,11 +68,8 @@ def _accuracy(model, x, y) -> float:
 
 
 def _logreg(xtr, ytr, xva, yva, xte, yte, name, what, **kw) -> Baseline:
-    from sklearn.linear_model import LogisticRegression
-
-    import warnings
-
     from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
 
     t0 = time.perf_counter()
     best = None

@@ -272,7 +272,7 @@ def claimed_run_dir(recipe: Recipe, stage: Stage | str, runs=None) -> Path:
     until = next((i for i, s in enumerate(recipe.stages) if s.name == name), len(recipe.stages))
     shaping = (recipe.model, recipe.dataset, recipe.batch_size, recipe.seed, recipe.overrides,
                recipe.init, recipe.teacher, recipe.teacher_logits_once, recipe.max_len,
-               recipe.stages[:until + 1],
+               recipe.calib_examples, recipe.stages[:until + 1],
                (recipe.finish, recipe.finish_args) if name == "finish" else None)
     digest = hashlib.sha256(repr(shaping).encode()).hexdigest()
     path = run_dir(recipe, stage, runs)
