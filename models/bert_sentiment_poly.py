@@ -38,8 +38,8 @@ Measured with this file (2 shared CPU cores):
     composite-sign clamp under CKKS).
 
 Command:  polyzoo train bert_sentiment_poly   (after bert_sentiment_poly_act)
-Runtime:  it stops in its calibration (about 6 min here); 300 steps would take about 15 min
-          more (2.5-3.5 s per step with the teacher, 2 CPU cores)
+Runtime:  it stops in its calibration, a few minutes in; a training step with the teacher
+          took 3-4 s here (2 CPU cores shared with other trainings)
 Metric:   none yet from this file (the published 75.10% is commit 12e1d4b's recipe)
 """
 import dataclasses

@@ -19,7 +19,7 @@ interval).
 Exact twin: models/vit_fashion_exact.py (same architecture, budget; softmax, LayerNorm, GELU).
 
 Command:  polyzoo train vit_fashion_poly
-Runtime:  79 min here (8,000 steps at 222 images/s on 2 CPU cores shared with the exact
+Runtime:  77 min here (8,000 steps at 222 images/s on 2 CPU cores shared with the exact
           twin's training and a MiniLM run, then 2 min of calibration)
 Metric:   90.06% test accuracy (exact twin 88.03%: +2.03 points; the 256-unit MLP fitted on
           the same split 89.18%); 1,691 of 635M site inputs out of range on the test split;
