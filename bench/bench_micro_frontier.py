@@ -10,8 +10,11 @@ lets the client embed the patches in the clear (`micro.qat_stage(client_embeds=T
 THE-X's client embeds tokens) and encrypts the embeddings. Tokens: 4 (patch 14) or 16 (patch
 7); a 28x28 image has no square patch giving 8. Optional suffixes: -r<BITS> rounds the
 accumulators before each table lookup to BITS instead of the zoo's 7 (the QuantSpec's
-rounding_bits, trained through by QAT): fewer bits, smaller lookups; -a<PIXELS> trains the
-float stage on every image moved by up to PIXELS pixels (`Stage.shift`).
+rounding_bits, trained through by QAT): fewer bits, smaller lookups; -b<BITS> puts the
+activations on BITS-bit grids instead of the zoo's 6 (the QuantSpec's bits: an encrypted sum
+or difference of two activations, as in the inhibitor's q − k and v − Z, is one bit wider,
+and that width picks its lookup's parameters); -a<PIXELS> trains the float stage on every
+image moved by up to PIXELS pixels (`Stage.shift`).
 
 For each, with the recipe of vit-micro-mnist-qat (float stage, then its QAT finish; both
 budgets scaled by --steps-scale): float test accuracy before QAT, the JAX emulation of the
@@ -42,6 +45,7 @@ from _harness import RESULTS, encrypted_in_turns, write
 
 NAME = "micro_frontier"
 DEFAULT_ROUNDING = 7  # micro.DEFAULT_QUANT's, the zoo entries' (not imported: keeps --help fast)
+DEFAULT_BITS = 6      # micro.DEFAULT_QUANT.bits, likewise
 PATCH = {4: 14, 16: 7}  # tokens -> patch size on 28x28 digits
 DEFAULT_CONFIGS = ("t4-w8-dot-server", "t4-w8-inhibitor-server", "t4-w8-dot-client",
                    "t4-w8-inhibitor-client", "t4-w16-dot-client", "t4-w16-inhibitor-client",
@@ -57,26 +61,29 @@ class Config:
     split: str      # 'server' | 'client'
     rounding: int = DEFAULT_ROUNDING
     shift: int = 0  # float-stage augmentation (pixels)
+    bits: int = DEFAULT_BITS  # activation grids
 
     @classmethod
     def parse(cls, name: str) -> "Config":
         try:
             t, w, attention, split, *suffixes = name.split("-")
             options = {s[0]: int(s[1:]) for s in suffixes}
-            if set(options) - {"r", "a"} or len(options) != len(suffixes):
+            if set(options) - {"r", "a", "b"} or len(options) != len(suffixes):
                 raise ValueError(name)
             config = cls(int(t.removeprefix("t")), int(w.removeprefix("w")), attention, split,
-                         options.get("r", DEFAULT_ROUNDING), options.get("a", 0))
+                         options.get("r", DEFAULT_ROUNDING), options.get("a", 0),
+                         options.get("b", DEFAULT_BITS))
         except (ValueError, IndexError):
             raise SystemExit(f"configuration {name!r}: write t<TOKENS>-w<WIDTH>-<dot|inhibitor>"
-                             "-<server|client>[-r<BITS>][-a<PIXELS>], e.g. "
+                             "-<server|client>[-r<BITS>][-b<BITS>][-a<PIXELS>], e.g. "
                              "t4-w16-inhibitor-client-r6-a1") from None
         if (config.tokens not in PATCH or config.attention not in ("dot", "inhibitor")
                 or config.split not in ("server", "client") or config.width % 2
-                or not 2 <= config.rounding <= 16 or not 0 <= config.shift <= 4):
+                or not 2 <= config.rounding <= 16 or not 0 <= config.shift <= 4
+                or not 2 <= config.bits <= 8):
             raise SystemExit(f"configuration {name!r}: tokens {sorted(PATCH)}, an even width, "
                              "attention dot or inhibitor, split server or client, rounding "
-                             "2 to 16 bits, shift 0 to 4 pixels")
+                             "2 to 16 bits, activations 2 to 8 bits, shift 0 to 4 pixels")
         return config
 
     @property
@@ -84,6 +91,8 @@ class Config:
         name = f"t{self.tokens}-w{self.width}-{self.attention}-{self.split}"
         if self.rounding != DEFAULT_ROUNDING:
             name += f"-r{self.rounding}"
+        if self.bits != DEFAULT_BITS:
+            name += f"-b{self.bits}"
         return name + (f"-a{self.shift}" if self.shift else "")
 
     def site(self):
@@ -107,7 +116,8 @@ class Config:
             overrides={**parent.overrides, "hidden": self.width, "mlp_dim": 2 * self.width},
             finish_args={**parent.finish_args, "client_embeds": self.split == "client",
                          "quant": dataclasses.replace(parent.finish_args["quant"],
-                                                      rounding_bits=self.rounding)})
+                                                      rounding_bits=self.rounding,
+                                                      bits=self.bits)})
 
 
 def batched(fn, x: np.ndarray, chunk: int = 500) -> np.ndarray:

@@ -79,6 +79,36 @@ def baselines_table(record: dict | None) -> str:
     return "\n".join(rows)
 
 
+def convert_table(record: dict | None) -> str:
+    """bench_convert.py's record: both entries of `polyzoo convert` beside the baseline."""
+    if record is None:
+        return "No record yet: run `.venv/bin/python bench/bench_convert.py`."
+
+    def cell(part: dict | None, base: float) -> str:
+        if not part:
+            return "not run"
+        if "error" in part:
+            return "**failed**: " + part["error"].split(": ", 1)[0]
+        lead = 100 * (part["accuracy"] - base)
+        return f"{_pct(part['accuracy'])} ({lead:+.2f}{' **behind**' if lead <= 0 else ''})"
+
+    rows = ["| data | exact MiniLM | fully polynomial MiniLM | baseline, same split |",
+            "|---|---|---|---|"]
+    notes = []
+    for name, r in sorted(record["results"].items()):
+        base = r["baseline_accuracy"]
+        rows.append(f"| {name} | {cell(r.get('exact'), base)} | {cell(r.get('poly'), base)} | "
+                    f"{r['baseline']} {_pct(base)} |")
+        for key in ("exact", "poly"):
+            if "error" in (r.get(key) or {}):
+                notes.append(f"- {name}, {key}: {r[key]['error']}")
+    rows.append("")
+    rows.extend(notes + [""] if notes else [])
+    rows.append(f"Record: `bench/results/convert.json` (commit {record['commit']}, "
+                f"{record['date']}, load average {record['load_average_1min']}).")
+    return "\n".join(rows)
+
+
 def serve_table(record: dict | None) -> str:
     if record is None:
         return "No record yet: run `.venv/bin/python bench/bench_serve.py`."
@@ -256,6 +286,7 @@ def tables() -> dict[str, str]:
     record = _record("baselines")
     return {"zoo": zoo_table(manifest, record), "baselines": baselines_table(record),
             "serve": serve_table(_record("serve")),
+            "convert": convert_table(_record("convert")),
             "frontier": frontier_table(_record("micro_frontier")),
             "peer": peer_table(_record("encrypted_peer")),
             "knobs": knobs_table({p.stem: json.loads(p.read_text())

@@ -60,7 +60,7 @@ RECIPE = dataclasses.replace(
     name="bert-sentiment-poly",
     init="zoo:bert-sentiment-poly-act",
     stages=(Stage("layernorm", FULL, steps=300, lr=3e-5, warmup=30, calibrate=True,
-                  calibrate_margin=0.2, calibrate_passes=2, **act.DISTILL),),
+                  calibrate_margin=0.2, calibrate_passes=8, **act.DISTILL),),
     calib_examples=10_240,  # every training snippet: no training input outside an interval
     final_margin=None,
 )

@@ -11,7 +11,8 @@ def register(subparsers) -> None:
                     "on a CSV of `text,label` rows (split 80/10/10, stratified) and stores "
                     "NAME-exact and NAME-poly in the zoo (set POLYZOO_CHECKPOINTS to use "
                     "another directory). Resumable like `polyzoo train`.")
-    p.add_argument("csv", help="CSV file of text,label rows (header optional)")
+    p.add_argument("csv", help="CSV file of text,label rows (header optional), or a "
+                               "registered text dataset: sentiment, sms_spam, election_tweets")
     p.add_argument("--name", required=True, help="zoo name prefix for the two entries")
     p.add_argument("--steps-scale", type=float, default=1.0,
                    help="multiply every stage's step budget (e.g. 0.5 for a quicker run)")

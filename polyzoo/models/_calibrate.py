@@ -100,28 +100,68 @@ def refit(model, variables, intervals: dict[str, tuple[float, float]]):
     return variables, report
 
 
+def _polynomial_ranges(model, variables, batches):
+    """({site: (min, max) of its finite inputs}, {site: count of non-finite inputs}) with the
+    fitted polynomials in place."""
+    run, sites = model.clone(reference=False), list(model_polys(model))
+
+    @jax.jit
+    def batch_stats(variables, *args):
+        _, state = run.apply(variables, *args, mutable=['intermediates'])
+        xs = site_inputs(state)
+        ok = {s: jnp.isfinite(xs[s]) for s in sites}
+        return {s: (jnp.min(jnp.where(ok[s], xs[s], jnp.inf)),
+                    jnp.max(jnp.where(ok[s], xs[s], -jnp.inf)),
+                    jnp.sum(~ok[s], dtype=jnp.int32)) for s in sites}
+
+    lo, hi, bad = ({s: np.inf for s in sites}, {s: -np.inf for s in sites},
+                   {s: 0 for s in sites})
+    for batch in batches:
+        for s, (a, b, n) in batch_stats(variables, *_as_args(batch)).items():
+            lo[s], hi[s], bad[s] = min(lo[s], float(a)), max(hi[s], float(b)), bad[s] + int(n)
+    return {s: (lo[s], hi[s]) for s in sites}, bad
+
+
 def calibrate(model, variables, batches, *, margin: float = 0.1, reference: bool = True,
-              polynomial_passes: int = 0, return_report: bool = False):
+              polynomial_passes: int = 0, return_report: bool = False, log=None):
     """Measure each polynomial site's input range on `batches`, widen it by `margin`, refit.
 
-    polynomial_passes: after that, measure this many times more with the fitted polynomials
-    in place, each time widening every interval to cover what they produce too (a polynomial
-    network's inputs to a later site can leave the range the exact network gives it).
-    Returns the new variables (and the refit report if return_report). The model's compiled
-    forward is reused: only the 'approx' arrays change.
+    polynomial_passes: then, up to this many times, run the fitted polynomials themselves and
+    widen every interval to cover the finite inputs they produce (a polynomial network's
+    input to a later site can leave the range the exact network gives it), refitting;
+    stops early once every site's input is finite and inside its interval. A site whose
+    upstream polynomial was driven outside its interval can see inf or NaN in one pass and
+    finite values in the next, after the upstream interval was widened; so this reaches the
+    layers one after another. Raises, naming the sites, if inputs are still non-finite after
+    the last pass. `log(str)`, if given, hears one line per polynomial pass. Returns the new
+    variables (and the refit report if return_report). The model's compiled forward is
+    reused: only the 'approx' arrays change.
     """
     batches = list(batches)
     ranges = measure_ranges(model, variables, batches, reference=reference)
-    variables, report = refit(model, variables, widen(ranges, model, margin))
-    for _ in range(polynomial_passes):
-        seen = measure_ranges(model, variables, batches, reference=False)
-        bad = [s for s, r in seen.items() if not np.all(np.isfinite(r))]
-        if bad:
-            raise ValueError(f'the polynomial forward is not finite at {bad} on the '
-                             'calibration inputs: widen the margin or raise the degree')
+    intervals = widen(ranges, model, margin)
+    variables, report = refit(model, variables, intervals)
+    for i in range(polynomial_passes):
+        seen, nonfinite = _polynomial_ranges(model, variables, batches)
+        bad = {s: n for s, n in nonfinite.items() if n}
+        outside = [s for s in ranges if np.isfinite(seen[s][0])
+                   and not intervals[s][0] <= seen[s][0] <= seen[s][1] <= intervals[s][1]]
+        if log is not None:
+            log(f'calibration pass {i + 1}/{polynomial_passes} on the polynomial forward: '
+                f'{len(outside)} sites left their intervals, {len(bad)} saw non-finite inputs'
+                + (f' (first: {next(iter(bad))})' if bad else ''))
         ranges = {s: (min(ranges[s][0], seen[s][0]), max(ranges[s][1], seen[s][1]))
                   for s in ranges}
-        variables, report = refit(model, variables, widen(ranges, model, margin))
+        if not outside and not bad:
+            break
+        intervals = widen(ranges, model, margin)
+        variables, report = refit(model, variables, intervals)
+    else:
+        if polynomial_passes and bad:
+            raise ValueError(f'the polynomial forward is still not finite after '
+                             f'{polynomial_passes} calibration passes: non-finite inputs '
+                             f'{bad} on the calibration inputs; allow more passes '
+                             '(calibrate_passes), widen the margin or raise the degree')
     for s, r in ranges.items():
         report[s]['measured'] = [r[0], r[1]]
     return (variables, report) if return_report else variables

@@ -58,6 +58,11 @@ class Objective:
     logit_weight: float = 0.0               # logit KL against the teacher
     temperature: float = 1.0
     mask_input: int | None = None           # index of the (B, S) mask among the inputs
+    # A step whose loss or gradient is not finite leaves the state as it was (metrics
+    # 'skipped' = 1): one outlier batch, e.g. an input driving a polynomial off its interval,
+    # costs that step instead of the run. For finite steps the result is unchanged, bit for
+    # bit. run_steps raises Diverged when most steps of a logging window were skipped.
+    skip_nonfinite: bool = True
 
     @property
     def needs_teacher(self) -> bool:
@@ -150,14 +155,23 @@ def make_step(model, tx, objective: Objective, teacher_model=None):
         metrics["loss"] = loss
         return loss, (metrics, new_extra)
 
+    def apply(grads, state, extra):
+        with jax.numpy_dtype_promotion("standard"):  # optax mixes int counts with floats
+            updates, opt_state = tx.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        return TrainState(state.step + 1, params, extra, opt_state, state.rng)
+
     def step(state: TrainState, batch, teacher_variables):
         key = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
         grads, (metrics, extra) = jax.grad(loss_fn, has_aux=True)(
             state.params, state, batch, teacher_variables, key)
-        with jax.numpy_dtype_promotion("standard"):  # optax mixes int counts with floats
-            updates, opt_state = tx.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
-        return TrainState(state.step + 1, params, extra, opt_state, state.rng), metrics
+        if not objective.skip_nonfinite:
+            return apply(grads, state, extra), metrics
+        ok = jnp.isfinite(metrics["loss"]) & jnp.isfinite(optax.global_norm(grads))
+        metrics["skipped"] = (~ok).astype(jnp.int32)
+        new = jax.lax.cond(ok, apply, lambda g, s, e: s._replace(step=s.step + 1),
+                           grads, state, extra)
+        return new, metrics
 
     return step
 
@@ -246,7 +260,11 @@ def run_steps(step: Callable, state: PyTree, batch_at: Callable[[int], PyTree],
     resumed run sees the batches an uninterrupted one would. place: applied to the state
     after any restore (e.g. replicate it over the mesh). The whole state is checkpointed every
     `config.checkpoint_every` steps and at the end, after the loss of its window was found
-    finite; a non-finite loss raises Diverged. Returns (state on the host, history) as `fit`.
+    finite; a non-finite loss raises Diverged, except where the step reports 'skipped' (it
+    left the state unchanged, `Objective.skip_nonfinite`): then the window's loss is that of
+    the steps applied, and Diverged is raised when more than half of the window was skipped.
+    Returns (state on the host, history) as `fit`; history['skipped'] counts the steps this
+    call skipped.
     """
     from tqdm.auto import tqdm
 
@@ -258,7 +276,7 @@ def run_steps(step: Callable, state: PyTree, batch_at: Callable[[int], PyTree],
                              f"run's {config.steps} steps: use a fresh run directory")
         start, state = found[0], _restore_state(state, found[1])
     state = place(state)
-    log, window, t_first, t0 = [], [], None, time.perf_counter()
+    log, window, t_first, t0, skipped = [], [], None, time.perf_counter(), 0
     bar = tqdm(range(start, until), desc=desc, disable=not progress, mininterval=2.0,
                initial=start, total=until)
     for t in bar:
@@ -269,22 +287,28 @@ def run_steps(step: Callable, state: PyTree, batch_at: Callable[[int], PyTree],
             t_first = time.perf_counter()
         if (t + 1) % config.log_every == 0 or t + 1 == until:
             m = to_host(window)
-            loss = float(np.mean([w["loss"] for w in m]))
-            acc = (float(np.sum([w["correct"] for w in m])) / (len(m) * config.batch_size)
-                   if "correct" in m[0] else None)
+            applied = [w for w in m if not w.get("skipped", 0)]
+            skipped += len(m) - len(applied)
+            half = 2 * len(applied) >= len(m)
+            loss = float(np.mean([w["loss"] for w in applied])) if half else float("nan")
+            acc = (float(np.sum([w["correct"] for w in applied])) /
+                   (len(applied) * config.batch_size) if "correct" in m[0] and half else None)
             if not np.isfinite(loss):
                 # Checked before this step's checkpoint is written, so the run directory
                 # keeps only states from before the divergence and a rerun resumes from one.
                 last = latest_checkpoint(run_dir) if run_dir is not None else None
                 raise Diverged(
-                    f"{desc}: the loss became {loss} in steps {t + 2 - len(m)}-{t + 1}; "
-                    "training stopped and nothing was published. "
+                    f"{desc}: the loss became {loss} in steps {t + 2 - len(m)}-{t + 1}"
+                    + (f" ({len(m) - len(applied)} of those {len(m)} steps had a non-finite "
+                       "loss or gradient and were skipped)" if len(applied) < len(m) else "")
+                    + "; training stopped and nothing was published. "
                     + (f"The last good checkpoint is step {last[0]} in {run_dir}. "
                        if last else "No checkpoint of this stage was written. ")
                     + "Lower the stage's lr, raise its warmup, or widen its polynomial "
                     "intervals (calibrate_margin) and run again.")
             log.append((t + 1, loss, acc))
-            bar.set_postfix(loss=f"{loss:.4f}", **({} if acc is None else {"acc": f"{acc:.3f}"}))
+            bar.set_postfix(loss=f"{loss:.4f}", **({} if acc is None else {"acc": f"{acc:.3f}"}),
+                            **({"skipped": skipped} if skipped else {}))
             window = []
         if run_dir is not None and ((t + 1) % config.checkpoint_every == 0 or t + 1 == until):
             _save_state(state, t + 1, run_dir, config.keep_checkpoints)
@@ -294,7 +318,7 @@ def run_steps(step: Callable, state: PyTree, batch_at: Callable[[int], PyTree],
     timed = until - start - 1
     throughput = timed * config.batch_size / (t_end - t_first) if timed > 0 else None
     return to_host(state), {"throughput": throughput, "seconds": t_end - t0, "log": log,
-                            "start_step": start}
+                            "start_step": start, "skipped": skipped}
 
 
 def fit(model, state: TrainState, tx, inputs: tuple[np.ndarray, ...], labels: np.ndarray,

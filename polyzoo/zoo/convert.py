@@ -3,6 +3,7 @@ polynomial form (the stages of models/bert_sentiment_poly_act.py then of
 models/bert_sentiment_poly.py, as one recipe), both stored in the zoo.
 
     polyzoo convert reviews.csv --name reviews      ->  zoo entries reviews-exact, reviews-poly
+    polyzoo convert sms_spam --name sms             (a registered text dataset, by name)
 """
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ import dataclasses
 from pathlib import Path
 
 from polyzoo.zoo import recipe as recipe_lib
+
+# The registered text datasets `convert` takes by name instead of a CSV (polyzoo.train.data).
+TEXT_DATASETS = ("sentiment", "sms_spam", "election_tweets")
 
 
 def recipes_for(csv: str, name: str, *, exact: str = "bert_sentiment_exact",
@@ -19,8 +23,14 @@ def recipes_for(csv: str, name: str, *, exact: str = "bert_sentiment_exact",
     The polynomial recipe runs the stages of every recipe in `poly` in turn (the zoo trains
     them as separate entries, each starting from the one before), with the last one's
     settings."""
-    if not Path(csv).exists():
-        raise FileNotFoundError(f"{csv}: no such CSV file (expected rows `text,label`)")
+    from polyzoo.train import data as data_lib
+
+    if csv in data_lib.LOADERS and csv not in TEXT_DATASETS:
+        raise ValueError(f"{csv} is an image dataset; convert fine-tunes a language model: "
+                         f"use one of {', '.join(TEXT_DATASETS)} or a text,label CSV")
+    if csv not in TEXT_DATASETS and not Path(csv).exists():
+        raise FileNotFoundError(f"{csv}: no such CSV file (expected rows `text,label`), nor "
+                                f"one of the text datasets {', '.join(TEXT_DATASETS)}")
     e, parts = recipe_lib.load_recipe(exact), [recipe_lib.load_recipe(r) for r in poly]
     p = dataclasses.replace(parts[-1], stages=sum((r.stages for r in parts), ()))
     scale = lambda r: tuple(dataclasses.replace(s, steps=max(2, int(s.steps * steps_scale)),  # noqa: E731

@@ -213,7 +213,8 @@ def calibrate(model, variables, inputs, n, margin, polynomial_passes: int = 0):
     if not has_polys(model):
         return variables, {}
     return models.calibrate(model, variables, calibration_batches(inputs, n), margin=margin,
-                            polynomial_passes=polynomial_passes, return_report=True)
+                            polynomial_passes=polynomial_passes, return_report=True,
+                            log=lambda line: print(line, flush=True))
 
 
 def evaluate(model, variables, inputs, labels) -> dict:
@@ -411,7 +412,8 @@ def run_stage(recipe: Recipe, stage: Stage, ds, train_in, val_in, variables, rep
              "throughput": None if hist["throughput"] is None else round(hist["throughput"], 1),
              "devices": hist["devices"], "resumed_from": hist["start_step"],
              "val_accuracy": val["accuracy"],
-             "last_loss": hist["log"][-1][1] if hist["log"] else None}
+             "last_loss": hist["log"][-1][1] if hist["log"] else None,
+             "skipped_steps": hist.get("skipped", 0)}  # non-finite steps not applied
     return model, variables, report, entry, val
 
 

@@ -138,3 +138,18 @@ def test_polynomial_passes_cover_what_the_polynomial_forward_reaches():
     for s, (lo, hi) in exact_ranges.items():
         m = report[s]['measured']
         assert m[0] <= min(lo, poly_ranges[s][0]) and m[1] >= max(hi, poly_ranges[s][1]), s
+
+
+def test_polynomial_passes_stop_once_the_polynomial_forward_stays_inside():
+    """Repeated passes reach a fixed point: on the calibration inputs every site's input in
+    the polynomial forward is finite and inside its interval."""
+    coarse = ApproxSpec(act=Site('poly', poly=Poly('gelu', 4, (-4.0, 4.0))),
+                        softmax=POLY_SPEC.softmax, norm=POLY_SPEC.norm, name='coarse')
+    poly = models.create('bert-test', spec=coarse, num_classes=3)
+    batches = _batches()
+    v = models.calibrate(poly, poly.init(KEY, *batches[0]), batches, margin=0.1,
+                         polynomial_passes=8)
+    seen = models.measure_ranges(poly, v, batches, reference=False)
+    for s, (_, iv) in models.approx_sites(v).items():
+        lo, hi = (float(b) for b in np.asarray(iv))
+        assert np.isfinite(seen[s]).all() and lo <= seen[s][0] and seen[s][1] <= hi, s

@@ -233,3 +233,27 @@ def test_a_collapsed_stage_is_named_with_its_worst_site():
     with pytest.raises(StageCollapsed, match=r"fell from 93.00% to 70.00%.*site .* is b \(40"):
         check_stage("r/s", {"accuracy": 0.7, "out_of_range": {"a": 3, "b": 40}},
                     labels, previous=0.93)
+
+
+def test_an_outlier_batch_is_skipped_and_the_run_goes_on():
+    """A step whose loss is not finite is not applied; the others train as before, bit for
+    bit, and the run reports how many it skipped."""
+    ds, model, tx, state = _setup(steps=10)
+    images, labels = ds.train.inputs[:320].copy(), ds.train.labels[:320]
+    cfg = loop.LoopConfig(steps=10, batch_size=32, log_every=5)
+    clean, hist = loop.fit(model, state, tx, (images,), labels, cfg, progress=False)
+    assert hist["skipped"] == 0
+    no_skip = loop.Objective(skip_nonfinite=False)
+    unguarded, _ = loop.fit(model, state, tx, (images,), labels, cfg, no_skip, progress=False)
+    assert all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(clean.params),
+                                                      jax.tree.leaves(unguarded.params)))
+    first = loop.batch_indices(len(images), 32, cfg.seed, 3)  # poison step 3's batch only
+    bad = images.copy()
+    bad[first[0]] = np.nan
+    skipped, hist = loop.fit(model, state, tx, (bad,), labels, cfg, progress=False)
+    assert hist["skipped"] == 1 and np.isfinite(hist["log"][0][1])
+    leaves = jax.tree.leaves(skipped.params)
+    assert all(np.all(np.isfinite(x)) for x in leaves)
+    assert any(not np.array_equal(a, b) for a, b in zip(leaves, jax.tree.leaves(clean.params)))
+    with pytest.raises(loop.Diverged):
+        loop.fit(model, state, tx, (bad,), labels, cfg, no_skip, progress=False)
