@@ -100,6 +100,15 @@ def refit(model, variables, intervals: dict[str, tuple[float, float]]):
     return variables, report
 
 
+def _site_order(model, variables, batch) -> list[str]:
+    """The polynomial sites in the order the forward reaches them: one eager (unjitted)
+    apply on one example, since a jitted output's dicts come back sorted by key."""
+    args = tuple(x[:1] for x in _as_args(batch))
+    _, state = model.clone(reference=True).apply(variables, *args, mutable=['intermediates'])
+    polys = model_polys(model)
+    return [s for s in site_inputs(state) if s in polys]
+
+
 def _polynomial_ranges(model, variables, batches):
     """({site: (min, max) of its finite inputs}, {site: count of non-finite inputs}) with the
     fitted polynomials in place."""
@@ -123,45 +132,53 @@ def _polynomial_ranges(model, variables, batches):
 
 
 def calibrate(model, variables, batches, *, margin: float = 0.1, reference: bool = True,
-              polynomial_passes: int = 0, return_report: bool = False, log=None):
+              polynomial_passes: int = 0, polynomial_batches=None, return_report: bool = False,
+              log=None):
     """Measure each polynomial site's input range on `batches`, widen it by `margin`, refit.
 
-    polynomial_passes: then, up to this many times, run the fitted polynomials themselves and
-    widen every interval to cover the finite inputs they produce (a polynomial network's
-    input to a later site can leave the range the exact network gives it), refitting;
-    stops early once every site's input is finite and inside its interval. A site whose
-    upstream polynomial was driven outside its interval can see inf or NaN in one pass and
-    finite values in the next, after the upstream interval was widened; so this reaches the
-    layers one after another. Raises, naming the sites, if inputs are still non-finite after
-    the last pass. `log(str)`, if given, hears one line per polynomial pass. Returns the new
-    variables (and the refit report if return_report). The model's compiled forward is
+    polynomial_passes: then, up to this many times, run the fitted polynomials themselves on
+    `polynomial_batches` (default: `batches`) and widen the interval of the first site, in
+    forward order, whose input left its interval, refitting; stops as soon as every site's
+    input is finite and inside its interval. Only the first such site is widened per pass:
+    every site after it is computed from a polynomial evaluated off its interval, so what it
+    sees says nothing yet (in a MiniLM it can reach 1e22). Raises, naming the site, when a
+    site's input is non-finite although every site before it stayed inside; warns when the
+    passes ran out before one found every site inside. `log(str)` hears one line per pass. Returns the
+    new variables (and the refit report if return_report). The model's compiled forward is
     reused: only the 'approx' arrays change.
     """
     batches = list(batches)
+    poly_batches = batches if polynomial_batches is None else list(polynomial_batches)
     ranges = measure_ranges(model, variables, batches, reference=reference)
     intervals = widen(ranges, model, margin)
     variables, report = refit(model, variables, intervals)
+    first, order = None, _site_order(model, variables, poly_batches[0]) if polynomial_passes else []
     for i in range(polynomial_passes):
-        seen, nonfinite = _polynomial_ranges(model, variables, batches)
-        bad = {s: n for s, n in nonfinite.items() if n}
-        outside = [s for s in ranges if np.isfinite(seen[s][0])
-                   and not intervals[s][0] <= seen[s][0] <= seen[s][1] <= intervals[s][1]]
+        seen, nonfinite = _polynomial_ranges(model, variables, poly_batches)
+        first = next((s for s in order if nonfinite[s] or not
+                      intervals[s][0] <= seen[s][0] <= seen[s][1] <= intervals[s][1]), None)
         if log is not None:
             log(f'calibration pass {i + 1}/{polynomial_passes} on the polynomial forward: '
-                f'{len(outside)} sites left their intervals, {len(bad)} saw non-finite inputs'
-                + (f' (first: {next(iter(bad))})' if bad else ''))
-        ranges = {s: (min(ranges[s][0], seen[s][0]), max(ranges[s][1], seen[s][1]))
-                  for s in ranges}
-        if not outside and not bad:
+                + ('every site inside its interval' if first is None else
+                   f'first site off its interval: {first} (seen {seen[first][0]:.3g}..'
+                   f'{seen[first][1]:.3g}, interval {intervals[first][0]:.3g}..'
+                   f'{intervals[first][1]:.3g}, {nonfinite[first]} non-finite)'))
+        if first is None:
             break
+        if nonfinite[first]:
+            raise ValueError(f'the polynomial forward is not finite at {first} '
+                             f'({nonfinite[first]} inputs) although every site before it '
+                             'stayed inside its interval: raise that site\'s degree or change '
+                             'the approximation before it')
+        ranges[first] = (min(ranges[first][0], seen[first][0]),
+                         max(ranges[first][1], seen[first][1]))
         intervals = widen(ranges, model, margin)
         variables, report = refit(model, variables, intervals)
     else:
-        if polynomial_passes and bad:
-            raise ValueError(f'the polynomial forward is still not finite after '
-                             f'{polynomial_passes} calibration passes: non-finite inputs '
-                             f'{bad} on the calibration inputs; allow more passes '
-                             '(calibrate_passes), widen the margin or raise the degree')
+        if first is not None:  # the last widening was not checked by another pass
+            warnings.warn(f'{polynomial_passes} calibration passes widened sites up to {first}; '
+                          'sites after it may still see inputs off their intervals (the range '
+                          'monitor counts them): allow more passes to check')
     for s, r in ranges.items():
         report[s]['measured'] = [r[0], r[1]]
     return (variables, report) if return_report else variables

@@ -65,8 +65,10 @@ class Stage:
     reference: bool = False        # train with the exact functions at the polynomial sites
                                    # (range-aware training, Zimerman et al. ICML 2024)
     calibrate_margin: float = 0.1  # polynomial intervals = measured range widened by this
-    calibrate_passes: int = 0      # then widened to what the polynomial forward reaches, in
-                                   # this many more passes (models.calibrate)
+    calibrate_passes: int = 0      # then, in up to this many passes over the first
+                                   # POLYNOMIAL_PASS_INPUTS, each widening the first site the
+                                   # polynomial forward drives off its interval
+                                   # (models.calibrate)
     fit_affine: bool = False       # start each 'affine' norm at the least-squares fit of the
                                    # LayerNorm it replaces, layer by layer (affine_norms.py)
     shift: int = 0                 # images: train on every copy moved by up to this many
@@ -206,6 +208,11 @@ def has_polys(model) -> bool:
     return bool(models.model_polys(model))
 
 
+# Inputs of each polynomial calibration pass (the first of the calibration inputs): a pass
+# widens one site, a MiniLM needs several, and one over 10,240 snippets takes minutes here.
+POLYNOMIAL_PASS_INPUTS = 2048
+
+
 def calibrate(model, variables, inputs, n, margin, polynomial_passes: int = 0):
     """(variables, report) with every polynomial refitted on the measured range (+ margin)."""
     from polyzoo import models
@@ -213,8 +220,9 @@ def calibrate(model, variables, inputs, n, margin, polynomial_passes: int = 0):
     if not has_polys(model):
         return variables, {}
     return models.calibrate(model, variables, calibration_batches(inputs, n), margin=margin,
-                            polynomial_passes=polynomial_passes, return_report=True,
-                            log=lambda line: print(line, flush=True))
+                            polynomial_passes=polynomial_passes,
+                            polynomial_batches=calibration_batches(inputs, POLYNOMIAL_PASS_INPUTS),
+                            return_report=True, log=lambda line: print(line, flush=True))
 
 
 def evaluate(model, variables, inputs, labels) -> dict:
