@@ -143,16 +143,17 @@ def calibrate(model, variables, batches, *, margin: float = 0.1, reference: bool
     every site after it is computed from a polynomial evaluated off its interval, so what it
     sees says nothing yet (in a MiniLM it can reach 1e22). Raises, naming the site, when a
     site's input is non-finite although every site before it stayed inside; warns when the
-    passes ran out before one found every site inside. `log(str)` hears one line per pass. Returns the
-    new variables (and the refit report if return_report). The model's compiled forward is
-    reused: only the 'approx' arrays change.
+    passes ran out before one found every site inside. `log(str)` hears one line per pass.
+    Returns the new variables (and the refit report if return_report). The model's compiled
+    forward is reused: only the 'approx' arrays change.
     """
     batches = list(batches)
     poly_batches = batches if polynomial_batches is None else list(polynomial_batches)
     ranges = measure_ranges(model, variables, batches, reference=reference)
     intervals = widen(ranges, model, margin)
     variables, report = refit(model, variables, intervals)
-    first, order = None, _site_order(model, variables, poly_batches[0]) if polynomial_passes else []
+    first = None
+    order = _site_order(model, variables, poly_batches[0]) if polynomial_passes else []
     for i in range(polynomial_passes):
         seen, nonfinite = _polynomial_ranges(model, variables, poly_batches)
         first = next((s for s in order if nonfinite[s] or not

@@ -219,9 +219,9 @@ def calibrate(model, variables, inputs, n, margin, polynomial_passes: int = 0):
 
     if not has_polys(model):
         return variables, {}
+    passes_on = calibration_batches(inputs, min(n, POLYNOMIAL_PASS_INPUTS))
     return models.calibrate(model, variables, calibration_batches(inputs, n), margin=margin,
-                            polynomial_passes=polynomial_passes,
-                            polynomial_batches=calibration_batches(inputs, POLYNOMIAL_PASS_INPUTS),
+                            polynomial_passes=polynomial_passes, polynomial_batches=passes_on,
                             return_report=True, log=lambda line: print(line, flush=True))
 
 
