@@ -29,10 +29,11 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def _entry(result: dict) -> dict:
-    """What the record keeps of a published entry."""
+    """What the record keeps of a published entry (a stage resumed from its last checkpoint
+    reports only the seconds of this run: `resumed_from` says so)."""
     return {"accuracy": result["metrics"]["accuracy"], "n": result["metrics"]["n"],
-            "stages": [{k: s.get(k) for k in ("stage", "steps", "seconds", "val_accuracy",
-                                              "last_loss", "skipped_steps")}
+            "stages": [{k: s.get(k) for k in ("stage", "steps", "seconds", "resumed_from",
+                                              "val_accuracy", "last_loss", "skipped_steps")}
                        for s in result.get("stages", [])]}
 
 
