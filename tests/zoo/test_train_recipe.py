@@ -196,6 +196,10 @@ def test_convert_retargets_the_minilm_recipes(tmp_path):
     assert [s.spec for s in poly.stages] == [s.spec for s in base]
     with pytest.raises(FileNotFoundError, match="no such CSV"):
         recipes_for(str(tmp_path / "absent.csv"), "x")
+    sms, _ = recipes_for("sms_spam", "sms")  # a registered text dataset, by name
+    assert sms.dataset == "sms_spam" and sms.name == "sms-exact"
+    with pytest.raises(ValueError, match="image dataset"):
+        recipes_for("mnist", "x")
 
 
 def test_affine_norms_fitted_layer_by_layer_track_the_layernorm_model():
