@@ -49,6 +49,14 @@ def write(name: str, figures: dict) -> Path:
     return path
 
 
+def checkpoint_digest(entry: dict) -> str:
+    """Short sha256 of a zoo manifest entry's file digests: which checkpoint a record measured
+    (render_results.py flags a record whose entry was retrained since)."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps(entry["files"], sort_keys=True).encode()).hexdigest()[:16]
+
+
 def accuracy(logits, labels) -> float:
     """Argmax accuracy of (N, classes) logits against (N,) labels."""
     import numpy as np

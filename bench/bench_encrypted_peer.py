@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from _harness import accuracy, encrypted_in_turns, write
+from _harness import accuracy, checkpoint_digest, encrypted_in_turns, write
 
 DEFAULT_ENTRY = "vit-micro-mnist-inhibitor"  # the zoo's most accurate encrypted model
 
@@ -41,8 +41,9 @@ def polyzoo_side(entry: str, n_sim: int):
     t0 = time.perf_counter()
     simulated = simulate_batched(circuit, x)
     stats = circuit.fhe_circuit.statistics
-    row = {"model": entry, "client_computes": source.client or "nothing",
-           "train_s": read_manifest()["entries"][entry].get("train_time_s"),
+    meta = read_manifest()["entries"][entry]
+    row = {"model": entry, "checkpoint": checkpoint_digest(meta),
+           "client_computes": source.client or "nothing", "train_s": meta.get("train_time_s"),
            "compile_s": round(circuit.compile_seconds, 1),
            "simulate_s": round(time.perf_counter() - t0, 1),
            "simulated_accuracy": accuracy(simulated, y), "n_sim": int(len(y)),

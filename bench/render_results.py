@@ -16,6 +16,9 @@ import re
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # as the benchmarks import it
+from _harness import checkpoint_digest  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
 TARGETS = (REPO / "README.md", REPO / "docs" / "results" / "zoo.md",
@@ -202,10 +205,12 @@ def knobs_table(records: dict[str, dict]) -> str:
                              f"leaves out the first. Records ({dates})."])
 
 
-def peer_table(record: dict | None) -> str:
+def peer_table(record: dict | None, manifest: dict) -> str:
     if record is None:
         return "No record yet: run `.venv/bin/python bench/bench_encrypted_peer.py`."
     a, b = record["polyzoo"], record["peer"]
+    entry = manifest["entries"].get(a["model"])
+    stale = entry is None or a.get("checkpoint") != checkpoint_digest(entry)
 
     def cell(row, key, fmt="{}"):
         return "-" if row.get(key) is None else fmt.format(row[key])
@@ -232,6 +237,10 @@ def peer_table(record: dict | None) -> str:
             + ", ".join(f"{k} {v:.2f}x" for k, v in record["ratio_polyzoo_over_peer"].items())
             + f". Record: `bench/results/encrypted_peer.json` (commit {record['commit']}, "
             f"{record['date']}, load average {record['load_average_1min']})."]
+    if stale:
+        rows[-1] += (f" **This record is not of the zoo's current `{a['model']}`**: the entry "
+                     "was retrained after it (or the record predates checkpoint digests); "
+                     "rerun `bench/bench_encrypted_peer.py` to measure the entry as it is.")
     return "\n".join(rows)
 
 
@@ -288,7 +297,7 @@ def tables() -> dict[str, str]:
             "serve": serve_table(_record("serve")),
             "convert": convert_table(_record("convert")),
             "frontier": frontier_table(_record("micro_frontier")),
-            "peer": peer_table(_record("encrypted_peer")),
+            "peer": peer_table(_record("encrypted_peer"), manifest),
             "knobs": knobs_table({p.stem: json.loads(p.read_text())
                                   for p in sorted(RESULTS.glob("crypto_knobs_*.json"))})}
 
