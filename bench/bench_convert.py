@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import time
 from pathlib import Path
 
 from _harness import RESULTS, write
@@ -40,23 +39,17 @@ def _entry(result: dict) -> dict:
 def convert_one(dataset: str, progress: bool) -> dict:
     from polyzoo.train import baselines, data
     from polyzoo.zoo import convert
-    from polyzoo.zoo import recipe as recipe_lib
 
     name = dataset.replace("_", "-")
-    exact, poly = convert.recipes_for(dataset, name)
     base = baselines.strongest(data.load(dataset))
-    row = {"dataset": dataset, "entries": [exact.name, poly.name], "baseline": base.name,
-           "baseline_accuracy": base.accuracy, "baseline_description": base.description}
-    for key, recipe in (("exact", exact), ("poly", poly)):
-        t0 = time.perf_counter()
-        try:
-            row[key] = _entry(recipe_lib.run(recipe, progress=progress))
-        except (ValueError, ArithmeticError) as err:  # Diverged, StageCollapsed, calibration
-            row[key] = {"error": f"{type(err).__name__}: {err}"}
-            print(f"{recipe.name}: {row[key]['error']}", flush=True)
-        row[key]["seconds"] = round(time.perf_counter() - t0, 1)
-        if "error" in row[key]:
-            break
+    row = {"dataset": dataset, "entries": [f"{name}-exact", f"{name}-poly"],
+           "baseline": base.name, "baseline_accuracy": base.accuracy,
+           "baseline_description": base.description}
+    for key, result in convert.convert(dataset, name, progress=progress).items():
+        row[key] = ({"error": result["error"]} if "error" in result else _entry(result))
+        row[key]["seconds"] = result["seconds"]
+        if "error" in result:
+            print(result["error"], flush=True)
     return row
 
 

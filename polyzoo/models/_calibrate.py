@@ -20,31 +20,51 @@ def _as_args(batch):
     return tuple(batch) if isinstance(batch, (tuple, list)) else (batch,)
 
 
+def _site_stats(model, variables, batches, *, reference: bool):
+    """({site: (min, max) of its finite inputs over all batches}, {site: count of non-finite
+    inputs}); reference=True runs every polynomial as its exact function."""
+    run, sites = model.clone(reference=reference), list(model_polys(model))
+
+    @jax.jit
+    def batch_stats(variables, *args):
+        _, state = run.apply(variables, *args, mutable=['intermediates'])
+        xs = site_inputs(state)
+        ok = {s: jnp.isfinite(xs[s]) for s in sites}
+        return {s: (jnp.min(jnp.where(ok[s], xs[s], jnp.inf)),
+                    jnp.max(jnp.where(ok[s], xs[s], -jnp.inf)),
+                    jnp.sum(~ok[s], dtype=jnp.int32)) for s in sites}
+
+    lo, hi, bad = ({s: np.inf for s in sites}, {s: -np.inf for s in sites},
+                   {s: 0 for s in sites})
+    n_batches = 0
+    for batch in batches:
+        n_batches += 1
+        for s, (a, b, n) in batch_stats(variables, *_as_args(batch)).items():
+            lo[s], hi[s], bad[s] = min(lo[s], float(a)), max(hi[s], float(b)), bad[s] + int(n)
+    if sites and not n_batches:
+        raise ValueError('calibration got no batches')
+    return {s: (lo[s], hi[s]) for s in sites}, bad
+
+
 def measure_ranges(model, variables, batches, *, reference: bool = True
                    ) -> dict[str, tuple[float, float]]:
-    """{polynomial site: (min, max) of its input over all batches}.
+    """{polynomial site: (min, max) of its finite inputs over all batches}.
 
     batches: iterable of model inputs (an array, or a tuple of positional arguments).
     reference=True runs every polynomial as its exact function (the ranges the polynomials
-    must cover, unaffected by the current fits).
+    must cover, unaffected by the current fits). Non-finite inputs are left out of the range
+    and reported in a warning (a reference forward that overflows is a model or data problem
+    no interval can fix); a site with no finite input at all is an error.
     """
-    run = model.clone(reference=reference)
-    sites = list(model_polys(model))
-
-    @jax.jit
-    def batch_ranges(variables, *args):
-        _, state = run.apply(variables, *args, mutable=['intermediates'])
-        xs = site_inputs(state)
-        return {s: (jnp.min(xs[s]), jnp.max(xs[s])) for s in sites}
-
-    lo = {s: np.inf for s in sites}
-    hi = {s: -np.inf for s in sites}
-    for batch in batches:
-        for s, (a, b) in batch_ranges(variables, *_as_args(batch)).items():
-            lo[s], hi[s] = min(lo[s], float(a)), max(hi[s], float(b))
-    if sites and not np.isfinite(lo[sites[0]]):
-        raise ValueError('calibration got no batches')
-    return {s: (lo[s], hi[s]) for s in sites}
+    ranges, nonfinite = _site_stats(model, variables, batches, reference=reference)
+    bad = {s: n for s, n in nonfinite.items() if n}
+    if bad:
+        warnings.warn(f'non-finite site inputs left out of the measured ranges: {bad}')
+    empty = [s for s, (lo, hi) in ranges.items() if not lo <= hi]
+    if empty:
+        raise ValueError(f'no finite input reached the sites {empty}: check the model\'s '
+                         'parameters and inputs for NaN or inf')
+    return ranges
 
 
 def widen(ranges: dict[str, tuple[float, float]], model, margin: float
@@ -109,28 +129,6 @@ def _site_order(model, variables, batch) -> list[str]:
     return [s for s in site_inputs(state) if s in polys]
 
 
-def _polynomial_ranges(model, variables, batches):
-    """({site: (min, max) of its finite inputs}, {site: count of non-finite inputs}) with the
-    fitted polynomials in place."""
-    run, sites = model.clone(reference=False), list(model_polys(model))
-
-    @jax.jit
-    def batch_stats(variables, *args):
-        _, state = run.apply(variables, *args, mutable=['intermediates'])
-        xs = site_inputs(state)
-        ok = {s: jnp.isfinite(xs[s]) for s in sites}
-        return {s: (jnp.min(jnp.where(ok[s], xs[s], jnp.inf)),
-                    jnp.max(jnp.where(ok[s], xs[s], -jnp.inf)),
-                    jnp.sum(~ok[s], dtype=jnp.int32)) for s in sites}
-
-    lo, hi, bad = ({s: np.inf for s in sites}, {s: -np.inf for s in sites},
-                   {s: 0 for s in sites})
-    for batch in batches:
-        for s, (a, b, n) in batch_stats(variables, *_as_args(batch)).items():
-            lo[s], hi[s], bad[s] = min(lo[s], float(a)), max(hi[s], float(b)), bad[s] + int(n)
-    return {s: (lo[s], hi[s]) for s in sites}, bad
-
-
 def calibrate(model, variables, batches, *, margin: float = 0.1, reference: bool = True,
               polynomial_passes: int = 0, polynomial_batches=None, return_report: bool = False,
               log=None):
@@ -155,7 +153,7 @@ def calibrate(model, variables, batches, *, margin: float = 0.1, reference: bool
     first = None
     order = _site_order(model, variables, poly_batches[0]) if polynomial_passes else []
     for i in range(polynomial_passes):
-        seen, nonfinite = _polynomial_ranges(model, variables, poly_batches)
+        seen, nonfinite = _site_stats(model, variables, poly_batches, reference=False)
         first = next((s for s in order if nonfinite[s] or not
                       intervals[s][0] <= seen[s][0] <= seen[s][1] <= intervals[s][1]), None)
         if log is not None:

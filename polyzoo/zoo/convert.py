@@ -8,6 +8,7 @@ models/bert_sentiment_poly.py, as one recipe), both stored in the zoo.
 from __future__ import annotations
 
 import dataclasses
+import time
 from pathlib import Path
 
 from polyzoo.zoo import recipe as recipe_lib
@@ -45,10 +46,23 @@ def recipes_for(csv: str, name: str, *, exact: str = "bert_sentiment_exact",
     return e, p
 
 
-def convert(csv: str, name: str, *, progress: bool = True, steps_scale: float = 1.0, **kw):
+def convert(csv: str, name: str, *, progress: bool = True, steps_scale: float = 1.0, **kw
+            ) -> dict[str, dict]:
     """Run both recipes of `recipes_for(csv, name)`: the exact fine-tune, then its polynomial
-    student. Returns the two `recipe.run` results (manifest entries when published)."""
-    exact, poly = recipes_for(csv, name, steps_scale=steps_scale, **kw)
-    first = recipe_lib.run(exact, progress=progress)
-    second = recipe_lib.run(poly, progress=progress)
-    return first, second
+    student. Returns {'exact': result, 'poly': result}, each the `recipe.run` result (the
+    manifest entry when published) with the seconds it took. A stage that fails (a diverged or
+    collapsed stage, a calibration that cannot make the polynomial forward finite) publishes
+    nothing: its key holds {'error': message, 'seconds'} and the recipes after it do not run,
+    so that what did train is still reported."""
+    out = {}
+    for key, recipe in zip(("exact", "poly"), recipes_for(csv, name, steps_scale=steps_scale,
+                                                          **kw)):
+        t0 = time.perf_counter()
+        try:
+            out[key] = recipe_lib.run(recipe, progress=progress)
+        except (ValueError, ArithmeticError) as err:  # Diverged, StageCollapsed, calibration
+            out[key] = {"error": f"{recipe.name}: {type(err).__name__}: {err}"}
+        out[key]["seconds"] = round(time.perf_counter() - t0, 1)
+        if "error" in out[key]:
+            break
+    return out

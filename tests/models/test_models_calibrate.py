@@ -156,3 +156,20 @@ def test_polynomial_passes_stop_once_the_polynomial_forward_stays_inside():
     for s, (_, iv) in models.approx_sites(v).items():
         lo, hi = (float(b) for b in np.asarray(iv))
         assert np.isfinite(seen[s]).all() and lo <= seen[s][0] and seen[s][1] <= hi, s
+
+
+def test_measure_ranges_leaves_non_finite_inputs_out_and_says_so(calibrated):
+    """A NaN reaching a site is counted in a warning, not folded into the range; a site with
+    no finite input at all is an error naming it."""
+    _, poly, v, _, batches = calibrated
+    clean = models.measure_ranges(poly, v, batches)
+    ids, _ = batches[0]
+    emb = v['params']['word_embeddings']['embedding']
+    bad = {**v, 'params': {**v['params'], 'word_embeddings': {
+        'embedding': emb.at[int(ids[0, 0])].set(jnp.nan)}}}
+    with pytest.warns(UserWarning, match='non-finite site inputs'):
+        models.measure_ranges(poly, bad, batches)
+    every = jax.tree_util.tree_map(lambda x: jnp.full_like(x, jnp.nan), v)
+    with pytest.warns(UserWarning), pytest.raises(ValueError, match='no finite input reached'):
+        models.measure_ranges(poly, every, batches)
+    assert all(lo <= hi for lo, hi in clean.values())

@@ -202,6 +202,29 @@ def test_convert_retargets_the_minilm_recipes(tmp_path):
         recipes_for("mnist", "x")
 
 
+def test_convert_reports_a_failed_stage_and_keeps_what_trained(tmp_path, monkeypatch):
+    """A polynomial stage that fails leaves the exact entry's result in place, says which
+    recipe failed and why, and runs nothing after it."""
+    from polyzoo.train.loop import Diverged
+    from polyzoo.zoo import convert
+
+    path = tmp_path / "mine.csv"
+    path.write_text("text,label\ngood,1\nbad,0\n")
+    ran = []
+
+    def run(recipe, progress=True):
+        ran.append(recipe.name)
+        if recipe.name.endswith("-poly"):
+            raise Diverged("layernorm: loss NaN at step 7")
+        return {"path": recipe.name, "metrics": {"accuracy": 0.9}}
+
+    monkeypatch.setattr(convert.recipe_lib, "run", run)
+    out = convert.convert(str(path), "mine", progress=False)
+    assert ran == ["mine-exact", "mine-poly"]
+    assert out["exact"]["metrics"]["accuracy"] == 0.9 and out["exact"]["seconds"] >= 0
+    assert out["poly"]["error"] == "mine-poly: Diverged: layernorm: loss NaN at step 7"
+
+
 def test_affine_norms_fitted_layer_by_layer_track_the_layernorm_model():
     """THE-X's affine LayerNorm replacement started at the least-squares fit stays much closer
     to the exact model than one started at the LayerNorm's own (g, b)."""
