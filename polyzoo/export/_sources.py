@@ -77,15 +77,21 @@ def _zoo(name: str) -> Source:
     ds = data.load(dataset)
     meta = {"zoo": entry.meta.get("metrics"),
             **({"qat": entry.meta["qat"]} if entry.meta.get("qat") else {})}
+    qat_meta = entry.meta.get("qat") or {}
     if isinstance(model.config, models.BertConfig):
         client = _bert_client(name, model, entry.meta)
         embed = client_encoder(client, entry)
         fn = lambda x: model.apply(variables, x, None, method="encode_embedded")  # noqa: E731
-        return Source(name, fn, embed(ds.train.inputs[:N_CALIBRATION]), embed(ds.test.inputs),
-                      ds.test.labels, dataset, meta, client)
+        export_fn = None
+        if qat_meta.get("ranges"):  # the grids it trained on, calibrated on these inputs
+            from polyzoo.export import micro
+
+            export_fn = micro.export_function(model, variables, qat_meta)
+        n_calibration = qat_meta.get("calibration", N_CALIBRATION)
+        return Source(name, fn, embed(ds.train.inputs[:n_calibration]), embed(ds.test.inputs),
+                      ds.test.labels, dataset, meta, client, export_fn=export_fn)
     if any(model.spec.site(s).behaviour.folds for s in model.site_names()):
         model, variables = models.fold_batchnorms(model, variables)
-    qat_meta = entry.meta.get("qat") or {}
     if not qat_meta.get("ranges"):
         return Source(name, functools.partial(model.apply, variables),
                       ds.train.inputs[:N_CALIBRATION], ds.test.inputs, ds.test.labels, dataset,
@@ -113,9 +119,9 @@ def _bert_client(name: str, model, meta: dict) -> dict:
                          "per masked product): export a BERT trained with "
                          "overrides={'mask_padding': False}, as `polyzoo train "
                          "bert_micro_sentiment` does")
-    if c.pool != "cls":
+    if c.pool == "mean":
         raise ValueError(f"zoo entry {name!r} pools by a masked mean (a division by an "
-                         "encrypted count): export a BERT with pool='cls'")
+                         "encrypted count): export a BERT with pool='cls' or 'avg'")
     return {"zoo": name, "method": "embed", "max_len": int(meta["max_len"])}
 
 

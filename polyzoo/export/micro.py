@@ -1,4 +1,5 @@
-"""The FHE-sized micro ViT on MNIST: its spec, and the QAT stage of its zoo recipe.
+"""The FHE-sized micro models: their TFHE spec, and the QAT stage of their zoo recipes (the
+micro ViTs on MNIST, the inhibitor micro BERT on sentiment).
 
 The zoo entry 'vit-micro-mnist-qat' (recipe models/vit_micro_mnist_qat.py, `polyzoo train
 vit_micro_mnist_qat`) trains `vit-micro` with `tfhe_spec()` in float, then its `finish` step is
@@ -171,21 +172,35 @@ def qat_finetune(fn, params, x, y, *, spec: QuantSpec, steps, lr=1e-4, batch=128
     return jax.tree.map(np.asarray, params), ranges, widen
 
 
-CLIENT_METHOD = "embed_patches"  # what the client of a client-embedding entry computes
+CLIENT_METHOD = "embed_patches"  # what the client of a client-embedding ViT computes
 CLIENT_PARAMS = ("embed", "pos_embedding")  # the parameters `Vit.embed_patches` uses
+# A BERT's client tokenises and runs `Bert.embed`, with these parameters
+BERT_CLIENT_METHOD = "embed"
+BERT_CLIENT_PARAMS = ("word_embeddings", "embed_proj", "position_embeddings",
+                      "token_type_embeddings", "embed_norm")
+
+
+def client_side(model) -> tuple[str, tuple[str, ...]]:
+    """(the method a client-embedding model's client runs, the parameters it uses)."""
+    from polyzoo import models
+
+    if isinstance(model.config, models.BertConfig):
+        return BERT_CLIENT_METHOD, BERT_CLIENT_PARAMS
+    return CLIENT_METHOD, CLIENT_PARAMS
 
 
 def _split(model, variables, client: bool = False):
     """(fn(params, xb) -> logits, params, the other non-empty collections held fixed).
 
-    client: the circuit starts after the patch embedding (`Vit.encode_embedded`): xb are
-    the client's embeddings, and params leave out the embedding's, which fn holds fixed."""
+    client: the circuit starts after the client's embedding (`encode_embedded`): xb are the
+    client's embeddings, and params leave out the embedding's, which fn holds fixed."""
     rest = {k: v for k, v in variables.items() if k != "params" and jax.tree.leaves(v)}
     params = variables["params"]
     if not client:
         return (lambda p, xb: model.apply({"params": p, **rest}, xb)), params, rest
-    fixed = {k: v for k, v in params.items() if k in CLIENT_PARAMS}
-    server = {k: v for k, v in params.items() if k not in CLIENT_PARAMS}
+    _, names = client_side(model)
+    fixed = {k: v for k, v in params.items() if k in names}
+    server = {k: v for k, v in params.items() if k not in names}
 
     def fn(p, xb):
         return model.apply({"params": {**fixed, **p}, **rest}, xb, method="encode_embedded")
@@ -216,38 +231,57 @@ def emulated_function(model, variables, qat_meta: dict):
     return lambda xb: quantised(params, xb)
 
 
+def _split_inputs(ds, max_len: int | None):
+    """split name -> the model's raw inputs: the images, or token ids at max_len for text."""
+    if max_len is None:
+        return lambda split: ds.split(split).inputs
+    from polyzoo.models.pretrained import tokenize
+
+    return lambda split: tokenize(ds.split(split).inputs.tolist(), max_len)[0]
+
+
 def qat_stage(model, variables, ds, train_in, *, quant: QuantSpec = DEFAULT_QUANT,
               steps: int = 1500, lr: float = 3e-4, signed_grids: bool = False,
               distill: float = 0.0, temperature: float = 2.0, shift: int = 0,
               client_embeds: bool = False, steps_scale: float = 1.0, seed: int = 0,
               run_dir=None, progress: bool = True, log=print):
-    """Recipe `finish` step: fold BatchNorm, fine-tune through the fake quantisers of `quant`
-    (`qat_finetune`: distill, temperature, shift), store the kernels on their grids and widen
-    the grids under accumulators that would need more than quant.rounding_bits in the circuit.
+    """Recipe `finish` step: fold BatchNorm (if the spec has it), fine-tune through the fake
+    quantisers of `quant` (`qat_finetune`: distill, temperature, shift), store the kernels on
+    their grids and widen the grids under accumulators that would need more than
+    quant.rounding_bits in the circuit.
 
     signed_grids: data operands whose calibrated range reaches below zero get signed symmetric
     grids (`qat.signed_sites`, measured before training and stored in the spec), so the
     accumulators Concrete-ML rounds carry no zero-point offset.
-    client_embeds: the client computes the patch embedding in the clear (`Vit.embed_patches`,
-    as THE-X's client embeds tokens) and the circuit starts at the first block; the
-    embedding keeps its float weights and is not fine-tuned.
+    client_embeds: the client computes the embedding in the clear (`Vit.embed_patches`; a
+    BERT's client tokenises and runs `Bert.embed`, as THE-X's client does) and the circuit
+    starts at the first block; the embedding keeps its float weights and is not fine-tuned.
+    A BERT must embed on the client (its circuit cannot take token ids).
     run_dir: where the fine-tuning checkpoints as it goes and resumes from (None: it does not).
 
     Returns (folded model, QAT variables, {'qat': settings and validation accuracies}).
     """
     from polyzoo import models
 
-    x, y = train_in[0], ds.train.labels  # (N, 28, 28, 1) float32, (N,)
-    folded, fvars = models.fold_batchnorms(model, variables)
+    x, y = train_in[0], ds.train.labels  # images (N, 28, 28, 1) float32 or ids (N, S), (N,)
+    text = np.issubdtype(x.dtype, np.integer)
+    if text and not client_embeds:
+        raise ValueError("a BERT's circuit cannot take token ids: run its QAT stage with "
+                         "client_embeds=True (the client embeds, the circuit starts after)")
+    inputs_of = _split_inputs(ds, x.shape[1] if text else None)
+    folds = any(model.spec.site(s).behaviour.folds for s in model.site_names())
+    folded, fvars = models.fold_batchnorms(model, variables) if folds else (model, variables)
     fn, start, rest = _split(folded, fvars, client=client_embeds)
-    prepare = (jax.jit(lambda xb: folded.apply(fvars, xb, method=CLIENT_METHOD))
+    method, _ = client_side(folded)
+    prepare = (jax.jit(lambda xb: folded.apply(fvars, xb, method=method))
                if client_embeds else jnp.asarray)
-    full = lambda p: (lambda xb: fn(p, prepare(xb)))  # noqa: E731  images -> logits
-    val_acc = lambda f: accuracy(f, ds.val.inputs, ds.val.labels)  # noqa: E731
+    full = lambda p: (lambda xb: fn(p, prepare(xb)))  # noqa: E731  raw inputs -> logits
+    val_x, test_x = inputs_of("val"), inputs_of("test")
+    val_acc = lambda f: accuracy(f, val_x, ds.val.labels)  # noqa: E731
     float_acc = val_acc(full(start))
     # recorded, never used for a choice: the float network's own test accuracy, the reference
     # for what export costs (the stored network's kernels are on the circuit's grids)
-    float_test_acc = accuracy(full(start), ds.test.inputs, ds.test.labels)
+    float_test_acc = accuracy(full(start), test_x, ds.test.labels)
     xc = prepare(jnp.asarray(x[:CALIBRATION]))
     ptq_ranges = qat.activation_ranges(fn, start, xc, spec=quant)
     if signed_grids:
@@ -266,7 +300,7 @@ def qat_stage(model, variables, ds, train_in, *, quant: QuantSpec = DEFAULT_QUAN
     report = {
         **quant.record(), "steps": steps, "lr": lr,
         "distill": distill, "temperature": temperature, "shift": shift,
-        "client": CLIENT_METHOD if client_embeds else None,
+        "client": method if client_embeds else None,
         "seconds": round(time.perf_counter() - t0, 1),
         "float_val_accuracy_before_qat": float_acc,
         "float_test_accuracy_before_qat": float_test_acc, "kernels_on_grid": True,

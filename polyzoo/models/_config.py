@@ -20,7 +20,8 @@ class BertConfig:
     """A BERT's sizes and options, frozen; `parse('bert-minilm', **overrides)` builds one.
 
     num_classes 0 means no head: the model returns the last hidden state (B, S, H). pool:
-    'cls' (the first token) or 'mean' (masked mean over tokens, not exportable). mask_padding
+    'cls' (the first token), 'mean' (masked mean over tokens, not exportable) or 'avg' (mean
+    over every position, padding included). mask_padding
     False: attention takes [PAD] tokens as any other, so an encrypted circuit needs no mask
     input and no encrypted mask products (the TFHE-sized micro BERT).
     """
@@ -34,17 +35,36 @@ class BertConfig:
     type_vocab_size: int = 2
     eps: float = 1e-12
     num_classes: int = 2  # 0 = no head: the model returns the last hidden state (B, S, H)
-    pool: str = 'cls'  # 'cls' (first token, a slice) or 'mean' (masked mean; not exportable)
+    # 'cls' (the first token, a slice), 'mean' (masked mean; not exportable) or 'avg' (mean
+    # over every position, padding included: a sum and a constant, exportable)
+    pool: str = 'cls'
     dropout: float = 0.0
     # False: attention takes [PAD] tokens as any other (it ignores the mask). An encrypted
     # circuit then needs no mask input and no encrypted mask products; the model learns the
     # padding's embedding instead (the TFHE-sized micro BERT).
     mask_padding: bool = True
+    # > 0: factorised word embeddings (ALBERT, Lan et al. 2020): a table of this width, then a
+    # linear map to `hidden`, both on the client's side of an encrypted split (`Bert.embed`);
+    # a small model can then start from, and keep, MiniLM's 384-wide table.
+    embed_dim: int = 0
+    # > 1: fewer, wider tokens. The client concatenates each run of `chunk` consecutive word
+    # vectors (after their LayerNorm) into one token of chunk * hidden features, and the
+    # encoder starts with a linear map back to `hidden` (`chunk_proj`): attention, whose cost
+    # grows with the square of the tokens, sees max_len / chunk of them.
+    chunk: int = 1
 
     def __post_init__(self):
         _check_common(self, self.hidden)
-        if self.pool not in ('cls', 'mean'):
-            raise ValueError(f"pool must be 'cls' or 'mean', got {self.pool!r}")
+        if self.pool not in ('cls', 'mean', 'avg'):
+            raise ValueError(f"pool must be 'cls', 'mean' or 'avg', got {self.pool!r}")
+        if self.chunk < 1:
+            raise ValueError(f'chunk must be a positive number of words per token, '
+                             f'got {self.chunk}')
+        if self.chunk > 1 and self.pool == 'mean':
+            raise ValueError("chunk > 1 takes pool 'cls' or 'avg', not the masked 'mean'")
+        if self.embed_dim < 0:
+            raise ValueError(f'embed_dim must be 0 (the table is `hidden` wide) or positive, '
+                             f'got {self.embed_dim}')
 
 
 @dataclasses.dataclass(frozen=True)

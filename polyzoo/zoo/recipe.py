@@ -88,7 +88,8 @@ class Recipe:
     seed: int = 0
     task: str = "image classification"
     overrides: dict = dataclasses.field(default_factory=dict)  # model config fields
-    init: str = "scratch"          # 'scratch', 'minilm' or 'zoo:NAME'
+    init: str = "scratch"          # 'scratch', 'minilm', 'zoo:NAME', or 'minilm-words':
+                                   # MiniLM's word table alone (a model with embed_dim=384)
     teacher: str | None = None     # 'zoo:NAME' for distillation stages
     teacher_logits_once: bool = False  # True: the teacher's logits are computed once, each
                                    # example at the teacher's own max_len (a short-input
@@ -179,13 +180,24 @@ def init_variables(recipe: Recipe, model, example) -> dict:
         from polyzoo.models import pretrained
 
         return jax.tree.map(np.asarray, pretrained.load_minilm(model, seed=recipe.seed))
+    if recipe.init == "minilm-words":
+        from polyzoo.models import pretrained
+
+        table = pretrained.minilm_word_table()
+        have = variables["params"]["word_embeddings"]["embedding"].shape
+        if have != table.shape:
+            raise ValueError(f"{recipe.name}: init 'minilm-words' needs a word table of shape "
+                             f"{table.shape}, the model has {have}: set embed_dim="
+                             f"{table.shape[1]} in the recipe's overrides")
+        params = {**variables["params"], "word_embeddings": {"embedding": table}}
+        return {**variables, "params": params}
     if recipe.init.startswith("zoo:"):
         from polyzoo.zoo import registry
 
         return carry_over(registry.load(recipe.init[4:]).variables, variables,
                           f"{recipe.name}: from {recipe.init}")
-    raise ValueError(f"{recipe.name}: init must be 'scratch', 'minilm' or 'zoo:NAME', "
-                     f"got {recipe.init!r}")
+    raise ValueError(f"{recipe.name}: init must be 'scratch', 'minilm', 'minilm-words' or "
+                     f"'zoo:NAME', got {recipe.init!r}")
 
 
 def carry_over(source: dict, target: dict, what: str) -> dict:

@@ -146,7 +146,7 @@ def example_inputs(model) -> tuple:
 
     config = getattr(model, "config", None)
     if type(config).__name__ == "BertConfig":
-        n = min(4, config.max_positions)
+        n = config.chunk * max(1, min(4, config.max_positions) // config.chunk)
         return jnp.zeros((1, n), jnp.int32), jnp.ones((1, n), jnp.float32)
     size = getattr(config, "image_size", (28, 28, 1))
     return (jnp.zeros((1, *size), jnp.float32),)

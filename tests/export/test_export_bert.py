@@ -73,6 +73,21 @@ def test_zoo_micro_bert_source_reproduces_its_zoo_accuracy():
                                encode(["a gripping , funny film", "dull"]))
 
 
+def test_zoo_inhibitor_micro_bert_exports_its_trained_grids_on_chunked_tokens():
+    from polyzoo import zoo
+
+    name = "bert-micro-sentiment-inhibitor"
+    entry = zoo.load(name)
+    source = _sources.resolve(name)
+    c = entry.model.config
+    assert source.test_x.shape == (len(source.test_y), c.max_positions // c.chunk,
+                                   c.chunk * c.hidden)
+    assert source.export_fn is not None  # the QAT grids, not Concrete-ML's own
+    assert source.calibration.shape[0] == entry.meta["qat"]["calibration"]
+    preds = np.argmax(np.asarray(source.fn(jnp.asarray(source.test_x))), -1)
+    assert abs(int(np.sum(preds == source.test_y)) - entry.meta["metrics"]["correct"]) <= 1
+
+
 @pytest.mark.slow
 def test_tiny_unmasked_bert_compiles_and_simulates_like_float():
     from polyzoo.export import Knobs, QuantSpec, circuit_report, compile_onnx, to_onnx

@@ -225,8 +225,14 @@ def test_export_ops_of_polynomial_forms():
 def test_bad_config_sizes():
     with pytest.raises(ValueError, match='hidden 30 is not divisible by heads 4'):
         models.create('bert-test', hidden=30, heads=4)
-    with pytest.raises(ValueError, match="pool must be 'cls' or 'mean'"):
+    with pytest.raises(ValueError, match="pool must be 'cls', 'mean' or 'avg'"):
         models.create('bert-test', pool='max')
+    with pytest.raises(ValueError, match='chunk must be a positive'):
+        models.create('bert-test', chunk=0)
+    with pytest.raises(ValueError, match="chunk > 1 takes pool 'cls' or 'avg'"):
+        models.create('bert-test', chunk=2, pool='mean')
+    with pytest.raises(ValueError, match='embed_dim must be 0'):
+        models.create('bert-test', embed_dim=-1)
 
 
 def test_mean_pooling_head_reads_valid_tokens_only():
@@ -238,3 +244,47 @@ def test_mean_pooling_head_reads_valid_tokens_only():
     head = v['params']['head']
     np.testing.assert_allclose(model.apply(v, ids, mask), pooled @ head['kernel'] + head['bias'][None],
                                atol=1e-5)
+
+
+def test_avg_pooling_is_the_mean_over_every_position():
+    model = models.create('bert-test', pool='avg', num_classes=3)
+    ids, mask = _bert_inputs(pad=3)
+    v = model.init(KEY, ids, mask)
+    feats = models.create('bert-test', num_classes=0).apply({'params': v['params']}, ids, mask)
+    head = v['params']['head']
+    np.testing.assert_allclose(model.apply(v, ids, mask),
+                               feats.mean(axis=1) @ head['kernel'] + head['bias'][None], atol=1e-5)
+
+
+def test_factorised_embeddings_are_a_table_then_a_projection():
+    model = models.create('bert-test', embed_dim=6)
+    ids, mask = _bert_inputs()
+    v = model.init(KEY, ids, mask)
+    p = v['params']
+    assert p['word_embeddings']['embedding'].shape == (30522, 6)
+    assert p['embed_proj']['kernel'].shape == (6, 32)
+    folded = models.create('bert-test')  # the same function with the product as its table
+    q = {**p, 'word_embeddings': {'embedding': p['word_embeddings']['embedding']
+                                  @ p['embed_proj']['kernel']}}
+    q.pop('embed_proj')
+    np.testing.assert_allclose(model.apply(v, ids, mask), folded.apply({'params': q}, ids, mask),
+                               atol=1e-5)
+
+
+def test_chunked_tokens_concatenate_words_and_project_them():
+    model = models.create('bert-test', chunk=4, pool='avg', num_classes=0)
+    ids, mask = _bert_inputs(s=8, pad=5)
+    v = model.init(KEY, ids, mask)
+    x = model.apply(v, ids, method='embed')
+    words = models.create('bert-test', pool='avg', num_classes=0).apply(
+        {'params': {k: w for k, w in v['params'].items() if k != 'chunk_proj'}}, ids,
+        method='embed')
+    assert x.shape == (2, 2, 4 * 32)  # 8 words -> 2 tokens of 4 words side by side
+    np.testing.assert_allclose(x, words.reshape(2, 2, 128), atol=1e-6)
+    token_mask = jnp.asarray([[1.0, 0.0], [1.0, 0.0]])  # token 1 holds padding only
+    np.testing.assert_allclose(model.apply(v, ids, mask),
+                               model.apply(v, x, token_mask, method='encode_embedded'), atol=1e-6)
+    with pytest.raises(ValueError, match='do not split into runs of chunk=4'):
+        model.apply(v, ids[:, :6], method='embed')
+    with pytest.raises(ValueError, match=r'embeddings must be float \(batch, seq, 128\)'):
+        model.apply(v, words, None, method='encode_embedded')

@@ -275,3 +275,19 @@ def test_a_run_directory_refuses_checkpoints_of_an_edited_recipe(tmp_path):
     with pytest.raises(ValueError, match="another version"):
         recipe_lib.claimed_run_dir(dataclasses.replace(recipe, finish_args={"steps": 3}),
                                    "finish", tmp_path)
+
+
+def test_minilm_words_init_takes_minilm_table_and_names_the_override_it_needs():
+    from polyzoo.models import pretrained
+
+    r = Recipe(name="tiny-words", model="bert-micro", dataset="sentiment", init="minilm-words",
+               stages=(Stage("float", "exact", steps=1, lr=1e-3),), max_len=8,
+               overrides={"embed_dim": 384, "max_positions": 8})
+    model = recipe_lib.build(r, "exact", 2)
+    example = (np.zeros((1, 8), np.int32), np.ones((1, 8), np.float32))
+    got = recipe_lib.init_variables(r, model, example)
+    np.testing.assert_array_equal(got["params"]["word_embeddings"]["embedding"],
+                                  pretrained.minilm_word_table())
+    plain = dataclasses.replace(r, overrides={"max_positions": 8})
+    with pytest.raises(ValueError, match="set embed_dim=384"):
+        recipe_lib.init_variables(plain, recipe_lib.build(plain, "exact", 2), example)
