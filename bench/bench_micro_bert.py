@@ -39,8 +39,9 @@ def measure(name: str, n_sim: int | None) -> tuple[dict, object, np.ndarray, np.
 
     source = resolve(name)
     entry = zoo.load(name)
-    graph = to_onnx(source.fn, source.calibration[:1])
-    onnx_gap = check_onnx(graph, source.fn, source.test_x[:16])
+    target = source.export_fn or source.fn  # a QAT entry: with its trained quantisers
+    graph = to_onnx(target, source.calibration[:1])
+    onnx_gap = check_onnx(graph, target, source.test_x[:16])
     knobs = default_knobs(source)
     circuit = compile_onnx(graph, source.calibration, knobs)
     report = circuit_report(circuit)
