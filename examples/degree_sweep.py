@@ -34,11 +34,11 @@ def sweep(name: str, degrees: list[int], margins: list[float], calib: int = 2048
     entry = zoo.load(name)
     meta = entry.meta
     ds = data.load(meta["dataset"])
-    test_in = recipe.split_inputs(ds, "test", meta.get("max_len"))
+    test_in = data.model_inputs(ds, "test", meta.get("max_len"))
     labels = ds.test.labels
     if limit:
         test_in, labels = tuple(x[:limit] for x in test_in), labels[:limit]
-    train_in = recipe.split_inputs(ds, "train", meta.get("max_len"))
+    train_in = data.model_inputs(ds, "train", meta.get("max_len"))
     polys = models.model_polys(entry.model)
 
     # One model at the largest degree: its 'approx' arrays have max(degrees) + 1 coefficients.

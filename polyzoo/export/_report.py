@@ -29,6 +29,10 @@ class CircuitReport:
     compile_seconds: float
     keygen_seconds: float | None
     knobs: dict
+    # The compiler's bound on the probability that some PBS of one sample errs. Concrete's
+    # simulation draws these errors too, so an encrypted output equals its simulation only
+    # up to about twice this probability per sample (both runs must be error-free).
+    global_p_error: float | None = None
     n_test: int = 0
     float_accuracy: float | None = None
     simulated_accuracy: float | None = None
@@ -51,6 +55,9 @@ class CircuitReport:
                  f"compile            {self.compile_seconds:.1f} s"]
         if self.keygen_seconds is not None:
             lines.append(f"key generation     {self.keygen_seconds:.1f} s")
+        if self.global_p_error is not None:
+            lines.append(f"error probability  {self.global_p_error:.2g} per sample (some PBS "
+                         "errs; encrypted and simulated outputs may then differ)")
         lines.append("keys               " + ", ".join(
             f"{k} {v / 2**20:.1f} MiB" for k, v in self.key_bytes.items()))
         if self.float_accuracy is not None:
@@ -175,6 +182,7 @@ def circuit_report(circuit: Circuit, float_fn=None, x_test: np.ndarray | None = 
         compile_seconds=circuit.compile_seconds,
         keygen_seconds=circuit.keygen_seconds,
         knobs=circuit.knobs.to_json(),
+        global_p_error=float(circuit.fhe_circuit.global_p_error),
     )
     if x_test is None:
         return report

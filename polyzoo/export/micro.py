@@ -231,15 +231,6 @@ def emulated_function(model, variables, qat_meta: dict):
     return lambda xb: quantised(params, xb)
 
 
-def _split_inputs(ds, max_len: int | None):
-    """split name -> the model's raw inputs: the images, or token ids at max_len for text."""
-    if max_len is None:
-        return lambda split: ds.split(split).inputs
-    from polyzoo.models.pretrained import tokenize
-
-    return lambda split: tokenize(ds.split(split).inputs.tolist(), max_len)[0]
-
-
 def qat_stage(model, variables, ds, train_in, *, quant: QuantSpec = DEFAULT_QUANT,
               steps: int = 1500, lr: float = 3e-4, signed_grids: bool = False,
               distill: float = 0.0, temperature: float = 2.0, shift: int = 0,
@@ -268,7 +259,9 @@ def qat_stage(model, variables, ds, train_in, *, quant: QuantSpec = DEFAULT_QUAN
     if text and not client_embeds:
         raise ValueError("a BERT's circuit cannot take token ids: run its QAT stage with "
                          "client_embeds=True (the client embeds, the circuit starts after)")
-    inputs_of = _split_inputs(ds, x.shape[1] if text else None)
+    from polyzoo.train.data import model_inputs
+
+    inputs_of = lambda split: model_inputs(ds, split, x.shape[1] if text else None)[0]  # noqa: E731
     folds = any(model.spec.site(s).behaviour.folds for s in model.site_names())
     folded, fvars = models.fold_batchnorms(model, variables) if folds else (model, variables)
     fn, start, rest = _split(folded, fvars, client=client_embeds)

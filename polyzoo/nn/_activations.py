@@ -9,7 +9,7 @@ import jax.numpy as jnp
 
 from polyzoo.nn import _choice as choice
 from polyzoo.nn._choice import EXACT_LOOKUP, Choice, Cost, poly_cost, register
-from polyzoo.nn._functions import EXACT, chebyshev_init
+from polyzoo.nn._functions import EXACT, chebyshev_init, newton_reciprocal
 from polyzoo.nn._poly_eval import poly_eval
 from polyzoo.nn._spec import Poly, Site
 
@@ -38,7 +38,8 @@ class Quad(nn.Module):
 
 
 class PolyFn(nn.Module):
-    """A polynomial approximating `poly.fn`, evaluated by Clenshaw from Chebyshev coefficients.
+    """A polynomial approximating `poly.fn`, evaluated by Clenshaw from Chebyshev coefficients
+    (then refined by `poly.newton` Newton steps, reciprocals only).
 
     The coefficients and interval live in the 'approx' collection (arrays), so calibration can
     refit them without recompiling. reference=True evaluates the exact function instead (used to
@@ -57,7 +58,8 @@ class PolyFn(nn.Module):
                                  lambda: jnp.asarray(p.interval, dtype=jnp.float32))
         if self.reference:
             return EXACT[p.fn](x)
-        return poly_eval(cheb.value, interval.value, x)  # chebeval, custom derivative
+        y = poly_eval(cheb.value, interval.value, x)  # chebeval, custom derivative
+        return newton_reciprocal(x, y, p.newton) if p.newton else y
 
 
 # The act choices ------------------------------------------------------------------------------

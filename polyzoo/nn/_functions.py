@@ -32,6 +32,15 @@ EXACT = {
 """Name -> the exact JAX function a site computes (`Exact`) or a polynomial approximates
 (`PolyFn` with reference=True)."""
 
+def newton_reciprocal(x, r, steps: int):
+    """`steps` Newton iterations for 1/x from the guess r: r <- r (2 - x r), each squaring the
+    relative error (1 - x r' = (1 - x r)^2), converging for guesses in (0, 2/x). Two products,
+    depth 2 per step."""
+    for _ in range(steps):
+        r = r * (2.0 - x * r)
+    return r
+
+
 _NUMPY = {
     'gelu': lambda x: 0.5 * x * (1.0 + special.erf(x / np.sqrt(2.0))),
     'relu': lambda x: np.maximum(x, 0.0),

@@ -13,7 +13,7 @@ from polyzoo.nn._activations import PolyFn, sow_input
 from polyzoo.nn._choice import Choice, Cost, poly_cost, register
 from polyzoo.nn._batch_norm import batch_normalise
 from polyzoo.nn._reduce import mean_last
-from polyzoo.nn._spec import Site
+from polyzoo.nn._spec import MAX_NEWTON, Site
 
 
 def _affine_params(module: nn.Module, h: int):
@@ -183,7 +183,7 @@ class PolyRsqrtChoice(Choice):
     summary = ('LayerNorm with a polynomial 1/sqrt(var) `poly` (Zimerman et al. ICML 2024), '
                'refined by `param` Newton steps (Panda 2022)')
     poly, poly_module = 'required', 'rsqrt'
-    MAX_NEWTON = 4  # each step squares the relative error: 4 take 30% to float32 precision
+    MAX_NEWTON = MAX_NEWTON
 
     def validate(self, site, where):
         if site.param != int(site.param) or not 0 <= site.param <= self.MAX_NEWTON:

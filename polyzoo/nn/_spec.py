@@ -19,6 +19,7 @@ from typing import Any, Mapping
 from polyzoo.nn import _choice
 from polyzoo.nn._functions import EXACT
 
+MAX_NEWTON = 4  # each step squares the relative error: 4 take 30% to float32 precision
 POLY_FUNCTIONS = tuple(EXACT)
 """The functions a `Poly` may approximate: those nn computes exactly (`EXACT`), each also a
 `polyzoo.fitting.FUNCTIONS` name (a test checks)."""
@@ -39,10 +40,17 @@ def site_kind(site: str) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class Poly:
-    """A polynomial of `degree` approximating `fn` on `interval` (refitted by calibration)."""
+    """A polynomial of `degree` approximating `fn` on `interval` (refitted by calibration).
+
+    newton: Newton steps refining a reciprocal's polynomial guess, r <- r (2 - x r), each
+    squaring its relative error (Goldschmidt; the polynomial-guess-then-Newton scheme of Panda,
+    CSCML 2022). Reciprocal only: a LayerNorm's rsqrt takes its steps from the `poly_rsqrt`
+    site's `param`.
+    """
     fn: str
     degree: int
     interval: tuple[float, float]
+    newton: int = 0
 
     def __post_init__(self):
         if self.fn not in POLY_FUNCTIONS:
@@ -55,6 +63,11 @@ class Poly:
         if self.fn in ('reciprocal', 'rsqrt') and lo <= 0:
             raise ValueError(f'{self.fn} needs a positive interval, got {self.interval!r}')
         object.__setattr__(self, 'interval', (lo, hi))
+        if not isinstance(self.newton, int) or not 0 <= self.newton <= MAX_NEWTON:
+            raise ValueError(f'Poly newton is a step count in 0..{MAX_NEWTON}, got {self.newton!r}')
+        if self.newton and self.fn != 'reciprocal':
+            raise ValueError(f'Newton steps are for a reciprocal Poly, not {self.fn!r} (a '
+                             "LayerNorm's rsqrt takes them from its poly_rsqrt site's param)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,6 +124,8 @@ class Site:
         for k in ('poly', 'aux'):
             if d[k] is not None:
                 d[k]['interval'] = list(d[k]['interval'])
+                if not d[k]['newton']:  # the JSON of specs without Newton steps is unchanged
+                    del d[k]['newton']
         return d
 
     @classmethod
@@ -122,7 +137,8 @@ class Site:
         for k in ('poly', 'aux'):
             if d.get(k) is not None:
                 p = dict(d[k])
-                d[k] = Poly(p['fn'], int(p['degree']), tuple(p['interval']))
+                d[k] = Poly(p['fn'], int(p['degree']), tuple(p['interval']),
+                            int(p.get('newton', 0)))
         return cls(**d)
 
 

@@ -24,6 +24,7 @@ import importlib.metadata
 import io
 import json
 import os
+import sys
 import tarfile
 from pathlib import Path
 from typing import NamedTuple
@@ -399,6 +400,21 @@ def shifted_copies(inputs: tuple[np.ndarray, ...], labels: np.ndarray, shift: in
                 x[:, max(-dy, 0):h + min(-dy, 0), max(-dx, 0):w + min(-dx, 0)]
             copies.append(moved)
     return (np.concatenate(copies),), np.tile(np.asarray(labels), len(copies))
+
+
+def model_inputs(ds: Dataset, split: str, max_len: int | None) -> tuple[np.ndarray, ...]:
+    """Model inputs of a split: (images,) or (ids (N, S) int32, mask (N, S) float32)."""
+    x = ds.split(split).inputs
+    if x.dtype.kind == "U":
+        from polyzoo.models.pretrained import tokenize
+
+        ids, mask = tokenize(x.tolist(), max_len)
+        full = int(np.sum(mask[:, -1] > 0))
+        if full:  # stated, not silent: the model sees only the first max_len tokens
+            print(f"{ds.name}/{split}: {full} of {len(mask)} texts fill all {max_len} tokens; "
+                  "longer ones are truncated to their first tokens", file=sys.stderr)
+        return ids, mask
+    return (x,)
 
 
 def load(name: str) -> Dataset:

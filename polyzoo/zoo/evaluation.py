@@ -17,7 +17,7 @@ def evaluate_entry(entry: ZooEntry, split: str | None = None, ds=None) -> dict:
     meta = entry.meta
     ds = ds or data.load(meta["dataset"])
     split = split or meta.get("split", "test")
-    inputs = recipe.split_inputs(ds, split, meta.get("max_len"))
+    inputs = data.model_inputs(ds, split, meta.get("max_len"))
     return recipe.evaluate(entry.model, entry.variables, inputs, ds.split(split).labels)
 
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -140,22 +139,7 @@ def load_recipe(ref: str) -> Recipe:
 # ----------------------------------------------------------------------------- data
 
 def inputs_of(recipe: Recipe, ds: data_lib.Dataset, split: str) -> tuple[np.ndarray, ...]:
-    return split_inputs(ds, split, recipe.max_len)
-
-
-def split_inputs(ds: data_lib.Dataset, split: str, max_len: int | None) -> tuple[np.ndarray, ...]:
-    """Model inputs of a split: (images,) or (ids (N, S) int32, mask (N, S) float32)."""
-    x = ds.split(split).inputs
-    if x.dtype.kind == "U":
-        from polyzoo.models.pretrained import tokenize
-
-        ids, mask = tokenize(x.tolist(), max_len)
-        full = int(np.sum(mask[:, -1] > 0))
-        if full:  # stated, not silent: the model sees only the first max_len tokens
-            print(f"{ds.name}/{split}: {full} of {len(mask)} texts fill all {max_len} tokens; "
-                  "longer ones are truncated to their first tokens", file=sys.stderr)
-        return ids, mask
-    return (x,)
+    return data_lib.model_inputs(ds, split, recipe.max_len)
 
 
 def calibration_batches(inputs, n: int, batch: int = 256):
@@ -311,7 +295,7 @@ def claimed_run_dir(recipe: Recipe, stage: Stage | str, runs=None) -> Path:
 def teacher_logits(entry, ds: data_lib.Dataset, split: str = "train",
                    batch: int = 256) -> np.ndarray:
     """Logits (N, C) float32 of zoo entry `entry` on `split`, at the entry's own max_len."""
-    inputs = split_inputs(ds, split, entry.meta.get("max_len"))
+    inputs = data_lib.model_inputs(ds, split, entry.meta.get("max_len"))
     forward = jax.jit(lambda v, *x: entry.model.apply(v, *x, train=False))
     return np.concatenate([np.asarray(forward(entry.variables, *(x[i:i + batch] for x in inputs)),
                                       np.float32) for i in range(0, len(inputs[0]), batch)])

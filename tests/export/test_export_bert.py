@@ -102,3 +102,24 @@ def test_tiny_unmasked_bert_compiles_and_simulates_like_float():
     report = circuit_report(circuit, fn, x[200:], labels[200:])
     assert report.pbs > 0 and report.max_bit_width <= 16
     assert report.agreement_float_simulated >= 0.8
+
+
+def test_qat_stage_trains_a_bert_whose_client_embeds_and_keeps_the_client_part():
+    from polyzoo.export import micro
+    from polyzoo.train import data
+
+    ds = data.load("sentiment")
+    model = models.create("bert-micro", spec=SPEC, num_classes=2, mask_padding=False,
+                          max_positions=8, chunk=2, pool="avg")
+    train_in = data.model_inputs(ds, "train", 8)
+    variables = model.init(jax.random.key(0), *(x[:2] for x in train_in))
+    with pytest.raises(ValueError, match="client_embeds=True"):
+        micro.qat_stage(model, variables, ds, train_in, steps=2, progress=False,
+                        log=lambda _: None)
+    _, qvars, extra = micro.qat_stage(model, variables, ds, train_in, steps=2,
+                                      client_embeds=True, progress=False, log=lambda _: None)
+    assert extra["qat"]["client"] == "embed" and extra["qat"]["ranges"]
+    for name in micro.BERT_CLIENT_PARAMS:  # the client's part is not fine-tuned
+        if name in variables["params"]:
+            jax.tree.map(np.testing.assert_array_equal, qvars["params"][name],
+                         variables["params"][name])

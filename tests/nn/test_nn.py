@@ -51,6 +51,8 @@ def test_unknown_choice_lists_valid_and_names_site():
     (lambda: Poly('gelu', 0, (-1, 1)), 'positive int'),
     (lambda: Poly('gelu', 4, (1, -1)), 'lo < hi'),
     (lambda: Poly('rsqrt', 4, (0, 1)), 'positive interval'),
+    (lambda: Poly('gelu', 4, (-1, 1), newton=2), 'reciprocal'),
+    (lambda: Poly('reciprocal', 4, (1, 2), newton=9), 'step count'),
 ])
 def test_bad_polys_and_sites(bad, msg):
     with pytest.raises(ValueError, match=msg):
@@ -195,6 +197,29 @@ def test_newton_steps_make_a_coarse_rsqrt_layernorm_exact():
         Site('poly_rsqrt', poly=Poly('rsqrt', 4, interval), param=1.5).check('norm', 'n')
     cost = Site('poly_rsqrt', poly=Poly('rsqrt', 4, interval), param=2).cost(16)
     assert cost.ckks_depth == Site('poly_rsqrt', poly=Poly('rsqrt', 4, interval)).cost(16).ckks_depth + 4
+
+
+def test_newton_steps_make_a_coarse_reciprocal_exact():
+    """A degree-8 reciprocal over a 500x range is off by about 75% (relative); each Newton step
+    r <- r (2 - x r) squares that error, so four take it under 1e-2. The JSON of a Poly
+    without steps is what it was before the field existed (stored specs keep their digests)."""
+    interval = (0.6, 300.0)
+    x = jnp.geomspace(*interval, 4001, dtype=jnp.float32)
+    fit = fitting.minimax('reciprocal', interval, 8, relative=True)
+    errors = []
+    for steps in (0, 1, 4):
+        poly = Poly('reciprocal', 8, interval, newton=steps)
+        v = PolyFn(poly).init(KEY, x)
+        v['approx']['cheb'] = jnp.asarray(fit.cheb, jnp.float32)
+        np.testing.assert_allclose(PolyFn(poly, reference=True).apply(v, x), 1 / x, rtol=1e-6)
+        errors.append(float(jnp.max(jnp.abs(PolyFn(poly).apply(v, x) * x - 1))))
+    assert errors[0] > 0.7 and errors[1] < errors[0] ** 2 + 1e-3 and errors[2] < 1e-2, errors
+    site = Site('2quad', param=5.0, aux=Poly('reciprocal', 8, interval, newton=3))
+    assert Site.from_dict(json.loads(json.dumps(site.to_dict()))) == site
+    assert 'newton' not in Site('2quad', param=5.0, aux=Poly('reciprocal', 8, interval)).to_dict()['aux']
+    plain = Site('2quad', param=5.0, aux=Poly('reciprocal', 8, interval)).cost(16)
+    assert site.cost(16).ckks_depth == plain.ckks_depth + 6
+    assert site.cost(16).tfhe_pbs == plain.tfhe_pbs  # still one lookup under TFHE
 
 
 def test_affine_is_x_g_plus_b():
