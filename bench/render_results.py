@@ -244,6 +244,53 @@ def peer_table(record: dict | None, manifest: dict) -> str:
     return "\n".join(rows)
 
 
+def micro_bert_table(record: dict | None, manifest: dict) -> str:
+    """bench_micro_bert.py's record: each encrypted micro BERT beside the bag of words."""
+    if record is None:
+        return "No record yet: run `.venv/bin/python bench/bench_micro_bert.py`."
+    base = record["baselines"]
+    rows = ["| entry | attention | words (tokens) | width | float | simulated | PBS (attention "
+            "layers) | widest integer | PBS by polynomial size | s / sentence (median) | "
+            "encrypted = simulated | error probability per sentence |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    stale = []
+    for name, r in record["results"].items():
+        entry = manifest["entries"].get(name)
+        if entry is None or r.get("checkpoint") != checkpoint_digest(entry):
+            stale.append(name)
+        secs = r.get("encrypted_s_per_image")
+        n_runs = len(r.get("encrypted_runs_s", ())) - 1
+        equal = r.get("encrypted_equal_outputs") or (
+            None if r.get("encrypted_equals_simulated") is None
+            else ("all" if r["encrypted_equals_simulated"] else "**not all**"))
+        p_err = r.get("global_p_error")
+        sizes = ", ".join(f"{n} on {k}" for k, n in r["pbs_per_polynomial_size"].items())
+        rows.append(
+            f"| `{name}` | {r['attention']['choice']} | {r['words']} ({r['tokens']}) | "
+            f"{r['width']} | {_pct(r['float_accuracy'])} | **{_pct(r['simulated_accuracy'])}** "
+            f"({r['n_sim']}) | {r['pbs']} ({r['attention_layers_pbs']}) | {r['max_bit_width']} | "
+            f"{sizes} | {'-' if secs is None else f'**{secs:.1f}** ({n_runs})'} | "
+            f"{equal or '-'} | {'-' if p_err is None else f'{p_err:.2g}'} |")
+    tfidf = base["tfidf"]
+    rows += ["", f"Baselines, same split, same run: **{tfidf['name']} {_pct(tfidf['accuracy'])}** "
+             f"({tfidf['description']}); majority class "
+             f"{_pct(base['majority_class_accuracy'])}. "
+             + " ".join(f"`{n}`: {100 * (r['simulated_accuracy'] - tfidf['accuracy']):+.2f} "
+                        "points against the bag of words"
+                        + (" (**behind**)." if r["simulated_accuracy"] <= tfidf["accuracy"]
+                           else ".") for n, r in record["results"].items()),
+             "", "Simulated: Concrete-ML's simulation on the first (n) test snippets. Seconds: "
+             "encrypted sentences one after another, the median without the first. Encrypted "
+             "= simulated counts equal logits; the simulation draws PBS errors at the circuit's "
+             "error probability too, so a few percent per sentence can make one of n differ. "
+             f"Record: `bench/results/micro_bert.json` (commit {record['commit']}, "
+             f"{record['date']}, load average {record['load_average_1min']})."]
+    if stale:
+        rows[-1] += (" **Not of the zoo's current " + ", ".join(f"`{n}`" for n in stale)
+                     + "**: retrained since; rerun `bench/bench_micro_bert.py`.")
+    return "\n".join(rows)
+
+
 def frontier_plot(record: dict | None) -> None:
     """docs/img/micro-frontier.png: simulated accuracy against encrypted seconds per image
     (left) and PBS against tokens x width (right), one marker per configuration."""
@@ -298,6 +345,7 @@ def tables() -> dict[str, str]:
             "convert": convert_table(_record("convert")),
             "frontier": frontier_table(_record("micro_frontier")),
             "peer": peer_table(_record("encrypted_peer"), manifest),
+            "micro_bert": micro_bert_table(_record("micro_bert"), manifest),
             "knobs": knobs_table({p.stem: json.loads(p.read_text())
                                   for p in sorted(RESULTS.glob("crypto_knobs_*.json"))})}
 
