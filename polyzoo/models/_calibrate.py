@@ -93,7 +93,8 @@ def refit(model, variables, intervals: dict[str, tuple[float, float]]):
     """Refit every polynomial site on its interval with the minimax engine.
 
     Sites sharing (function, degree) are fitted in one batched call. Returns (variables, report)
-    with report {site: {'fn', 'degree', 'interval', 'max_error', 'relative', 'converged'}}.
+    with report {site: {'fn', 'degree', 'interval', 'max_error', 'relative', 'converged'}}
+    (plus 'newton' and 'refined_error', the error after those steps, for a refined reciprocal).
     """
     from polyzoo.fitting import minimax
 
@@ -117,6 +118,9 @@ def refit(model, variables, intervals: dict[str, tuple[float, float]]):
                          'max_error': float(np.asarray(fit.max_error)[i]),
                          'relative': fn in _RELATIVE,
                          'converged': bool(np.asarray(fit.converged)[i])}
+            if polys[s].newton:  # a reciprocal's relative error e becomes e^2 per step
+                report[s]['newton'] = polys[s].newton
+                report[s]['refined_error'] = report[s]['max_error'] ** (2 ** polys[s].newton)
     return variables, report
 
 

@@ -62,8 +62,12 @@ def render(name: str, root=None) -> str:
         for s, r in sorted(e["sites"].items()):
             iv = ", ".join(f"{v:.3g}" for v in r["interval"])
             meas = ", ".join(f"{v:.3g}" for v in r.get("measured", [])) or "-"
-            lines.append(f"| `{s}` | {r['fn']} | {r['degree']} | [{iv}] | [{meas}] | "
-                         f"{r['max_error']:.2e} | {m.get('out_of_range', {}).get(s, 0)} |")
+            degree, error = r["degree"], f"{r['max_error']:.2e}"
+            if r.get("newton"):
+                degree = f"{degree} + {r['newton']} Newton"
+                error += f" ({r['refined_error']:.1e} after Newton)"
+            lines.append(f"| `{s}` | {r['fn']} | {degree} | [{iv}] | [{meas}] | {error} | "
+                         f"{m.get('out_of_range', {}).get(s, 0)} |")
     if e.get("stages"):
         lines += ["", "| stage | steps | seconds | training examples/s | val accuracy at its end (polynomial forward) |",
                   "|---|---|---|---|---|"]

@@ -173,3 +173,16 @@ def test_measure_ranges_leaves_non_finite_inputs_out_and_says_so(calibrated):
     with pytest.warns(UserWarning), pytest.raises(ValueError, match='no finite input reached'):
         models.measure_ranges(poly, every, batches)
     assert all(lo <= hi for lo, hi in clean.values())
+
+
+def test_refit_reports_a_refined_reciprocals_error_after_its_newton_steps():
+    """The card shows what the forward computes: a degree-4 reciprocal's relative error e,
+    then e^(2^N) after its N Newton steps (each squares it)."""
+    spec = ApproxSpec(softmax=Site('2quad', param=5.0,
+                                   aux=Poly('reciprocal', 4, (0.5, 50.0), newton=2)))
+    model = models.create('bert-test', spec=spec, num_classes=2)
+    v = model.init(KEY, *_batches()[0])
+    _, report = models.refit(model, v, {'layer_0/attn/softmax/recip': (0.5, 50.0)})
+    r = report['layer_0/attn/softmax/recip']
+    assert r['newton'] == 2 and r['max_error'] > 0.3
+    assert r['refined_error'] == pytest.approx(r['max_error'] ** 4)
