@@ -32,6 +32,7 @@ EXACT = {
 """Name -> the exact JAX function a site computes (`Exact`) or a polynomial approximates
 (`PolyFn` with reference=True)."""
 
+
 def newton_reciprocal(x, r, steps: int):
     """`steps` Newton iterations for 1/x from the guess r: r <- r (2 - x r), each squaring the
     relative error (1 - x r' = (1 - x r)^2), converging for guesses in (0, 2/x). Two products,

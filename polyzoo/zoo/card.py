@@ -20,6 +20,13 @@ def _baseline(entry: dict) -> dict | None:
     return baselines.record(data.load(entry["dataset"]))
 
 
+def _resumed(stages) -> str:
+    """The stages a run resumed: its training time counts only the steps after that."""
+    parts = [f"{st['stage']} from step {st['resumed_from']}" for st in stages
+             if st.get("resumed_from")]
+    return f" in the run that finished (it resumed {', '.join(parts)})" if parts else ""
+
+
 def render(name: str, root=None) -> str:
     entries = read_manifest(root)["entries"]
     if name not in entries:
@@ -36,7 +43,7 @@ def render(name: str, root=None) -> str:
                 f"{e['base']['sha256'][:12]}...)" if e.get("base") else ""),
              f"- recipe: `{e.get('recipe')}`; command: `{e.get('command')}`; training time "
              f"{e.get('train_time_s', 0) / 60:.1f} min on {e.get('devices')} "
-             f"{e.get('platform', 'cpu')} device(s)",
+             f"{e.get('platform', 'cpu')} device(s)" + _resumed(e.get("stages") or ()),
              "", "| | accuracy |", "|---|---|",
              f"| this model | {_pct(m['accuracy'])} ({m['correct']}/{m['n']}) |"]
     if e.get("twin"):
@@ -65,7 +72,9 @@ def render(name: str, root=None) -> str:
             degree, error = r["degree"], f"{r['max_error']:.2e}"
             if r.get("newton"):
                 degree = f"{degree} + {r['newton']} Newton"
-                error += f" ({r['refined_error']:.1e} after Newton)"
+                refined = r["refined_error"]  # in exact arithmetic; float32 stops near 1e-7
+                error += (f" ({refined:.1e} after Newton)" if refined > 1e-7
+                          else " (float32 rounding after Newton)")
             lines.append(f"| `{s}` | {r['fn']} | {degree} | [{iv}] | [{meas}] | {error} | "
                          f"{m.get('out_of_range', {}).get(s, 0)} |")
     if e.get("stages"):
