@@ -108,8 +108,8 @@ def encrypted_in_turns(runs: Mapping[str, tuple[Callable, Any, Any]], n: int,
     encrypted_first_s, encrypted_s_per_image (the median of the others), encrypted_runs_s,
     encrypted_equals_simulated (every output equal to its simulation), and how many of the n
     outputs (encrypted_equal_outputs) and predictions (encrypted_same_predictions) are equal.
-    Concrete's simulation draws PBS errors at the circuit's p_error too, so a circuit with an
-    error probability per sample of a few percent can differ from it on one input of n."""
+    Concrete's simulation draws PBS errors at the circuit's p_error too, so a circuit whose
+    PBS x p_error is a few percent can differ from it on one input of n."""
     import numpy as np
 
     calls = {name: (lambda i, predict=predict, x=x: predict(x[[i]]))

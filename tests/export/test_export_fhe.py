@@ -50,7 +50,8 @@ def test_report(tiny):
     assert report.float_accuracy == 1.0  # labels are the float model's own predictions
     assert 0.5 < report.simulated_accuracy <= 1.0
     assert report.overflows == 0 and report.inputs_out_of_range == 0
-    assert 0 < report.global_p_error < 1e-4  # compiled at p_error 2^-20 per PBS
+    assert 0 < report.p_error <= 2.0 ** -20  # compiled at p_error 2^-20 per PBS
+    assert report.sample_error_bound == pytest.approx(report.pbs * report.p_error)
     assert "PBS per layer" in report.summary() and "error probability" in report.summary()
     assert set(report.to_json()) >= {"pbs", "max_bit_width", "float_accuracy",
                                      "simulated_accuracy"}
@@ -59,11 +60,11 @@ def test_report(tiny):
 def test_simulation_draws_pbs_errors_at_the_circuits_p_error(tiny):
     """Concrete's simulation is noisy like execution: at p_error 0.05 two simulations of the
     same inputs differ, at 2^-20 they agree. So "encrypted equals simulated" is a property of
-    a circuit's error probability (`report.global_p_error`), not of the export alone."""
+    a circuit's error probability (`report.sample_error_bound`), not of the export alone."""
     fn, circuit, x, _ = tiny
     graph = to_onnx(fn, x[:1])
     noisy = compile_onnx(graph, x, Knobs(quant=QuantSpec(bits=3), p_error=0.05))
-    assert noisy.fhe_circuit.global_p_error > 0.01
+    assert noisy.fhe_circuit.p_error > 0.01
     differ = lambda c: int(np.sum(np.any(c.predict(x, fhe="simulate")  # noqa: E731
                                          != c.predict(x, fhe="simulate"), axis=-1)))
     assert differ(noisy) > 0 and differ(circuit) == 0
