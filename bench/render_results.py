@@ -260,9 +260,7 @@ def micro_bert_table(record: dict | None, manifest: dict) -> str:
             stale.append(name)
         secs = r.get("encrypted_s_per_image")
         n_runs = len(r.get("encrypted_runs_s", ())) - 1
-        equal = r.get("encrypted_equal_outputs") or (
-            None if r.get("encrypted_equals_simulated") is None
-            else ("all" if r["encrypted_equals_simulated"] else "**not all**"))
+        equal = r.get("encrypted_equal_outputs")  # k/n encrypted logits equal to simulated
         # union bound on some PBS of one sentence erring (records before it: from the knob)
         p_err = r.get("sample_error_bound") or min(1.0, r["pbs"] * r["knobs"]["p_error"])
         sizes = ", ".join(f"{n} on {k}" for k, n in r["pbs_per_polynomial_size"].items())

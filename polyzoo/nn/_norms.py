@@ -11,6 +11,7 @@ import jax.numpy as jnp
 from polyzoo.nn import _choice as choice
 from polyzoo.nn._activations import PolyFn, sow_input
 from polyzoo.nn._choice import Choice, Cost, poly_cost, register
+from polyzoo.nn._functions import newton_rsqrt
 from polyzoo.nn._batch_norm import batch_normalise
 from polyzoo.nn._reduce import mean_last
 from polyzoo.nn._spec import MAX_NEWTON, Site
@@ -44,16 +45,6 @@ class LayerNorm(nn.Module):
         scale, bias = _affine_params(self, x.shape[-1])
         xc, var = _centre(x)
         return xc * jax.lax.rsqrt(var + self.eps) * _row(scale, x) + _row(bias, x)
-
-
-def newton_rsqrt(v, y, steps: int):
-    """`steps` Newton iterations for 1/sqrt(v) from the guess y: y <- 1.5 y - 0.5 v y^3, each
-    squaring the relative error e (e' = 1.5 e^2 + 0.5 e^3) and converging for guesses in
-    (0, sqrt(3/v)). Written as 1.5 y - 0.5 (v y)(y y): three products, depth 2 per step
-    (Panda, CSCML 2022: a polynomial initial guess refined by Newton's method)."""
-    for _ in range(steps):
-        y = 1.5 * y - 0.5 * ((v * y) * (y * y))
-    return y
 
 
 class PolyLayerNorm(nn.Module):
@@ -183,12 +174,11 @@ class PolyRsqrtChoice(Choice):
     summary = ('LayerNorm with a polynomial 1/sqrt(var) `poly` (Zimerman et al. ICML 2024), '
                'refined by `param` Newton steps (Panda 2022)')
     poly, poly_module = 'required', 'rsqrt'
-    MAX_NEWTON = MAX_NEWTON
 
     def validate(self, site, where):
-        if site.param != int(site.param) or not 0 <= site.param <= self.MAX_NEWTON:
+        if site.param != int(site.param) or not 0 <= site.param <= MAX_NEWTON:
             raise ValueError(f'{where}: poly_rsqrt `param` is the number of Newton steps '
-                             f'after the polynomial, an integer 0..{self.MAX_NEWTON}, got '
+                             f'after the polynomial, an integer 0..{MAX_NEWTON}, got '
                              f'{site.param!r}')
 
     def build(self, site, *, eps, reference=False, name=None):
