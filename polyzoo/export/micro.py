@@ -173,7 +173,7 @@ def qat_finetune(fn, params, x, y, *, spec: QuantSpec, steps, lr=1e-4, batch=128
 
 
 CLIENT_METHOD = "embed_patches"  # what the client of a client-embedding ViT computes
-CLIENT_PARAMS = ("embed", "pos_embedding")  # the parameters `Vit.embed_patches` uses
+CLIENT_PARAMS = ("stem", "embed", "pos_embedding")  # the parameters `Vit.embed_patches` uses
 # A BERT's client tokenises and runs `Bert.embed`, with these parameters
 BERT_CLIENT_METHOD = "embed"
 BERT_CLIENT_PARAMS = ("word_embeddings", "embed_proj", "position_embeddings",

@@ -84,9 +84,17 @@ class VitConfig:
     eps: float = 1e-6
     num_classes: int = 10  # 0 = no head: the model returns the pooled features (B, H)
     dropout: float = 0.0
+    # > 0: a convolutional stem (Xiao et al. 2021, "Early convolutions help transformers see
+    # better"; Hassani et al. 2021, CCT): a 3x3 convolution to this many channels and the
+    # activation site 'stem/act' before the patches are cut, so each patch embedding sees
+    # local edges rather than raw pixels. 0: the plain linear patch embedding.
+    stem: int = 0
 
     def __post_init__(self):
         _check_common(self, self.hidden)
+        if self.stem < 0:
+            raise ValueError(f'{self.name}: stem must be 0 (no stem) or a number of channels, '
+                             f'got {self.stem}')
         h, w, _ = self.image_size
         if h % self.patch or w % self.patch:
             raise ValueError(f'patch {self.patch} does not divide the image size {self.image_size}')
@@ -146,7 +154,7 @@ def parse(name: str, **overrides) -> BertConfig | VitConfig:
 
 def site_names(cfg: BertConfig | VitConfig) -> tuple[str, ...]:
     """Every nonlinearity site of a model, in forward order."""
-    out = []
+    out = ['stem/act'] if isinstance(cfg, VitConfig) and cfg.stem else []
     for i in range(cfg.num_layers):
         if isinstance(cfg, VitConfig):  # pre-norm
             out += [f'layer_{i}/norm1', f'layer_{i}/attn/softmax', f'layer_{i}/norm2',

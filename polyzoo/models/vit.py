@@ -6,15 +6,28 @@ import jax.numpy as jnp
 
 from polyzoo.models._config import VitConfig, site_names
 from polyzoo.models._layers import Block
-from polyzoo.nn import ApproxSpec, make_norm
+from polyzoo.nn import ApproxSpec, make_activation, make_norm
+
+
+class ConvStem(nn.Module):
+    """3x3 convolution, then the activation site '<name>/act' (VitConfig.stem)."""
+    channels: int
+    spec: ApproxSpec
+    reference: bool = False
+
+    @nn.compact
+    def __call__(self, images):  # (B, H, W, C) -> (B, H, W, channels)
+        x = nn.Conv(self.channels, (3, 3), padding='SAME', name='conv')(images)
+        return make_activation(self.spec.site(f'{self.name}/act'), reference=self.reference,
+                               name='act')(x)
 
 
 class Vit(nn.Module):
     """ViT (pre-norm, no class token, mean over tokens) whose nonlinearities follow `spec`.
 
     `__call__(images)` = `encode_embedded(embed_patches(images))`: `embed_patches` is the
-    linear patch embedding plus positions (the part a client may compute in the clear, as
-    THE-X's client embeds tokens), `encode_embedded` the blocks, final norm, mean and head.
+    patch embedding (after the convolutional stem, if the config has one) plus positions (the
+    part a client may compute in the clear, as THE-X's client embeds tokens), `encode_embedded` the blocks, final norm, mean and head.
     reference=True evaluates every polynomial site by its exact function (calibration,
     range-aware training).
     """
@@ -25,6 +38,8 @@ class Vit(nn.Module):
     def setup(self):
         c = self.config
         self.spec.check_sites(site_names(c))
+        if c.stem:
+            self.stem = ConvStem(c.stem, self.spec, reference=self.reference)
         self.embed = nn.Dense(c.hidden)
         self.pos_embedding = self.param('pos_embedding', nn.initializers.normal(0.02),
                                         (1, c.num_tokens, c.hidden), jnp.float32)
@@ -48,8 +63,9 @@ class Vit(nn.Module):
             size = ', '.join(map(str, c.image_size))
             raise ValueError(f'{c.name}: images must be float32 (batch, {size}), '
                              f'got {images.dtype} {images.shape}')
-        b, (h, w, ch), p = images.shape[0], c.image_size, c.patch
-        x = images.reshape(b, h // p, p, w // p, p, ch).transpose(0, 1, 3, 2, 4, 5)
+        x = self.stem(images) if c.stem else images
+        b, (h, w, ch), p = x.shape[0], x.shape[1:], c.patch
+        x = x.reshape(b, h // p, p, w // p, p, ch).transpose(0, 1, 3, 2, 4, 5)
         x = x.reshape(b, c.num_tokens, p * p * ch)  # (B, N, p*p*C)
         return self.embed(x) + self.pos_embedding
 

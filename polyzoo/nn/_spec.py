@@ -2,7 +2,7 @@
 
 A model has three kinds of sites (see `site_kind`):
 
-    act      'layer_i/mlp/act'                 the MLP activation
+    act      'layer_i/mlp/act', 'stem/act'     the MLP (and a ViT stem's) activation
     softmax  'layer_i/attn/softmax'            the attention-score normaliser
     norm     'layer_i/norm1', 'layer_i/norm2', 'final_norm'
 
@@ -28,14 +28,14 @@ POLY_FUNCTIONS = tuple(EXACT)
 def site_kind(site: str) -> str:
     """'act', 'softmax' or 'norm' from a site name such as 'layer_0/mlp/act'."""
     leaf = site.rsplit('/', 1)[-1]
-    if leaf == 'act' and site.endswith('mlp/act'):
+    if leaf == 'act' and (site.endswith('mlp/act') or site == 'stem/act'):
         return 'act'
     if leaf == 'softmax':
         return 'softmax'
     if leaf.startswith('norm') or leaf == 'final_norm':
         return 'norm'
     raise ValueError(f'{site!r} is not a site name: sites end in mlp/act, attn/softmax, norm1, '
-                     'norm2 or final_norm')
+                     'norm2 or final_norm, or are stem/act')
 
 
 @dataclasses.dataclass(frozen=True)

@@ -233,6 +233,8 @@ def test_bad_config_sizes():
         models.create('bert-test', chunk=2, pool='mean')
     with pytest.raises(ValueError, match='embed_dim must be 0'):
         models.create('bert-test', embed_dim=-1)
+    with pytest.raises(ValueError, match='stem must be 0'):
+        models.create('vit-test', stem=-8)
 
 
 def test_mean_pooling_head_reads_valid_tokens_only():
@@ -288,3 +290,22 @@ def test_chunked_tokens_concatenate_words_and_project_them():
         model.apply(v, ids[:, :6], method='embed')
     with pytest.raises(ValueError, match=r'embeddings must be float \(batch, seq, 128\)'):
         model.apply(v, words, None, method='encode_embedded')
+
+
+def test_conv_stem_is_a_convolution_then_its_own_activation_site():
+    spec = ApproxSpec(act=Site('poly', poly=Poly('gelu', 8, (-8.0, 8.0))))
+    model = models.create('vit-test', spec=spec, stem=4)
+    assert model.site_names()[0] == 'stem/act'
+    v = model.init(KEY, _images())
+    assert v['params']['stem']['conv']['kernel'].shape == (3, 3, 1, 4)
+    assert v['params']['embed']['kernel'].shape == (7 * 7 * 4, 16)  # patches of 4 channels
+    _, state = model.apply(v, _images(), mutable=['intermediates'])
+    assert models.site_inputs(state)['stem/act'].shape == (2, 28, 28, 4)
+    # the stem belongs to the client's embedding, before the encoder
+    x = model.apply(v, _images(), method='embed_patches')
+    np.testing.assert_allclose(model.apply(v, x, method='encode_embedded'),
+                               model.apply(v, _images()), atol=1e-6)
+    override = spec.with_overrides({'stem/act': Site('relu')})
+    assert models.create('vit-test', spec=override, stem=4).site_names()[0] == 'stem/act'
+    with pytest.raises(ValueError, match='names sites the model does not have'):
+        models.create('vit-test', spec=override)
