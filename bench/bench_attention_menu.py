@@ -96,7 +96,7 @@ def main(argv=None) -> int:
         ap.error(f"--steps-scale must be in (0, 1], got {args.steps_scale}")
     poly = recipe_lib.load_recipe("vit_fashion_poly")
     exact = recipe_lib.load_recipe("vit_fashion_exact")
-    config = models.parse(poly.model)
+    config = models.parse(poly.model, **poly.overrides)
     path = RESULTS / "attention_menu.json"
     old = json.loads(path.read_text()) if args.resume and path.exists() else {}
     if old.get("steps_scale") != args.steps_scale:

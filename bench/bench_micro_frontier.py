@@ -7,8 +7,8 @@ entry vit-micro-mnist-qat (`micro.tfhe_spec`: ReLU MLP, BatchNorm) and one atten
              2310.02041), γ = the head width: no encrypted x encrypted product
 and one split: 'server' encrypts the image (the circuit holds the patch embedding), 'client'
 lets the client embed the patches in the clear (`micro.qat_stage(client_embeds=True)`, as
-THE-X's client embeds tokens) and encrypts the embeddings. Tokens: 4 (patch 14) or 16 (patch
-7); a 28x28 image has no square patch giving 8. Optional suffixes: -r<BITS> rounds the
+THE-X's client embeds tokens) and encrypts the embeddings. Tokens: 4 (patches of 14x14), 8
+(14x7) or 16 (7x7). Optional suffixes: -r<BITS> rounds the
 accumulators before each table lookup to BITS instead of the zoo's 7 (the QuantSpec's
 rounding_bits, trained through by QAT): fewer bits, smaller lookups; -b<BITS> puts the
 activations on BITS-bit grids instead of the zoo's 6 (the QuantSpec's bits: an encrypted sum
@@ -46,7 +46,7 @@ from _harness import RESULTS, encrypted_in_turns, write
 NAME = "micro_frontier"
 DEFAULT_ROUNDING = 7  # micro.DEFAULT_QUANT's, the zoo entries' (not imported: keeps --help fast)
 DEFAULT_BITS = 6      # micro.DEFAULT_QUANT.bits, likewise
-PATCH = {4: 14, 16: 7}  # tokens -> patch size on 28x28 digits
+PATCH = {4: "14", 8: "14x7", 16: "7"}  # tokens -> patch (rows x columns) on 28x28 digits
 DEFAULT_CONFIGS = ("t4-w8-dot-server", "t4-w8-inhibitor-server", "t4-w8-dot-client",
                    "t4-w8-inhibitor-client", "t4-w16-dot-client", "t4-w16-inhibitor-client",
                    "t4-w32-dot-client", "t4-w32-inhibitor-client", "t16-w8-dot-client",
@@ -190,6 +190,34 @@ def measure(config: Config, ds, inputs, *, steps_scale: float, n_sim: int, n_enc
     return row
 
 
+def measure_missing(configs, results: dict, ds, inputs, args):
+    """Measure each configuration not yet in `results` with the command line's budgets
+    (args.steps_scale, n_sim, n_encrypted), from fresh training; add its row (with its wall
+    time and steps_scale) to `results` and yield (name, row)."""
+    with tempfile.TemporaryDirectory() as runs:  # fresh training: no run cache
+        for config in configs:
+            if config.name in results:
+                continue
+            t0 = time.perf_counter()
+            row = measure(config, ds, inputs, steps_scale=args.steps_scale, n_sim=args.n_sim,
+                          n_encrypted=args.n_encrypted, runs=runs)
+            row.update(seconds=round(time.perf_counter() - t0, 1),
+                       steps_scale=args.steps_scale)
+            results[config.name] = row
+            yield config.name, row
+
+
+def mnist_inputs():
+    """(MNIST, its (train, val, test) model inputs as the micro ViT recipes read them)."""
+    from polyzoo.recipes import vit_micro_mnist_qat
+    from polyzoo.train import data
+    from polyzoo.zoo import recipe as recipe_lib
+
+    ds = data.load("mnist")
+    return ds, tuple(recipe_lib.inputs_of(vit_micro_mnist_qat.RECIPE, ds, s)
+                     for s in ("train", "val", "test"))
+
+
 def encrypted(circuit, xs, simulated, n: int) -> dict:
     """Key generation, then n images one after another: the first apart (it loads the keys),
     the median of the others; each output compared with its simulation."""
@@ -211,9 +239,6 @@ def mlp_baseline(ds) -> dict:
 
 
 def main() -> None:
-    from polyzoo.train import data
-    from polyzoo.zoo import recipe as recipe_lib
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configs", nargs="+", default=list(DEFAULT_CONFIGS),
                         help="t<TOKENS>-w<WIDTH>-<dot|inhibitor>-<server|client>")
@@ -235,35 +260,22 @@ def main() -> None:
     results = {k: v for k, v in old.get("results", {}).items()
                if v.get("steps_scale", 1.0) == args.steps_scale}
 
-    ds = data.load("mnist")
-    from polyzoo.recipes import vit_micro_mnist_qat
-
-    inputs = tuple(recipe_lib.inputs_of(vit_micro_mnist_qat.RECIPE, ds, s)
-                   for s in ("train", "val", "test"))
+    ds, inputs = mnist_inputs()
     baseline = old.get("baseline") if results else None
     if baseline is None:
         baseline = mlp_baseline(ds)
     print(f"baseline {baseline['baseline']}: {100 * baseline['baseline_accuracy']:.2f}%",
           flush=True)
-    with tempfile.TemporaryDirectory() as runs:  # fresh training: no run cache
-        for config in configs:
-            if config.name in results:
-                continue
-            t0 = time.perf_counter()
-            row = measure(config, ds, inputs, steps_scale=args.steps_scale, n_sim=args.n_sim,
-                          n_encrypted=args.n_encrypted, runs=runs)
-            row["seconds"] = round(time.perf_counter() - t0, 1)
-            row["steps_scale"] = args.steps_scale
-            results[config.name] = row
-            secs = row.get("encrypted_s_per_image")
-            print(f"{config.name:<26} float {100 * row['float_test_accuracy']:.2f}%  emulated "
-                  f"{100 * row['emulated_test_accuracy']:.2f}%  simulated "
-                  f"{100 * row['simulated_accuracy']:.2f}% (n={row['n_sim']})  PBS "
-                  f"{row['pbs']}  max bits {row['max_bit_width']}  "
-                  f"{'' if secs is None else f'{secs:.1f} s/image  '}"
-                  f"({row['seconds']:.0f} s)", flush=True)
-            write(NAME, {"settings": settings, "dataset": "mnist", "baseline": baseline,
-                         "results": results})
+    for name, row in measure_missing(configs, results, ds, inputs, args):
+        secs = row.get("encrypted_s_per_image")
+        print(f"{name:<26} float {100 * row['float_test_accuracy']:.2f}%  emulated "
+              f"{100 * row['emulated_test_accuracy']:.2f}%  simulated "
+              f"{100 * row['simulated_accuracy']:.2f}% (n={row['n_sim']})  PBS "
+              f"{row['pbs']}  max bits {row['max_bit_width']}  "
+              f"{'' if secs is None else f'{secs:.1f} s/image  '}"
+              f"({row['seconds']:.0f} s)", flush=True)
+        write(NAME, {"settings": settings, "dataset": "mnist", "baseline": baseline,
+                     "results": results})
     for name, row in sorted(results.items()):  # the same model with either attention
         if row["config"]["attention"] != "dot" or name.replace("-dot-", "-inhibitor-") not in results:
             continue

@@ -24,6 +24,7 @@ RESULTS = REPO / "bench" / "results"
 TARGETS = (REPO / "README.md", REPO / "docs" / "results" / "zoo.md",
            REPO / "docs" / "results" / "serving.md", REPO / "docs" / "results" / "encrypted.md")
 FRONTIER_PLOT = REPO / "docs" / "img" / "micro-frontier.png"
+SCALING_PLOT = REPO / "docs" / "img" / "micro-scaling.png"
 
 
 def _pct(x) -> str:
@@ -337,6 +338,72 @@ def frontier_plot(record: dict | None) -> None:
     plt.close(fig)
 
 
+def scaling_table(record: dict | None) -> str:
+    """PBS, widest lookup and seconds per image of every tokens x width x attention row."""
+    if record is None:
+        return "No record yet: run `.venv/bin/python bench/bench_micro_scaling.py`."
+    rows = sorted(record["results"].values(), key=lambda r: (
+        r["config"]["tokens"], r["config"]["width"], r["config"]["attention"]))
+    out = ["| tokens | width | attention | PBS | of them in attention | widest lookup (bits) "
+           "| compiler cost estimate | seconds per image | emulated accuracy |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        c, secs = r["config"], r.get("encrypted_s_per_image")
+        runs = len(r.get("encrypted_runs_s") or [])
+        out.append(f"| {c['tokens']} | {c['width']} | {c['attention']} | {r['pbs']:,} | "
+                   f"{r['attention_layers_pbs']:,} | {r['max_bit_width']} | "
+                   f"{r['complexity']:.2e} | "
+                   + ("not run" if not secs else f"{secs:.1f} (median of {runs - 1} after the "
+                      f"first)") + f" | {_pct(r['emulated_test_accuracy'])} |")
+    s = record["settings"]
+    out.append(f"\nFrom `bench/results/micro_scaling.json` (commit {record['commit']}, "
+               f"{record['date']}, load average {record['load_average_1min']}): every model "
+               f"trained at {s['steps_scale']} of the zoo's budget, so the accuracies are not "
+               "the frontier's; the sizes are.")
+    out.append("\n![PBS and seconds against tokens](../img/micro-scaling.png)")
+    return "\n".join(out)
+
+
+def scaling_plot(record: dict | None) -> None:
+    """docs/img/micro-scaling.png: PBS (left) and encrypted seconds per image (right)
+    against tokens, one line per width and attention."""
+    if record is None:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    colours = {8: "tab:green", 16: "tab:purple", 32: "tab:red"}
+    lines = {"dot": ("o", "-"), "inhibitor": ("s", "--")}
+    groups: dict = {}
+    for r in record["results"].values():
+        c = r["config"]
+        groups.setdefault((c["width"], c["attention"]), []).append(r)
+    for (width, attention), rows in sorted(groups.items()):
+        rows.sort(key=lambda r: r["config"]["tokens"])
+        marker, ls = lines[attention]
+        style = dict(marker=marker, ls=ls, color=colours.get(width, "k"),
+                     label=f"width {width}, {attention}")
+        axes[0].plot([r["config"]["tokens"] for r in rows], [r["pbs"] for r in rows], **style)
+        timed = [r for r in rows if r.get("encrypted_s_per_image")]
+        if timed:
+            axes[1].plot([r["config"]["tokens"] for r in timed],
+                         [r["encrypted_s_per_image"] for r in timed], **style)
+    axes[0].set(ylabel="PBS per image", title="table lookups against tokens")
+    axes[1].set(ylabel="encrypted seconds per image (median, 2 cores)",
+                title="latency against tokens")
+    for a in axes:
+        a.set(xlabel="tokens", xscale="log", yscale="log")
+        a.set_xticks([4, 8, 16], labels=["4", "8", "16"])
+        a.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(SCALING_PLOT, dpi=110)
+    plt.close(fig)
+
+
 def tables() -> dict[str, str]:
     manifest = json.loads((REPO / "checkpoints" / "manifest.json").read_text())
     record = _record("baselines")
@@ -344,6 +411,7 @@ def tables() -> dict[str, str]:
             "serve": serve_table(_record("serve")),
             "convert": convert_table(_record("convert")),
             "frontier": frontier_table(_record("micro_frontier")),
+            "scaling": scaling_table(_record("micro_scaling")),
             "peer": peer_table(_record("encrypted_peer"), manifest),
             "micro_bert": micro_bert_table(_record("micro_bert"), manifest),
             "knobs": knobs_table({p.stem: json.loads(p.read_text())
@@ -379,6 +447,7 @@ def main() -> int:
         return 1
     if not args.check:  # the plot is drawn, not compared
         frontier_plot(_record("micro_frontier"))
+        scaling_plot(_record("micro_scaling"))
     print(("rewrote " + ", ".join(map(str, stale))) if stale else "tables up to date")
     return 0
 

@@ -71,8 +71,9 @@ class BertConfig:
 class VitConfig:
     """A ViT's sizes and options, frozen; `parse('vit-ti/4', **overrides)` builds one.
 
-    `patch` must divide the image size; the model sees `num_tokens` = (H / patch)(W / patch)
-    patches. num_classes 0 means no head: the model returns the pooled features (B, hidden).
+    Patches are `patch` rows by `patch_width` columns (0: square), each dividing the image
+    size; the model sees `num_tokens` = (H / patch)(W / patch_width) of them ('vit-micro/14x7':
+    8 tokens of a 28x28 image, which no square patch gives). num_classes 0 means no head: the model returns the pooled features (B, hidden).
     """
     name: str
     num_layers: int
@@ -89,6 +90,7 @@ class VitConfig:
     # activation site 'stem/act' before the patches are cut, so each patch embedding sees
     # local edges rather than raw pixels. 0: the plain linear patch embedding.
     stem: int = 0
+    patch_width: int = 0  # 0: square patches (patch x patch)
 
     def __post_init__(self):
         _check_common(self, self.hidden)
@@ -96,12 +98,19 @@ class VitConfig:
             raise ValueError(f'{self.name}: stem must be 0 (no stem) or a number of channels, '
                              f'got {self.stem}')
         h, w, _ = self.image_size
-        if h % self.patch or w % self.patch:
-            raise ValueError(f'patch {self.patch} does not divide the image size {self.image_size}')
+        if self.patch < 1 or self.patch_width < 0 or h % self.patch or w % self.patch_size[1]:
+            raise ValueError(f'{self.name}: patches of {self.patch_size[0]}x{self.patch_size[1]} '
+                             f'do not tile the image size {self.image_size}')
+
+    @property
+    def patch_size(self) -> tuple[int, int]:
+        """(rows, columns) of one patch."""
+        return self.patch, self.patch_width or self.patch
 
     @property
     def num_tokens(self) -> int:
-        return (self.image_size[0] // self.patch) * (self.image_size[1] // self.patch)
+        (ph, pw), (h, w, _) = self.patch_size, self.image_size
+        return (h // ph) * (w // pw)
 
 
 def _check_common(cfg, hidden):
@@ -126,23 +135,28 @@ VIT_SIZES = {  # layers, width, heads, mlp, default patch
     'mini': dict(num_layers=4, hidden=64, heads=4, mlp_dim=128, patch=4),
     'ti': dict(num_layers=12, hidden=192, heads=3, mlp_dim=768, patch=4),
 }
-"""ViT size -> VitConfig fields: 'vit-SIZE' (or 'vit-SIZE/PATCH') is a variant name."""
+"""ViT size -> VitConfig fields: 'vit-SIZE', 'vit-SIZE/PATCH' or 'vit-SIZE/ROWSxCOLUMNS' is a
+variant name."""
 VARIANTS = tuple([f'bert-{s}' for s in BERT_SIZES] + [f'vit-{s}' for s in VIT_SIZES])
-"""Every variant name `parse` and `create` take (a ViT also takes a '/PATCH' suffix)."""
+"""Every variant name `parse` and `create` take (a ViT also takes a '/PATCH' or '/RxC' suffix)."""
 
 
 def parse(name: str, **overrides) -> BertConfig | VitConfig:
-    """A config from a variant name such as 'bert-minilm' or 'vit-ti/4' (+ field overrides)."""
+    """A config from a variant name such as 'bert-minilm', 'vit-ti/4' or 'vit-micro/14x7' (+
+    field overrides)."""
     family, _, size = name.partition('-')
     size, _, patch = size.partition('/')
+    rows, _, columns = patch.partition('x')
     table = {'bert': BERT_SIZES, 'vit': VIT_SIZES}.get(family)
     if table is None or size not in table or (patch and family != 'vit') or (
-            patch and not patch.isdigit()):
+            patch and not (rows.isdigit() and (columns.isdigit() or patch == rows))):
         raise ValueError(f'unknown model variant {name!r}; valid: {", ".join(VARIANTS)} '
-                         "(ViTs take a '/PATCH' suffix, e.g. 'vit-ti/4')")
+                         "(ViTs take a '/PATCH' or '/ROWSxCOLUMNS' suffix, e.g. 'vit-ti/4', "
+                         "'vit-micro/14x7')")
     fields = dict(table[size], name=name)
     if patch:
-        fields['patch'] = int(patch)
+        fields['patch'] = int(rows)
+        fields['patch_width'] = int(columns) if columns else 0
     cls = BertConfig if family == 'bert' else VitConfig
     valid = {f.name for f in dataclasses.fields(cls)}
     bad = set(overrides) - valid

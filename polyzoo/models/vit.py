@@ -64,9 +64,9 @@ class Vit(nn.Module):
             raise ValueError(f'{c.name}: images must be float32 (batch, {size}), '
                              f'got {images.dtype} {images.shape}')
         x = self.stem(images) if c.stem else images
-        b, (h, w, ch), p = x.shape[0], x.shape[1:], c.patch
-        x = x.reshape(b, h // p, p, w // p, p, ch).transpose(0, 1, 3, 2, 4, 5)
-        x = x.reshape(b, c.num_tokens, p * p * ch)  # (B, N, p*p*C)
+        b, (h, w, ch), (ph, pw) = x.shape[0], x.shape[1:], c.patch_size
+        x = x.reshape(b, h // ph, ph, w // pw, pw, ch).transpose(0, 1, 3, 2, 4, 5)
+        x = x.reshape(b, c.num_tokens, ph * pw * ch)  # (B, N, ph*pw*C)
         return self.embed(x) + self.pos_embedding
 
     def encode_embedded(self, x, train: bool = False):

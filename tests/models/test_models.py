@@ -30,11 +30,11 @@ def _expected_params(cfg):
     if isinstance(cfg, models.BertConfig):
         emb = (cfg.vocab_size + cfg.max_positions + cfg.type_vocab_size) * h + 2 * h
         return emb + L * layer + head
-    patch = cfg.patch * cfg.patch * cfg.image_size[2]
+    patch = cfg.patch_size[0] * cfg.patch_size[1] * cfg.image_size[2]
     return patch * h + h + cfg.num_tokens * h + L * layer + 2 * h + head
 
 
-@pytest.mark.parametrize('name', models.VARIANTS)
+@pytest.mark.parametrize('name', models.VARIANTS + ('vit-micro/14x7',))
 def test_variant_shapes_and_parameter_counts(name):
     model = models.create(name)
     args = _bert_inputs() if name.startswith('bert') else (_images(),)
@@ -61,7 +61,9 @@ def test_published_sizes():
 
 @pytest.mark.parametrize('name, msg', [
     ('bert-huge', 'valid: bert-test'), ('gpt-test', 'unknown model variant'),
-    ('bert-test/4', 'unknown model variant'), ('vit-ti/5', 'does not divide'),
+    ('bert-test/4', 'unknown model variant'), ('vit-ti/5', 'do not tile the image'),
+    ('vit-micro/14x5', 'do not tile the image'), ('vit-micro/14y7', 'unknown model variant'),
+    ('vit-micro/x7', 'unknown model variant'),
 ])
 def test_bad_variant_names(name, msg):
     with pytest.raises(ValueError, match=msg):
@@ -309,3 +311,17 @@ def test_conv_stem_is_a_convolution_then_its_own_activation_site():
     assert models.create('vit-test', spec=override, stem=4).site_names()[0] == 'stem/act'
     with pytest.raises(ValueError, match='names sites the model does not have'):
         models.create('vit-test', spec=override)
+
+
+def test_rectangular_patches_cut_rows_then_columns():
+    cfg = models.parse('vit-micro/14x7')
+    assert (cfg.patch_size, cfg.num_tokens) == ((14, 7), 8)
+    model = models.create('vit-micro/14x7')
+    images = _images()
+    v = model.init(KEY, images)
+    x = model.apply(v, images, method='embed_patches')
+    # token 1 is rows 0-13, columns 7-13, flattened row by row
+    patch = images[:, :14, 7:14, :].reshape(2, -1)
+    expected = patch @ v['params']['embed']['kernel'] + v['params']['embed']['bias'][None]
+    np.testing.assert_allclose(x[:, 1], expected + v['params']['pos_embedding'][:, 1],
+                               atol=1e-5)
