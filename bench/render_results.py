@@ -338,6 +338,40 @@ def frontier_plot(record: dict | None) -> None:
     plt.close(fig)
 
 
+def menu_table(record: dict | None) -> str:
+    """bench_attention_menu.py's record: every attention choice on the ViT Fashion recipe at
+    one budget, beside its exact twin at the same budget."""
+    if record is None:
+        return "No record yet: run `.venv/bin/python bench/bench_attention_menu.py`."
+    twin = record["exact_twin"]
+
+    def count(x, fmt="{:g}"):
+        return "-" if x is None else fmt.format(x)
+
+    out = ["| attention | test accuracy | drop against the exact twin | inputs off their "
+           "intervals | CKKS depth of the weights | CKKS products per token | TFHE lookups "
+           "per token | exports to TFHE |", "|---|---|---|---|---|---|---|---|"]
+    for r in record["rows"]:
+        share = r.get("out_of_range_share")
+        out.append(f"| `{r['attention']}` | {_pct(r['test_accuracy'])} | "
+                   f"{100 * r['drop_vs_exact']:+.2f} | "
+                   f"{'-' if share is None else f'{100 * share:.4f}%'} | "
+                   f"{count(r['ckks_depth_of_weights'])} | "
+                   f"{count(r['ckks_products_per_token'], '{:,.0f}')} | "
+                   f"{count(r['tfhe_pbs_per_token'], '{:,.0f}')} | "
+                   f"{'yes' if r['exportable'] else 'no'} |")
+    steps = " + ".join(f"{n:,}" for n in record["steps"])
+    out.append(f"\nExact twin (`{twin['recipe']}` at the same budget): "
+               f"{_pct(twin['test_accuracy'])}. Model `{record['model']}` "
+               f"({record['tokens']} tokens), recipe `{record['recipe']}` at "
+               f"{record['steps_scale']} of its steps ({steps}). Costs are one layer's "
+               "attention as the cost model counts it (`Site.cost`, `attention_pbs`), not a "
+               "compiled circuit's report. From `bench/results/attention_menu.json` (commit "
+               f"{record['commit']}, {record['date']}, load average "
+               f"{record['load_average_1min']}).")
+    return "\n".join(out)
+
+
 def scaling_table(record: dict | None) -> str:
     """PBS, widest lookup and seconds per image of every tokens x width x attention row."""
     if record is None:
@@ -412,6 +446,7 @@ def tables() -> dict[str, str]:
             "convert": convert_table(_record("convert")),
             "frontier": frontier_table(_record("micro_frontier")),
             "scaling": scaling_table(_record("micro_scaling")),
+            "menu": menu_table(_record("attention_menu")),
             "peer": peer_table(_record("encrypted_peer"), manifest),
             "micro_bert": micro_bert_table(_record("micro_bert"), manifest),
             "knobs": knobs_table({p.stem: json.loads(p.read_text())
