@@ -78,12 +78,14 @@ def render(name: str, root=None) -> str:
             lines.append(f"| `{s}` | {r['fn']} | {degree} | [{iv}] | [{meas}] | {error} | "
                          f"{m.get('out_of_range', {}).get(s, 0)} |")
     if e.get("stages"):
-        lines += ["", "| stage | steps | seconds | training examples/s | val accuracy at its end (polynomial forward) |",
+        lines += ["", "| stage | steps | seconds | training examples/s | val accuracy at its end "
+                  "(polynomial forward unless marked) |",
                   "|---|---|---|---|---|"]
         for st in e["stages"]:
             rate = "-" if st["throughput"] is None else st["throughput"]
+            forward = " (exact functions)" if st.get("val_forward") == "exact" else ""
             lines.append(f"| {st['stage']} | {st['steps']} | {st['seconds']} | {rate} | "
-                         f"{_pct(st['val_accuracy'])} |")
+                         f"{_pct(st['val_accuracy'])}{forward} |")
     if e.get("qat"):  # quantisation-aware fine-tuning (polyzoo.export.micro.qat_stage)
         q = e["qat"]
         narrower = (("weight_bits", "weights"), ("input_bits", "input"),

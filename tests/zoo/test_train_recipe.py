@@ -39,6 +39,9 @@ def test_recipe_publishes_what_it_measured(published):
     root, runs, entry = published
     assert [s["stage"] for s in entry["stages"]] == ["range_aware", "polynomial", "calibrated"]
     assert entry["stages"][-1]["steps"] == 0 and entry["stages"][-1]["throughput"] is None
+    # the range-aware stage is judged on the exact forward it trained (its polynomials are
+    # calibrated by the next stage), every later stage on the polynomial forward
+    assert [s["val_forward"] for s in entry["stages"]] == ["exact", "polynomial", "polynomial"]
     assert entry["metrics"]["n"] == 2000 and entry["metrics"]["accuracy"] > 0.3
     sites = entry["sites"]
     assert set(sites) == {"layer_0/mlp/act", "layer_0/attn/softmax/act"}
@@ -95,6 +98,7 @@ def test_model_card(published):
     assert f"{100 * entry['metrics']['accuracy']:.2f}%" in text
     assert "Out-of-range inputs on the test split" in text
     assert "| simple baseline: " in text and "against the baseline" in text
+    assert "% (exact functions) |" in text  # the range-aware stage's validation
 
 
 def test_cli_zoo_list_show_eval(published, monkeypatch):
