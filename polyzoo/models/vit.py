@@ -27,7 +27,8 @@ class Vit(nn.Module):
 
     `__call__(images)` = `encode_embedded(embed_patches(images))`: `embed_patches` is the
     patch embedding (after the convolutional stem, if the config has one) plus positions (the
-    part a client may compute in the clear, as THE-X's client embeds tokens), `encode_embedded` the blocks, final norm, mean and head.
+    part a client may compute in the clear, as THE-X's client embeds tokens),
+    `encode_embedded` the blocks, final norm, mean and head.
     reference=True evaluates every polynomial site by its exact function (calibration,
     range-aware training).
     """
