@@ -73,7 +73,8 @@ class VitConfig:
 
     Patches are `patch` rows by `patch_width` columns (0: square), each dividing the image
     size; the model sees `num_tokens` = (H / patch)(W / patch_width) of them ('vit-micro/14x7':
-    8 tokens of a 28x28 image, which no square patch gives). num_classes 0 means no head: the model returns the pooled features (B, hidden).
+    8 tokens of a 28x28 image, which no square patch gives). num_classes 0 means no head: the
+    model returns the pooled features (B, hidden).
     """
     name: str
     num_layers: int
