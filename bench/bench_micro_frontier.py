@@ -13,7 +13,8 @@ lookup to BITS instead of the zoo's 7 (the QuantSpec's rounding_bits, trained th
 QAT): fewer bits, smaller lookups; -b<BITS> puts the activations on BITS-bit grids instead
 of the zoo's 6 (the QuantSpec's bits: an encrypted sum or difference of two activations, as
 in the inhibitor's q − k and v − Z, is one bit wider, and that width picks its lookup's
-parameters); -a<PIXELS> trains the float stage on every image moved by up to PIXELS pixels (`Stage.shift`).
+parameters); -a<PIXELS> trains the float stage on every image moved by up to PIXELS pixels
+(`Stage.shift`).
 
 For each, with the recipe of vit-micro-mnist-qat (float stage, then its QAT finish; both
 budgets scaled by --steps-scale): float test accuracy before QAT, the JAX emulation of the
