@@ -43,7 +43,10 @@ def torch_micro_vit(model, params, *, products_3d: bool = True):
     import torch
 
     c = model.config
-    heads, hidden, tokens, patch = c.heads, c.hidden, c.num_tokens, c.patch
+    if c.stem:
+        raise ValueError(f"torch_micro_vit has no convolutional stem; {c.name} has one "
+                         f"(stem={c.stem}): export it with polyzoo's own exporter")
+    heads, hidden, tokens, (ph, pw) = c.heads, c.hidden, c.num_tokens, c.patch_size
     dh = hidden // heads
 
     def linear(p):
@@ -65,9 +68,9 @@ def torch_micro_vit(model, params, *, products_3d: bool = True):
             self.head = linear(params["head"])
 
         def forward(self, x):  # (B, 28, 28, 1)
-            h, w = c.image_size[0] // patch, c.image_size[1] // patch
-            x = x.reshape(-1, h, patch, w, patch, 1).permute(0, 1, 3, 2, 4, 5)
-            x = self.embed(x.reshape(-1, tokens, patch * patch)) + self.pos
+            h, w = c.image_size[0] // ph, c.image_size[1] // pw
+            x = x.reshape(-1, h, ph, w, pw, 1).permute(0, 1, 3, 2, 4, 5)
+            x = self.embed(x.reshape(-1, tokens, ph * pw)) + self.pos
             split = lambda t: t.reshape(-1, tokens, heads, dh).permute(0, 2, 1, 3)  # noqa: E731
             q, k, v = split(self.q(x)), split(self.k(x)), split(self.v(x))
             if products_3d:
