@@ -120,7 +120,7 @@ def main(argv=None) -> int:
             "steps_scale": args.steps_scale,
             "steps": [max(2, int(s.steps * args.steps_scale)) if s.steps else 0
                       for s in poly.stages],
-            "tokens": config.num_tokens, "exact_twin": twin,
+            "tokens": config.num_tokens, "exact_twin": twin, "menu": list(MENU),
             "rows": [rows[n] for n in MENU if n in rows]})
     return 0
 

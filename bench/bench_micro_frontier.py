@@ -14,10 +14,15 @@ QAT): fewer bits, smaller lookups; -b<BITS> puts the activations on BITS-bit gri
 of the zoo's 6 (the QuantSpec's bits: an encrypted sum or difference of two activations, as
 in the inhibitor's q − k and v − Z, is one bit wider, and that width picks its lookup's
 parameters); -a<PIXELS> trains the float stage on every image moved by up to PIXELS pixels
-(`Stage.shift`).
+(`Stage.shift`); -s<CHANNELS> (client split only) puts a convolutional stem before the patch
+embedding (`VitConfig.stem`: one 3x3 convolution to CHANNELS and a ReLU, Xiao et al. 2021),
+computed by the client in the clear with the embedding: the circuit is unchanged, the client
+computes (and learns the weights of) a small nonlinear feature map.
 
 For each, with the recipe of vit-micro-mnist-qat (float stage, then its QAT finish; both
-budgets scaled by --steps-scale): float test accuracy before QAT, the JAX emulation of the
+budgets scaled by --steps-scale): float test accuracy before QAT, for a client split the
+accuracy of a logistic regression on what the client sends (C chosen on validation: what the
+client's part reaches with no circuit at all), the JAX emulation of the
 circuit on the whole test split, the compiled circuit (PBS, widest integer, the compiler's
 cost estimate, compile seconds), its simulated accuracy on the first --n-sim test digits,
 and (--n-encrypted > 0) key generation and encrypted seconds per image: the first image
@@ -62,28 +67,31 @@ class Config:
     rounding: int = DEFAULT_ROUNDING
     shift: int = 0  # float-stage augmentation (pixels)
     bits: int = DEFAULT_BITS  # activation grids
+    stem: int = 0   # channels of the client's convolutional stem (VitConfig.stem); 0: none
 
     @classmethod
     def parse(cls, name: str) -> "Config":
         try:
             t, w, attention, split, *suffixes = name.split("-")
             options = {s[0]: int(s[1:]) for s in suffixes}
-            if set(options) - {"r", "a", "b"} or len(options) != len(suffixes):
+            if set(options) - {"r", "a", "b", "s"} or len(options) != len(suffixes):
                 raise ValueError(name)
             config = cls(int(t.removeprefix("t")), int(w.removeprefix("w")), attention, split,
                          options.get("r", DEFAULT_ROUNDING), options.get("a", 0),
-                         options.get("b", DEFAULT_BITS))
+                         options.get("b", DEFAULT_BITS), options.get("s", 0))
         except (ValueError, IndexError):
             raise SystemExit(f"configuration {name!r}: write t<TOKENS>-w<WIDTH>-<dot|inhibitor>"
-                             "-<server|client>[-r<BITS>][-b<BITS>][-a<PIXELS>], e.g. "
-                             "t4-w16-inhibitor-client-r6-a1") from None
+                             "-<server|client>[-r<BITS>][-b<BITS>][-s<CHANNELS>][-a<PIXELS>], "
+                             "e.g. t4-w16-inhibitor-client-r6-a1") from None
         if (config.tokens not in PATCH or config.attention not in ("dot", "inhibitor")
                 or config.split not in ("server", "client") or config.width % 2
                 or not 2 <= config.rounding <= 16 or not 0 <= config.shift <= 4
-                or not 2 <= config.bits <= 8):
+                or not 2 <= config.bits <= 8 or not 0 <= config.stem <= 64
+                or (config.stem and config.split != "client")):
             raise SystemExit(f"configuration {name!r}: tokens {sorted(PATCH)}, an even width, "
                              "attention dot or inhibitor, split server or client, rounding "
-                             "2 to 16 bits, activations 2 to 8 bits, shift 0 to 4 pixels")
+                             "2 to 16 bits, activations 2 to 8 bits, a stem of 1 to 64 "
+                             "channels (client split only), shift 0 to 4 pixels")
         return config
 
     @property
@@ -93,6 +101,8 @@ class Config:
             name += f"-r{self.rounding}"
         if self.bits != DEFAULT_BITS:
             name += f"-b{self.bits}"
+        if self.stem:
+            name += f"-s{self.stem}"
         return name + (f"-a{self.shift}" if self.shift else "")
 
     def site(self):
@@ -113,7 +123,8 @@ class Config:
         return dataclasses.replace(
             parent, name=f"bench-frontier-{self.name}", stages=(stage,),
             model=f"vit-micro/{PATCH[self.tokens]}",
-            overrides={**parent.overrides, "hidden": self.width, "mlp_dim": 2 * self.width},
+            overrides={**parent.overrides, "hidden": self.width, "mlp_dim": 2 * self.width,
+                       **({"stem": self.stem} if self.stem else {})},
             finish_args={**parent.finish_args, "client_embeds": self.split == "client",
                          "quant": dataclasses.replace(parent.finish_args["quant"],
                                                       rounding_bits=self.rounding,
@@ -151,6 +162,12 @@ def measure(config: Config, ds, inputs, *, steps_scale: float, n_sim: int, n_enc
     client = (jax.jit(lambda xb: folded.apply(qvars, xb, method=record["client"]))
               if record["client"] else (lambda xb: xb))
     circuit_x = batched(client, x_test)  # what the client encrypts
+    client_alone = None
+    if record["client"]:  # how far a linear head gets on what the client sends, no circuit
+        from polyzoo.train import baselines
+
+        sent = [batched(client, np.asarray(x[0], np.float32)) for x in (train_in, val_in)]
+        client_alone = baselines.linear_on((*sent, circuit_x), ds, "the client's embeddings")
     emulated = batched(jax.jit(micro.emulated_function(folded, qvars, record)), circuit_x)
     export_fn = micro.export_function(folded, qvars, record)
     calibration = batched(client, np.asarray(train_in[0][:record["calibration"]], np.float32))
@@ -169,6 +186,7 @@ def measure(config: Config, ds, inputs, *, steps_scale: float, n_sim: int, n_enc
         "client_embeds": bool(record["client"]), "attention_site": config.site().to_dict(),
         "float_seconds": round(float_seconds, 1), "qat_seconds": round(qat_seconds, 1),
         "float_test_accuracy": float_acc,
+        "client_alone_accuracy": None if client_alone is None else client_alone.accuracy,
         "qat_emulated_val_accuracy": record["fake_quant_val_accuracy"],
         "emulated_test_accuracy": float(np.mean(np.argmax(emulated, -1) == y_test)),
         "n_test": int(len(y_test)),

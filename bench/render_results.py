@@ -144,9 +144,9 @@ def frontier_table(record: dict | None) -> str:
     if record is None:
         return "No record yet: run `.venv/bin/python bench/bench_micro_frontier.py`."
     base = record["baseline"]
-    rows = ["| configuration | client embeds | float | emulated | simulated | PBS | widest "
-            "integer | s / image (median) | keygen s | encrypted = simulated |",
-            "|---|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| configuration | client embeds | linear head on the client's output | float | "
+            "emulated | simulated | PBS | widest integer | s / image (median) | keygen s | "
+            "encrypted = simulated |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     ordered = sorted(record["results"].items(),
                      key=lambda kv: -kv[1]["emulated_test_accuracy"])  # all test digits
     for name, r in ordered:
@@ -155,6 +155,7 @@ def frontier_table(record: dict | None) -> str:
         same = r.get("encrypted_equals_simulated")
         rows.append(
             f"| {name} | {'yes' if r['client_embeds'] else 'no'} | "
+            f"{_pct(r['client_alone_accuracy']) if r.get('client_alone_accuracy') else '-'} | "
             f"{_pct(r['float_test_accuracy'])} | {_pct(r['emulated_test_accuracy'])} | "
             f"**{_pct(r['simulated_accuracy'])}** ({r['n_sim']}) | {r['pbs']} | "
             f"{r['max_bit_width']} | "
@@ -168,8 +169,16 @@ def frontier_table(record: dict | None) -> str:
                 f"Most accurate circuit (emulated, whole test split): {ordered[0][0]}, "
                 f"{100 * (best['emulated_test_accuracy'] - base['baseline_accuracy']):+.2f} "
                 "points against it" + (" (behind)." if best['emulated_test_accuracy']
-                                       <= base['baseline_accuracy'] else ".")),
-             "", f"Float: the trained network before QAT; emulated: the JAX emulation of the "
+                                       <= base['baseline_accuracy'] else ".")
+                + ("" if not best.get("client_alone_accuracy") else
+                   f" A linear head on what its client sends reaches "
+                   f"{_pct(best['client_alone_accuracy'])} with no circuit"
+                   + (": its encrypted block adds nothing." if best["client_alone_accuracy"]
+                      >= best["emulated_test_accuracy"] else "."))),
+             "", "Linear head on the client's output: logistic regression on what the "
+             "client sends (C chosen on validation), no circuit at all; where it is as "
+             "accurate as the circuit, the encrypted block adds nothing (- : not measured). "
+             "Float: the trained network before QAT; emulated: the JAX emulation of the "
              f"circuit; both on all {ordered[0][1]['n_test'] if ordered else '-'} test digits. "
              "Simulated: Concrete-ML's simulation on the first (n) test digits. Seconds: "
              "(n) encrypted images one after another, the median without the first. Record: "
@@ -361,6 +370,12 @@ def menu_table(record: dict | None) -> str:
                    f"{count(r['tfhe_pbs_per_token'], '{:,.0f}')} | "
                    f"{'yes' if r['exportable'] else 'no'} |")
     steps = " + ".join(f"{n:,}" for n in record["steps"])
+    measured = {r["attention"] for r in record["rows"]}
+    missing = ([m for m in record["menu"] if m not in measured] if "menu" in record
+               else ["the rest of the menu (the run stopped early)"])
+    if missing:
+        out.append(f"\n**Not yet measured:** {', '.join(missing)}; "
+                   "`bench/bench_attention_menu.py --resume` measures them at this budget.")
     out.append(f"\nExact twin (`{twin['recipe']}` at the same budget): "
                f"{_pct(twin['test_accuracy'])}. Model `{record['model']}` "
                f"({record['tokens']} tokens), recipe `{record['recipe']}` at "

@@ -105,6 +105,8 @@ def _zoo(name: str) -> Source:
         return Source(name, functools.partial(model.apply, variables), calibration,
                       ds.test.inputs, ds.test.labels, dataset, meta, export_fn=export_fn)
     client = {"zoo": name, "method": qat_meta["client"]}  # the client embeds the patches
+    if model.config.stem:  # ... behind its convolutional stem (said in /v1/info)
+        client["stem"] = model.config.stem
     embed = client_encoder(client, entry)
     fn = lambda x: model.apply(variables, x, method="encode_embedded")  # noqa: E731
     return Source(name, fn, embed(calibration), embed(ds.test.inputs), ds.test.labels, dataset,

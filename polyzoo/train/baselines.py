@@ -89,6 +89,15 @@ def _logreg(xtr, ytr, xva, yva, xte, yte, name, what, **kw) -> Baseline:
                     acc, _accuracy(m, xte, yte), round(time.perf_counter() - t0, 1))
 
 
+def linear_on(features: tuple[np.ndarray, np.ndarray, np.ndarray], ds: data_lib.Dataset,
+              what: str) -> Baseline:
+    """Logistic regression (C chosen on val) on given (train, val, test) features of `ds`,
+    e.g. what a split model's client computes: how far a linear head gets on them alone."""
+    x = [np.asarray(f).reshape(len(f), -1) for f in features]
+    return _logreg(x[0], ds.train.labels, x[1], ds.val.labels, x[2], ds.test.labels,
+                   "linear-on-features", what)
+
+
 def text_baselines(ds: data_lib.Dataset) -> list[Baseline]:
     """TF-IDF (unigrams and bigrams, sublinear tf) + logistic regression, C chosen on val."""
     from sklearn.feature_extraction.text import TfidfVectorizer

@@ -88,6 +88,7 @@ def render(name: str, root=None) -> str:
                          f"{_pct(st['val_accuracy'])}{forward} |")
     if e.get("qat"):  # quantisation-aware fine-tuning (polyzoo.export.micro.qat_stage)
         q = e["qat"]
+        stem = e["model"].get("overrides", {}).get("stem")  # computed by the client too
         narrower = (("weight_bits", "weights"), ("input_bits", "input"),
                     ("product_bits", "operands of encrypted x encrypted products"))
         how = ([f"{q['n_bits']}-bit grids"
@@ -122,9 +123,11 @@ def render(name: str, root=None) -> str:
                   f"{_pct(q['fake_quant_val_accuracy'])} |",
                   "", f"Encrypted inference: `polyzoo export {name} --out DIR` (compiles with "
                   "these bits and reports the simulated accuracy)."
-                  + (" The client computes the patch embedding and the position embeddings in "
-                     "the clear (it holds their float weights) and encrypts the embeddings; "
-                     "the circuit starts at the first block." if q.get("client") else "")]
+                  + (" The client computes" + (f" the convolutional stem ({stem} channels, "
+                                                f"ReLU)," if stem else "")
+                     + " the patch embedding and the position embeddings in the clear (it "
+                     "holds their float weights) and encrypts the embeddings; the circuit "
+                     "starts at the first block." if q.get("client") else "")]
     extra = home() / "models" / "cards" / f"{name}.extra.md"
     if extra.exists():
         lines += ["", extra.read_text().strip()]

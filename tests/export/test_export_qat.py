@@ -277,9 +277,11 @@ def test_micro_vit_recipe_publish_and_export_cli_end_to_end(tmp_path, capsys, mo
     assert not list((tmp_path / "out" / "server").glob("*key*"))
 
 
-def test_client_embedding_entry_exports_the_blocks_only(tmp_path, monkeypatch):
-    """A QAT entry trained with client_embeds: the client computes the patch embedding in the
-    clear, the circuit takes (B, 4, 8) embeddings and computes what the emulation computes."""
+@pytest.mark.parametrize("stem", [0, 4])
+def test_client_embedding_entry_exports_the_blocks_only(tmp_path, monkeypatch, stem):
+    """A QAT entry trained with client_embeds: the client computes the patch embedding (behind
+    the convolutional stem, if any) in the clear, the circuit takes (B, 4, 8) embeddings and
+    computes what the emulation computes."""
     import dataclasses
 
     from polyzoo.export import _protocol, _sources, check_onnx, micro, to_onnx
@@ -288,23 +290,28 @@ def test_client_embedding_entry_exports_the_blocks_only(tmp_path, monkeypatch):
     recipe = recipe_lib.load_recipe("vit_micro_mnist_qat")
     recipe = dataclasses.replace(
         recipe, stages=(dataclasses.replace(recipe.stages[0], steps=200),),
+        overrides={**recipe.overrides, **({"stem": stem} if stem else {})},
         finish_args={**recipe.finish_args, "steps": 40, "client_embeds": True})
     root = tmp_path / "zoo"
     entry = recipe_lib.run(recipe, progress=False, root=root, runs=tmp_path / "runs")
     assert entry["qat"]["client"] == micro.CLIENT_METHOD
     monkeypatch.setenv("POLYZOO_CHECKPOINTS", str(root))
     source = _sources.resolve("vit-micro-mnist-qat")
-    assert source.client == {"zoo": "vit-micro-mnist-qat", "method": "embed_patches"}
+    assert source.client == {"zoo": "vit-micro-mnist-qat", "method": "embed_patches",
+                             **({"stem": stem} if stem else {})}
     assert source.test_x.shape == (len(source.test_y), 4, 8)
-    assert "patch embedding" in _protocol.client_computes(source.client)
-    # the client's embedding keeps its float weights (the circuit's kernels sit on 5-bit grids)
+    said = _protocol.client_computes(source.client)
+    assert "patch embedding" in said and (f"convolution to {stem} channels" in said) == bool(stem)
+    # the client's part keeps its float weights (the circuit's kernels sit on 5-bit grids)
     from polyzoo import zoo
 
     params = zoo.load("vit-micro-mnist-qat").variables["params"]
     assert len(np.unique(params["embed"]["kernel"])) > 2 ** 5
+    if stem:
+        assert len(np.unique(params["stem"]["conv"]["kernel"])) > 2 ** 5
     assert len(np.unique(params["layer_0"]["mlp"]["fc1"]["kernel"])) < 2 ** 5
     graph = to_onnx(source.export_fn, source.calibration[:1])
-    assert not any("embed" in n.name for n in graph.graph.node)
+    assert not any("embed" in n.name or "stem" in n.name for n in graph.graph.node)
     assert check_onnx(graph, source.export_fn, source.test_x[:8]) < 1e-4
 
 
