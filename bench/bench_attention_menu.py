@@ -110,9 +110,14 @@ def main(argv=None) -> int:
         if name in rows:
             continue
         print(f"{name} ...", flush=True)
-        r = run_one(with_attention(poly, MENU[name], name), args.steps_scale)
+        try:
+            r = run_one(with_attention(poly, MENU[name], name), args.steps_scale)
+        except ValueError as e:  # e.g. a calibrated forward gone non-finite: a result too
+            print(f"{name} failed: {e}", flush=True)
+            r = {"test_accuracy": None, "failed": str(e)}
         rows[name] = {"attention": name, "site": MENU[name].to_dict(), **r,
-                      "drop_vs_exact": round(twin["test_accuracy"] - r["test_accuracy"], 4),
+                      "drop_vs_exact": (None if r["test_accuracy"] is None else
+                                        round(twin["test_accuracy"] - r["test_accuracy"], 4)),
                       **attention_cost(MENU[name], config)}
         print(json.dumps(rows[name]), flush=True)
         write("attention_menu", {
