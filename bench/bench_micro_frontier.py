@@ -162,15 +162,17 @@ def measure(config: Config, ds, inputs, *, steps_scale: float, n_sim: int, n_enc
     client = (jax.jit(lambda xb: folded.apply(qvars, xb, method=record["client"]))
               if record["client"] else (lambda xb: xb))
     circuit_x = batched(client, x_test)  # what the client encrypts
+    train_x = batched(client, np.asarray(train_in[0], np.float32))
     client_alone = None
     if record["client"]:  # how far a linear head gets on what the client sends, no circuit
         from polyzoo.train import baselines
 
-        sent = [batched(client, np.asarray(x[0], np.float32)) for x in (train_in, val_in)]
-        client_alone = baselines.linear_on((*sent, circuit_x), ds, "the client's embeddings")
+        val_x = batched(client, np.asarray(val_in[0], np.float32))
+        client_alone = baselines.linear_on((train_x, val_x, circuit_x), ds,
+                                           "the client's embeddings")
     emulated = batched(jax.jit(micro.emulated_function(folded, qvars, record)), circuit_x)
     export_fn = micro.export_function(folded, qvars, record)
-    calibration = batched(client, np.asarray(train_in[0][:record["calibration"]], np.float32))
+    calibration = train_x[:record["calibration"]]
     graph = to_onnx(export_fn, calibration[:1])
     onnx_gap = check_onnx(graph, export_fn, circuit_x[:16])
     knobs = Knobs(quant=QuantSpec.from_record(record), p_error=micro.DEFAULT_P_ERROR)

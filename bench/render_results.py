@@ -362,16 +362,10 @@ def menu_table(record: dict | None) -> str:
            "per token | exports to TFHE |", "|---|---|---|---|---|---|---|---|"]
     for r in record["rows"]:
         share = r.get("out_of_range_share")
-        if r.get("failed"):
-            out.append(f"| `{r['attention']}` | **failed**: {r['failed'][:120]} | - | - | "
-                       f"{count(r['ckks_depth_of_weights'])} | "
-                       f"{count(r['ckks_products_per_token'], '{:,.0f}')} | "
-                       f"{count(r['tfhe_pbs_per_token'], '{:,.0f}')} | "
-                       f"{'yes' if r['exportable'] else 'no'} |")
-            continue
-        out.append(f"| `{r['attention']}` | {_pct(r['test_accuracy'])} | "
-                   f"{100 * r['drop_vs_exact']:+.2f} | "
-                   f"{'-' if share is None else f'{100 * share:.4f}%'} | "
+        measured = (f"**failed**: {r['failed'][:120]} | - | -" if r.get("failed") else
+                    f"{_pct(r['test_accuracy'])} | {100 * r['drop_vs_exact']:+.2f} | "
+                    f"{'-' if share is None else f'{100 * share:.4f}%'}")
+        out.append(f"| `{r['attention']}` | {measured} | "
                    f"{count(r['ckks_depth_of_weights'])} | "
                    f"{count(r['ckks_products_per_token'], '{:,.0f}')} | "
                    f"{count(r['tfhe_pbs_per_token'], '{:,.0f}')} | "

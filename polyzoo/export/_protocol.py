@@ -36,17 +36,16 @@ def client_computes(client_inputs: dict | None) -> str:
     `client_inputs`), in words, for /v1/info and the docs."""
     if client_inputs is None:
         return "nothing: the raw input is quantised and encrypted as it is"
-    if "max_len" not in client_inputs and client_inputs.get("stem"):
-        return (f"the convolutional stem and patch embedding of zoo entry "
-                f"{client_inputs['zoo']!r} (a 3x3 convolution to {client_inputs['stem']} "
-                "channels and a ReLU, then each patch times the embedding matrix plus its "
-                "position embedding: a small nonlinear feature map, whose weights the client "
-                "holds); the server sees the encrypted embeddings only")
     if "max_len" not in client_inputs:
-        return (f"the patch embedding of zoo entry {client_inputs['zoo']!r} (each image patch "
-                "times the embedding matrix, plus its position embedding: one linear map, "
-                "whose weights the client holds); the server sees the encrypted embeddings "
-                "only")
+        stem = client_inputs.get("stem")
+        return ((f"the convolutional stem and patch embedding of zoo entry "
+                 f"{client_inputs['zoo']!r} (a 3x3 convolution to {stem} channels and a ReLU, "
+                 "then each patch times the embedding matrix plus its position embedding: a "
+                 "small nonlinear feature map" if stem else
+                 f"the patch embedding of zoo entry {client_inputs['zoo']!r} (each image patch "
+                 "times the embedding matrix, plus its position embedding: one linear map")
+                + ", whose weights the client holds); the server sees the encrypted "
+                "embeddings only")
     return (f"tokenisation (at most {client_inputs['max_len']} tokens) and the embedding "
             f"layer of zoo entry {client_inputs['zoo']!r} (token + position + type embeddings "
             "and their LayerNorm); the server sees the encrypted embeddings only")
