@@ -316,11 +316,17 @@ def frontier_plot(record: dict | None) -> None:
     for name, r in sorted(record["results"].items()):
         marker, colour = style[r["config"]["attention"]]
         fill = colour if r["client_embeds"] else "none"
+        client_alone = r.get("client_alone_accuracy")
+        adds_nothing = client_alone is not None and client_alone >= r["emulated_test_accuracy"]
         if r.get("encrypted_s_per_image"):
-            ax.scatter(r["encrypted_s_per_image"], 100 * r["simulated_accuracy"], marker=marker,
-                       edgecolors=colour, facecolors=fill, s=50)
-            ax.annotate(name, (r["encrypted_s_per_image"], 100 * r["simulated_accuracy"]),
-                        fontsize=7, xytext=(4, 3), textcoords="offset points")
+            point = (r["encrypted_s_per_image"], 100 * r["simulated_accuracy"])
+            ax.scatter(*point, marker=marker, edgecolors=colour, facecolors=fill, s=50)
+            if adds_nothing:  # the client's features alone are as accurate: crossed out
+                ax.scatter(*point, marker="x", color="red", s=90, lw=1.2)
+            ax.annotate(name + (f"\nclient alone {_pct(client_alone)}" if adds_nothing
+                                else ""), point, fontsize=7,
+                        xytext=(4, -16) if adds_nothing else (4, 3),
+                        textcoords="offset points", color="red" if adds_nothing else "black")
         c = r["config"]
         bx.scatter(c["tokens"] * c["width"], r["pbs"], marker=marker, edgecolors=colour,
                    facecolors=fill, s=50)
@@ -341,8 +347,10 @@ def frontier_plot(record: dict | None) -> None:
         a.grid(alpha=0.3)
     handles = [plt.Line2D([], [], marker=m, color=c, ls="", label=k) for k, (m, c) in style.items()]
     handles.append(plt.Line2D([], [], marker="o", color="k", ls="", label="client embeds (filled)"))
-    ax.legend(handles=handles, fontsize=8, loc="lower right")
-    fig.tight_layout()
+    handles.append(plt.Line2D([], [], marker="x", color="red", ls="",
+                              label="a linear head on the client's output is as accurate"))
+    fig.legend(handles=handles, fontsize=8, loc="lower center", ncol=len(handles))
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     fig.savefig(FRONTIER_PLOT, dpi=110)
     plt.close(fig)
 

@@ -5,7 +5,7 @@ batch whose polynomial site left its interval (a polynomial explodes outside it)
 them for hundreds of steps. After training, the statistics are re-estimated with the final
 weights from many training batches (deeper layers normalised as in training): per feature,
 the median over batches of each batch's mean and variance, so that a rare exploding batch
-cannot move them.
+cannot move them (a batch whose statistic is not finite is left out of the median).
 """
 from __future__ import annotations
 
@@ -37,6 +37,16 @@ def precise_batch_stats(model, variables: dict, inputs: tuple[np.ndarray, ...], 
                          f"statistics, got {len(inputs[0])}")
     per_batch = [jax.device_get(batch_stats(variables, *(x[i * batch_size:(i + 1) * batch_size]
                                                           for x in inputs))) for i in range(n)]
-    median = jax.tree.map(lambda *s: np.median(np.stack(s), axis=0).astype(np.float32),
-                          *per_batch)
-    return {**variables, "batch_stats": median}
+    def median(path, *stats):
+        s = np.stack(stats)
+        s = np.where(np.isfinite(s), s, np.nan)  # an overflowing batch is left out, not voted
+        if np.isnan(s).all(axis=0).any():
+            raise ValueError(
+                f"BatchNorm {jax.tree_util.keystr(path)}: no training batch gave a finite "
+                f"statistic ({n} batches): the forward overflows before this layer (a "
+                "polynomial evaluated off its interval); widen the intervals of the sites "
+                "before it or calibrate with polynomial passes")
+        return np.nanmedian(s, axis=0).astype(np.float32)
+
+    stats = jax.tree_util.tree_map_with_path(median, *per_batch)
+    return {**variables, "batch_stats": stats}

@@ -209,6 +209,12 @@ def test_precise_batch_stats_are_batch_medians():
     x[:256] *= 1e4  # one exploding batch does not move the median
     robust = precise_batch_stats(model, variables, (x,), batches=4)
     assert np.all(robust["batch_stats"]["BatchNorm_0"]["var"] < 10 * out["batch_stats"]["BatchNorm_0"]["var"] + 1)
+    x[:256] = np.inf  # nor does one that overflows
+    finite = precise_batch_stats(model, variables, (x,), batches=4)["batch_stats"]
+    assert all(np.isfinite(v).all() for v in jax.tree.leaves(finite))
+    x[:] = np.inf  # every batch overflowing: said, not stored
+    with pytest.raises(ValueError, match="BatchNorm .*no training batch gave a finite"):
+        precise_batch_stats(model, variables, (x,), batches=4)
 
 
 def test_a_non_finite_loss_stops_training_before_it_is_checkpointed(tmp_path):
