@@ -365,15 +365,21 @@ def menu_table(record: dict | None) -> str:
     def count(x, fmt="{:g}"):
         return "-" if x is None else fmt.format(x)
 
-    out = ["| attention | test accuracy | drop against the exact twin | inputs off their "
-           "intervals | CKKS depth of the weights | CKKS products per token | TFHE lookups "
-           "per token | exports to TFHE |", "|---|---|---|---|---|---|---|---|"]
+    def polys(site: dict) -> str:  # the stored model's, e.g. "exp 24, 1/x 24 + 3 Newton"
+        out = [f"{'1/x' if p['fn'] == 'reciprocal' else p['fn']} {p['degree']}"
+               + (f" + {p['newton']} Newton" if p.get("newton") else "")
+               for p in (site.get("poly"), site.get("aux")) if p]
+        return ", ".join(out) or "none"
+
+    out = ["| attention | polynomials (degree) | test accuracy | drop against the exact twin | "
+           "inputs off their intervals | CKKS depth of the weights | CKKS products per token | "
+           "TFHE lookups per token | exports to TFHE |", "|---|---|---|---|---|---|---|---|---|"]
     for r in record["rows"]:
         share = r.get("out_of_range_share")
         measured = (f"**failed**: {r['failed'][:120]} | - | -" if r.get("failed") else
                     f"{_pct(r['test_accuracy'])} | {100 * r['drop_vs_exact']:+.2f} | "
                     f"{'-' if share is None else f'{100 * share:.4f}%'}")
-        out.append(f"| `{r['attention']}` | {measured} | "
+        out.append(f"| `{r['attention']}` | {polys(r['site'])} | {measured} | "
                    f"{count(r['ckks_depth_of_weights'])} | "
                    f"{count(r['ckks_products_per_token'], '{:,.0f}')} | "
                    f"{count(r['tfhe_pbs_per_token'], '{:,.0f}')} | "
