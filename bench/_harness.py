@@ -7,9 +7,9 @@
 The machine is shared and noisy: the compared calls take turns, one input each per round, so
 that a change of load falls on all of them alike; the first run of each is reported apart (it
 loads keys, compiles, warms caches) and the median of the others is the figure. A record
-holds the commit (with a '+dirty' mark when the tree had uncommitted changes), the UTC date,
-the 1-minute load average at the end (a record taken under load says so), the command line
-and the benchmark's own figures.
+holds the commit (with a '+dirty' mark when code, not records or pages, had uncommitted
+changes), the UTC date, the 1-minute load average at the end (a record taken under load says
+so), the command line and the benchmark's own figures.
 """
 from __future__ import annotations
 
@@ -33,7 +33,11 @@ def _commit() -> str:
                               cwd=RESULTS.parent).stdout.strip()
 
     head = git("rev-parse", "--short", "HEAD") or "unknown"
-    return head + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+    # Dirty only where what was measured may differ from HEAD: records (a resumed run rewrites
+    # its own) and the pages rendered from them do not count.
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", ".",
+                  ":(exclude)bench/results", ":(exclude)docs", ":(exclude)*.md")
+    return head + ("+dirty" if changed else "")
 
 
 def write(name: str, figures: dict) -> Path:

@@ -14,6 +14,7 @@ import argparse
 import json
 import re
 import sys
+import textwrap
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # as the benchmarks import it
@@ -376,7 +377,7 @@ def menu_table(record: dict | None) -> str:
            "TFHE lookups per token | exports to TFHE |", "|---|---|---|---|---|---|---|---|---|"]
     for r in record["rows"]:
         share = r.get("out_of_range_share")
-        measured = (f"**failed**: {r['failed'][:120]} | - | -" if r.get("failed") else
+        measured = (f"**failed**: {textwrap.shorten(r['failed'], 160, placeholder=' …')} | - | -" if r.get("failed") else
                     f"{_pct(r['test_accuracy'])} | {100 * r['drop_vs_exact']:+.2f} | "
                     f"{'-' if share is None else f'{100 * share:.4f}%'}")
         out.append(f"| `{r['attention']}` | {polys(r['site'])} | {measured} | "
