@@ -372,13 +372,13 @@ def menu_table(record: dict | None) -> str:
                for p in (site.get("poly"), site.get("aux")) if p]
         return ", ".join(out) or "none"
 
-    out = ["| attention | polynomials (degree) | test accuracy | drop against the exact twin | "
+    out = ["| attention | polynomials (degree) | test accuracy | against the exact twin (points) | "
            "inputs off their intervals | CKKS depth of the weights | CKKS products per token | "
            "TFHE lookups per token | exports to TFHE |", "|---|---|---|---|---|---|---|---|---|"]
     for r in record["rows"]:
         share = r.get("out_of_range_share")
         measured = (f"**failed**: {textwrap.shorten(r['failed'], 160, placeholder=' …')} | - | -" if r.get("failed") else
-                    f"{_pct(r['test_accuracy'])} | {100 * r['drop_vs_exact']:+.2f} | "
+                    f"{_pct(r['test_accuracy'])} | {-100 * r['drop_vs_exact']:+.2f} | "
                     f"{'-' if share is None else f'{100 * share:.4f}%'}")
         out.append(f"| `{r['attention']}` | {polys(r['site'])} | {measured} | "
                    f"{count(r['ckks_depth_of_weights'])} | "
