@@ -38,7 +38,9 @@ MENU = {
     "pointwise-relu": Site("pointwise", fn="relu", poly=Poly("relu", 8, (-8.0, 8.0))),
     "2quad": Site("2quad", param=5.0, aux=RECIP),
     "power": Site("power", param=2.0, aux=RECIP),
-    "polyexp": Site("polyexp", poly=Poly("exp", 8, (-8.0, 8.0)), aux=RECIP),
+    # exp fitted with absolute error: its scores span [-22.6, 10.8] on this model, where no
+    # degree-24 polynomial resolves a relative error in float64 (the row failed so, measured)
+    "polyexp": Site("polyexp", poly=Poly("exp", 8, (-8.0, 8.0), relative=False), aux=RECIP),
     "inhibitor": Site("inhibitor", param=16.0),
     "inhibitor_signed": Site("inhibitor_signed", param=16.0),
 }

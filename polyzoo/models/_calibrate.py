@@ -11,8 +11,6 @@ import numpy as np
 from polyzoo.models._range_penalty import range_penalty
 from polyzoo.models._sites import approx_sites, model_polys, set_approx, site_inputs
 
-# Targets fitted with relative error (their values span orders of magnitude on the interval).
-_RELATIVE = ('exp', 'reciprocal', 'rsqrt')
 _POSITIVE = ('reciprocal', 'rsqrt')
 
 
@@ -92,9 +90,10 @@ def widen(ranges: dict[str, tuple[float, float]], model, margin: float
 def refit(model, variables, intervals: dict[str, tuple[float, float]]):
     """Refit every polynomial site on its interval with the minimax engine.
 
-    Sites sharing (function, degree) are fitted in one batched call. Returns (variables, report)
-    with report {site: {'fn', 'degree', 'interval', 'max_error', 'relative', 'converged'}}
-    (plus 'newton' and 'refined_error', the error after those steps, for a refined reciprocal).
+    Sites sharing (function, degree, error criterion: `Poly.fit_relative`) are fitted in one
+    batched call. Returns (variables, report) with report {site: {'fn', 'degree', 'interval',
+    'max_error', 'relative', 'converged'}} (plus 'newton' and 'refined_error', the error after
+    those steps, for a refined reciprocal).
     """
     from polyzoo.fitting import minimax
 
@@ -104,19 +103,19 @@ def refit(model, variables, intervals: dict[str, tuple[float, float]]):
         raise ValueError(f'no polynomial sites {sorted(unknown)}; the model has {sorted(polys)}')
     groups = defaultdict(list)
     for s in intervals:
-        groups[(polys[s].fn, polys[s].degree)].append(s)
+        groups[(polys[s].fn, polys[s].degree, polys[s].fit_relative)].append(s)
     report = {}
-    for (fn, degree), group in groups.items():
+    for (fn, degree, relative), group in groups.items():
         iv = np.asarray([intervals[s] for s in group], np.float64)  # (G, 2)
         # certificate within 1e-6 of optimal: far below what float32 evaluation resolves
-        fit = minimax(fn, iv, degree, relative=fn in _RELATIVE, tol=1e-6)
+        fit = minimax(fn, iv, degree, relative=relative, tol=1e-6)
         cheb = np.asarray(fit.cheb, np.float32)
         for i, s in enumerate(group):
             variables = set_approx(variables, s, jnp.asarray(cheb[i]),
                                    jnp.asarray(iv[i], jnp.float32))
             report[s] = {'fn': fn, 'degree': degree, 'interval': [float(v) for v in iv[i]],
                          'max_error': float(np.asarray(fit.max_error)[i]),
-                         'relative': fn in _RELATIVE,
+                         'relative': relative,
                          'converged': bool(np.asarray(fit.converged)[i])}
             if polys[s].newton:  # a reciprocal's relative error e becomes e^2 per step
                 report[s]['newton'] = polys[s].newton

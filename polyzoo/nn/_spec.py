@@ -20,6 +20,9 @@ from polyzoo.nn import _choice
 from polyzoo.nn._functions import EXACT
 
 MAX_NEWTON = 4  # each step squares the relative error: 4 take 30% to float32 precision
+# Fitted with relative error unless a Poly says otherwise: their values span orders of
+# magnitude on an interval, and what follows them (a product, a normaliser) scales with them.
+RELATIVE_BY_DEFAULT = ('exp', 'reciprocal', 'rsqrt')
 POLY_FUNCTIONS = tuple(EXACT)
 """The functions a `Poly` may approximate: those nn computes exactly (`EXACT`), each also a
 `polyzoo.fitting.FUNCTIONS` name (a test checks)."""
@@ -46,11 +49,17 @@ class Poly:
     squaring its relative error (Goldschmidt; the polynomial-guess-then-Newton scheme of Panda,
     CSCML 2022). Reciprocal only: a LayerNorm's rsqrt takes its steps from the `poly_rsqrt`
     site's `param`.
+
+    relative: fit (and judge) the error relative to |fn| instead of absolute; None: the
+    function's default (`RELATIVE_BY_DEFAULT`). An exp whose scores span tens of units cannot
+    be resolved with relative error at a useful degree in float64, and softmax only needs it
+    small against each row's largest term: `Poly('exp', 24, iv, relative=False)`.
     """
     fn: str
     degree: int
     interval: tuple[float, float]
     newton: int = 0
+    relative: bool | None = None
 
     def __post_init__(self):
         if self.fn not in POLY_FUNCTIONS:
@@ -65,9 +74,16 @@ class Poly:
         object.__setattr__(self, 'interval', (lo, hi))
         if not isinstance(self.newton, int) or not 0 <= self.newton <= MAX_NEWTON:
             raise ValueError(f'Poly newton is a step count in 0..{MAX_NEWTON}, got {self.newton!r}')
+        if self.relative not in (None, True, False):
+            raise ValueError(f'Poly relative is True, False or None, got {self.relative!r}')
         if self.newton and self.fn != 'reciprocal':
             raise ValueError(f'Newton steps are for a reciprocal Poly, not {self.fn!r} (a '
                              "LayerNorm's rsqrt takes them from its poly_rsqrt site's param)")
+
+    @property
+    def fit_relative(self) -> bool:
+        """Whether the fit minimises relative error (`relative`, else the function's default)."""
+        return self.fn in RELATIVE_BY_DEFAULT if self.relative is None else self.relative
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,8 +140,10 @@ class Site:
         for k in ('poly', 'aux'):
             if d[k] is not None:
                 d[k]['interval'] = list(d[k]['interval'])
-                if not d[k]['newton']:  # the JSON of specs without Newton steps is unchanged
+                if not d[k]['newton']:  # the JSON of specs left at the defaults is unchanged
                     del d[k]['newton']
+                if d[k]['relative'] is None:
+                    del d[k]['relative']
         return d
 
     @classmethod
@@ -138,7 +156,7 @@ class Site:
             if d.get(k) is not None:
                 p = dict(d[k])
                 d[k] = Poly(p['fn'], int(p['degree']), tuple(p['interval']),
-                            int(p.get('newton', 0)))
+                            int(p.get('newton', 0)), p.get('relative'))
         return cls(**d)
 
 

@@ -186,3 +186,21 @@ def test_refit_reports_a_refined_reciprocals_error_after_its_newton_steps():
     r = report['layer_0/attn/softmax/recip']
     assert r['newton'] == 2 and r['max_error'] > 0.3
     assert r['refined_error'] == pytest.approx(r['max_error'] ** 4)
+
+
+def test_an_exp_too_wide_for_relative_error_fits_with_absolute_error():
+    """Scores spanning [-22.6, 10.8] (measured in the attention menu's polyexp row): a degree-24
+    exp cannot be resolved with relative error in float64, and fits with `relative=False`."""
+    wide = {'layer_0/attn/softmax/exp': (-22.6, 10.8)}
+
+    def refit(relative):
+        spec = ApproxSpec(softmax=Site('polyexp', poly=Poly('exp', 24, (-8.0, 8.0),
+                                                                relative=relative),
+                                       aux=Poly('reciprocal', 8, (0.5, 4.0))))
+        model = models.create('bert-test', spec=spec, num_classes=2)
+        return models.refit(model, model.init(KEY, *_batches()[0]), wide)[1]
+
+    with pytest.raises(ValueError, match='relative error'):
+        refit(None)
+    r = refit(False)['layer_0/attn/softmax/exp']
+    assert r['relative'] is False and r['converged'] and r['max_error'] < 1e-3

@@ -30,6 +30,10 @@ def test_round_trip_keeps_overrides():
     back = ApproxSpec.from_json(spec.to_json())
     assert back == spec
     assert back.site('final_norm') == Site('layernorm')
+    exp = Poly('exp', 8, (-20.0, 10.0), relative=False)  # kept; left at None, not written
+    site = Site('polyexp', poly=exp, aux=Poly('reciprocal', 4, (1, 2)))
+    assert Site.from_dict(site.to_dict()).poly == exp
+    assert 'relative' not in Site('poly', Poly('gelu', 5, (-3, 3))).to_dict()['poly']
     assert back.site('layer_1/norm1') == spec.norm
 
 
@@ -53,6 +57,7 @@ def test_unknown_choice_lists_valid_and_names_site():
     (lambda: Poly('rsqrt', 4, (0, 1)), 'positive interval'),
     (lambda: Poly('gelu', 4, (-1, 1), newton=2), 'reciprocal'),
     (lambda: Poly('reciprocal', 4, (1, 2), newton=9), 'step count'),
+    (lambda: Poly('exp', 4, (-1, 1), relative='yes'), 'True, False or None'),
 ])
 def test_bad_polys_and_sites(bad, msg):
     with pytest.raises(ValueError, match=msg):
