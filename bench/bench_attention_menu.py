@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_attention_menu.py --steps-scale 0.125   # 1,000 steps each
     .venv/bin/python bench/bench_attention_menu.py --resume               # skip rows measured
+    .venv/bin/python bench/bench_attention_menu.py --resume --rerun polyexp   # measure it again
 
 The ViT Fashion-MNIST recipe (models/vit_fashion_poly.py: range-aware training, then every site
 calibrated and refitted) is run once per attention choice with only its softmax site changed,
@@ -99,6 +100,9 @@ def main(argv=None) -> int:
     ap.add_argument("--resume", action="store_true",
                     help="keep the rows of bench/results/attention_menu.json measured at this "
                          "--steps-scale and measure only the others")
+    ap.add_argument("--rerun", nargs="*", default=[], choices=list(MENU),
+                    help="with --resume, measure these again even if recorded (e.g. a failed "
+                         "row after its choice changed)")
     args = ap.parse_args(argv)
     if not 0 < args.steps_scale <= 1:
         ap.error(f"--steps-scale must be in (0, 1], got {args.steps_scale}")
@@ -109,7 +113,7 @@ def main(argv=None) -> int:
     old = json.loads(path.read_text()) if args.resume and path.exists() else {}
     if old.get("steps_scale") != args.steps_scale:
         old = {}
-    rows = {r["attention"]: r for r in old.get("rows", [])}
+    rows = {r["attention"]: r for r in old.get("rows", []) if r["attention"] not in args.rerun}
     twin = old.get("exact_twin")
     if twin is None:
         print("exact twin ...", flush=True)
