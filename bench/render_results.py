@@ -377,7 +377,8 @@ def menu_table(record: dict | None) -> str:
            "TFHE lookups per token | exports to TFHE |", "|---|---|---|---|---|---|---|---|---|"]
     for r in record["rows"]:
         share = r.get("out_of_range_share")
-        measured = (f"**failed**: {textwrap.shorten(r['failed'], 160, placeholder=' …')} | - | -" if r.get("failed") else
+        failed = r.get("failed") and textwrap.shorten(r["failed"], 160, placeholder=" …")
+        measured = (f"**failed**: {failed} | - | -" if failed else
                     f"{_pct(r['test_accuracy'])} | {-100 * r['drop_vs_exact']:+.2f} | "
                     f"{'-' if share is None else f'{100 * share:.4f}%'}")
         out.append(f"| `{r['attention']}` | {polys(r['site'])} | {measured} | "

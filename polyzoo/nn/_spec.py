@@ -74,7 +74,7 @@ class Poly:
         object.__setattr__(self, 'interval', (lo, hi))
         if not isinstance(self.newton, int) or not 0 <= self.newton <= MAX_NEWTON:
             raise ValueError(f'Poly newton is a step count in 0..{MAX_NEWTON}, got {self.newton!r}')
-        if self.relative not in (None, True, False):
+        if self.relative is not None and not isinstance(self.relative, bool):
             raise ValueError(f'Poly relative is True, False or None, got {self.relative!r}')
         if self.newton and self.fn != 'reciprocal':
             raise ValueError(f'Newton steps are for a reciprocal Poly, not {self.fn!r} (a '

@@ -37,6 +37,7 @@ def precise_batch_stats(model, variables: dict, inputs: tuple[np.ndarray, ...], 
                          f"statistics, got {len(inputs[0])}")
     per_batch = [jax.device_get(batch_stats(variables, *(x[i * batch_size:(i + 1) * batch_size]
                                                           for x in inputs))) for i in range(n)]
+
     def median(path, *stats):
         s = np.stack(stats)
         s = np.where(np.isfinite(s), s, np.nan)  # an overflowing batch is left out, not voted

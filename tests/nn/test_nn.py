@@ -30,11 +30,11 @@ def test_round_trip_keeps_overrides():
     back = ApproxSpec.from_json(spec.to_json())
     assert back == spec
     assert back.site('final_norm') == Site('layernorm')
+    assert back.site('layer_1/norm1') == spec.norm
     exp = Poly('exp', 8, (-20.0, 10.0), relative=False)  # kept; left at None, not written
     site = Site('polyexp', poly=exp, aux=Poly('reciprocal', 4, (1, 2)))
     assert Site.from_dict(site.to_dict()).poly == exp
     assert 'relative' not in Site('poly', Poly('gelu', 5, (-3, 3))).to_dict()['poly']
-    assert back.site('layer_1/norm1') == spec.norm
 
 
 def test_unknown_preset_lists_valid():
