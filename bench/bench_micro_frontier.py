@@ -17,7 +17,10 @@ parameters); -a<PIXELS> trains the float stage on every image moved by up to PIX
 (`Stage.shift`); -s<CHANNELS> (client split only) puts a convolutional stem before the patch
 embedding (`VitConfig.stem`: one 3x3 convolution to CHANNELS and a ReLU, Xiao et al. 2021),
 computed by the client in the clear with the embedding: the circuit is unchanged, the client
-computes (and learns the weights of) a small nonlinear feature map.
+computes (and learns the weights of) a small nonlinear feature map; -q<WIDTH> makes the
+queries, keys and values that wide (all heads together; `attention_dim`) instead of the
+model's width, -m<WIDTH> the MLP's hidden layer instead of twice the width: each inhibitor
+score and value term is one lookup per attention channel, so -q narrows attention alone.
 
 For each, with the recipe of vit-micro-mnist-qat (float stage, then its QAT finish; both
 budgets scaled by --steps-scale): float test accuracy before QAT, for a client split the
@@ -33,7 +36,7 @@ micro_frontier.json); --resume keeps those already measured at the same --steps-
 row records its own number of simulated digits and encrypted runs).
 
     .venv/bin/python bench/bench_micro_frontier.py [--configs t4-w8-dot-server ...]
-        [--steps-scale 1] [--n-sim 2000] [--n-encrypted 6] [--resume]
+        [--steps-scale 1] [--n-sim 2000] [--n-encrypted 6] [--resume [--rerun NAME ...]]
 """
 from __future__ import annotations
 
@@ -68,30 +71,36 @@ class Config:
     shift: int = 0  # float-stage augmentation (pixels)
     bits: int = DEFAULT_BITS  # activation grids
     stem: int = 0   # channels of the client's convolutional stem (VitConfig.stem); 0: none
+    qkv: int = 0    # width of queries, keys and values (VitConfig.attention_dim); 0: width
+    mlp: int = 0    # MLP hidden width; 0: twice the width
 
     @classmethod
     def parse(cls, name: str) -> "Config":
         try:
             t, w, attention, split, *suffixes = name.split("-")
             options = {s[0]: int(s[1:]) for s in suffixes}
-            if set(options) - {"r", "a", "b", "s"} or len(options) != len(suffixes):
+            if set(options) - set("rabsqm") or len(options) != len(suffixes):
                 raise ValueError(name)
             config = cls(int(t.removeprefix("t")), int(w.removeprefix("w")), attention, split,
                          options.get("r", DEFAULT_ROUNDING), options.get("a", 0),
-                         options.get("b", DEFAULT_BITS), options.get("s", 0))
+                         options.get("b", DEFAULT_BITS), options.get("s", 0),
+                         options.get("q", 0), options.get("m", 0))
         except (ValueError, IndexError):
             raise SystemExit(f"configuration {name!r}: write t<TOKENS>-w<WIDTH>-<dot|inhibitor>"
-                             "-<server|client>[-r<BITS>][-b<BITS>][-s<CHANNELS>][-a<PIXELS>], "
+                             "-<server|client>[-r<BITS>][-b<BITS>][-s<CHANNELS>][-q<WIDTH>][-m<WIDTH>]"
+                             "[-a<PIXELS>], "
                              "e.g. t4-w16-inhibitor-client-r6-a1") from None
         if (config.tokens not in PATCH or config.attention not in ("dot", "inhibitor")
                 or config.split not in ("server", "client") or config.width % 2
                 or not 2 <= config.rounding <= 16 or not 0 <= config.shift <= 4
                 or not 2 <= config.bits <= 8 or not 0 <= config.stem <= 64
-                or (config.stem and config.split != "client")):
+                or (config.stem and config.split != "client")
+                or config.qkv < 0 or config.qkv % 2 or config.mlp < 0):
             raise SystemExit(f"configuration {name!r}: tokens {sorted(PATCH)}, an even width, "
                              "attention dot or inhibitor, split server or client, rounding "
                              "2 to 16 bits, activations 2 to 8 bits, a stem of 1 to 64 "
-                             "channels (client split only), shift 0 to 4 pixels")
+                             "channels (client split only), an even attention width, a positive MLP "
+                             "width, shift 0 to 4 pixels")
         return config
 
     @property
@@ -103,6 +112,10 @@ class Config:
             name += f"-b{self.bits}"
         if self.stem:
             name += f"-s{self.stem}"
+        if self.qkv:
+            name += f"-q{self.qkv}"
+        if self.mlp:
+            name += f"-m{self.mlp}"
         return name + (f"-a{self.shift}" if self.shift else "")
 
     def site(self):
@@ -110,7 +123,7 @@ class Config:
 
         if self.attention == "dot":
             return Site("pointwise", fn="relu")
-        return Site("inhibitor", param=float(self.width // 2))  # γ = the head width
+        return Site("inhibitor", param=float((self.qkv or self.width) // 2))  # γ = head width
 
     def recipe(self):
         from polyzoo.export import micro
@@ -123,8 +136,10 @@ class Config:
         return dataclasses.replace(
             parent, name=f"bench-frontier-{self.name}", stages=(stage,),
             model=f"vit-micro/{PATCH[self.tokens]}",
-            overrides={**parent.overrides, "hidden": self.width, "mlp_dim": 2 * self.width,
-                       **({"stem": self.stem} if self.stem else {})},
+            overrides={**parent.overrides, "hidden": self.width,
+                       "mlp_dim": self.mlp or 2 * self.width,
+                       **({"stem": self.stem} if self.stem else {}),
+                       **({"attention_dim": self.qkv} if self.qkv else {})},
             finish_args={**parent.finish_args, "client_embeds": self.split == "client",
                          "quant": dataclasses.replace(parent.finish_args["quant"],
                                                       rounding_bits=self.rounding,
@@ -270,15 +285,22 @@ def main() -> None:
                         help="encrypted images per configuration (0: none)")
     parser.add_argument("--resume", action="store_true",
                         help="keep configurations already in the record with these settings")
+    parser.add_argument("--rerun", nargs="+", default=[], metavar="NAME",
+                        help="with --resume: measure these configurations again (e.g. with "
+                             "more encrypted images), keeping the others")
     args = parser.parse_args()
     configs = [Config.parse(c) for c in args.configs]
+    if args.rerun and not args.resume:
+        raise SystemExit("--rerun keeps the other rows of the record: use it with --resume")
+    configs += [c for c in map(Config.parse, args.rerun) if c not in configs]
     settings = {"steps_scale": args.steps_scale, "n_sim": args.n_sim,
                 "n_encrypted": args.n_encrypted}
     path = RESULTS / f"{NAME}.json"
     old = json.loads(path.read_text()) if args.resume and path.exists() else {}
     # rows keep their own sample counts (n_sim, encrypted_runs_s): a resumed record may mix
+    rerun = {Config.parse(c).name for c in args.rerun}
     results = {k: v for k, v in old.get("results", {}).items()
-               if v.get("steps_scale", 1.0) == args.steps_scale}
+               if v.get("steps_scale", 1.0) == args.steps_scale and k not in rerun}
 
     ds, inputs = mnist_inputs()
     baseline = old.get("baseline") if results else None

@@ -52,6 +52,10 @@ class BertConfig:
     # encoder starts with a linear map back to `hidden` (`chunk_proj`): attention, whose cost
     # grows with the square of the tokens, sees max_len / chunk of them.
     chunk: int = 1
+    # > 0: the width of the queries, keys and values (all heads together) when narrower than
+    # `hidden`; 0: `hidden`. Attention's cost under TFHE grows with this width (each inhibitor
+    # score and value term is one lookup per channel), the MLP's and residual's do not.
+    attention_dim: int = 0
 
     def __post_init__(self):
         _check_common(self, self.hidden)
@@ -92,6 +96,10 @@ class VitConfig:
     # local edges rather than raw pixels. 0: the plain linear patch embedding.
     stem: int = 0
     patch_width: int = 0  # 0: square patches (patch x patch)
+    # > 0: the width of the queries, keys and values (all heads together) when narrower than
+    # `hidden`; 0: `hidden`. Attention's cost under TFHE grows with this width (each inhibitor
+    # score and value term is one lookup per channel), the MLP's and residual's do not.
+    attention_dim: int = 0
 
     def __post_init__(self):
         _check_common(self, self.hidden)
@@ -119,6 +127,9 @@ def _check_common(cfg, hidden):
         raise ValueError(f'{cfg.name}: sizes must be positive, got {cfg}')
     if hidden % cfg.heads:
         raise ValueError(f'{cfg.name}: hidden {hidden} is not divisible by heads {cfg.heads}')
+    if cfg.attention_dim < 0 or cfg.attention_dim % cfg.heads:
+        raise ValueError(f'{cfg.name}: attention_dim must be 0 (the hidden width) or a positive '
+                         f'multiple of heads {cfg.heads}, got {cfg.attention_dim}')
     if cfg.num_classes < 0:
         raise ValueError(f'{cfg.name}: num_classes must be >= 0')
 

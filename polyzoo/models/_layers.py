@@ -8,24 +8,26 @@ from polyzoo.nn import ApproxSpec, get_choice, make_activation, make_norm
 
 class Attention(nn.Module):
     """Multi-head self-attention; the site '<path>/softmax' names the attention (its
-    choice's `attend`): dot-product with that score normaliser, or inhibitor attention."""
+    choice's `attend`): dot-product with that score normaliser, or inhibitor attention.
+    Queries, keys and values are `dim` wide (0: `hidden`), the output `hidden`."""
     hidden: int
     heads: int
     spec: ApproxSpec
     site: str
     reference: bool = False
+    dim: int = 0
 
     @nn.compact
     def __call__(self, x, mask4=None):  # x (B, S, H), mask4 (B, 1, 1, S) or None
         b, s, h = x.shape
-        dh = h // self.heads
-        split = lambda t: t.reshape(b, s, self.heads, dh)  # (B, S, heads, dh)
-        q = split(nn.Dense(h, name='query')(x))
-        k = split(nn.Dense(h, name='key')(x))
-        v = split(nn.Dense(h, name='value')(x))
+        d = self.dim or h
+        split = lambda t: t.reshape(b, s, self.heads, d // self.heads)  # (B, S, heads, dh)
+        q = split(nn.Dense(d, name='query')(x))
+        k = split(nn.Dense(d, name='key')(x))
+        v = split(nn.Dense(d, name='value')(x))
         # dot-product attention through the site's normaliser, or the choice's own (inhibitor)
         o = get_choice(self.spec.site(self.site).choice, 'softmax').attend(self, q, k, v, mask4)
-        return nn.Dense(h, name='out')(o.reshape(b, s, h))
+        return nn.Dense(h, name='out')(o.reshape(b, s, d))
 
 
 class Mlp(nn.Module):
@@ -52,6 +54,7 @@ class Block(nn.Module):
     prenorm: bool
     dropout: float = 0.0
     reference: bool = False
+    attention_dim: int = 0  # 0: hidden
 
     @nn.compact
     def __call__(self, x, mask4=None, train: bool = False):
@@ -59,7 +62,7 @@ class Block(nn.Module):
         norm = lambda n: make_norm(self.spec.site(f'{p}/{n}'), eps=self.eps,
                                    reference=self.reference, name=n)
         attn = Attention(self.hidden, self.heads, self.spec, f'{p}/attn/softmax',
-                         reference=self.reference, name='attn')
+                         reference=self.reference, dim=self.attention_dim, name='attn')
         mlp = Mlp(self.hidden, self.mlp_dim, self.spec, f'{p}/mlp/act',
                   reference=self.reference, name='mlp')
         drop = nn.Dropout(self.dropout, deterministic=not train)

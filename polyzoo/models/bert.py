@@ -40,7 +40,8 @@ class Bert(nn.Module):
         for i in range(c.num_layers):
             setattr(self, f'layer_{i}', Block(c.hidden, c.heads, c.mlp_dim, c.eps, self.spec,
                                               prenorm=False, dropout=c.dropout,
-                                              reference=self.reference))
+                                              reference=self.reference,
+                                              attention_dim=c.attention_dim))
         if c.chunk > 1:
             self.chunk_proj = nn.Dense(c.hidden)
         if c.num_classes:

@@ -47,7 +47,8 @@ class Vit(nn.Module):
         for i in range(c.num_layers):
             setattr(self, f'layer_{i}', Block(c.hidden, c.heads, c.mlp_dim, c.eps, self.spec,
                                               prenorm=True, dropout=c.dropout,
-                                              reference=self.reference))
+                                              reference=self.reference,
+                                              attention_dim=c.attention_dim))
         self.final_norm = make_norm(self.spec.site('final_norm'), eps=c.eps,
                                     reference=self.reference)
         if c.num_classes:

@@ -325,3 +325,31 @@ def test_rectangular_patches_cut_rows_then_columns():
     expected = patch @ v['params']['embed']['kernel'] + v['params']['embed']['bias'][None]
     np.testing.assert_allclose(x[:, 1], expected + v['params']['pos_embedding'][:, 1],
                                atol=1e-5)
+
+
+def test_narrow_attention_is_full_attention_with_zero_channels():
+    """attention_dim 8 on width 16: q, k, v are 8 wide (4 per head); with inhibitor attention
+    it equals the width-16 model whose extra channels in each head are zero (|0 − 0| adds
+    nothing to a score, ReLU(0 − Z) is 0 for Z >= 0)."""
+    spec = ApproxSpec(softmax=Site('inhibitor', param=2.0))
+    narrow = models.create('vit-test', spec=spec, attention_dim=8)
+    images = _images()
+    v = narrow.init(KEY, images)
+    attn = v['params']['layer_0']['attn']
+    assert attn['query']['kernel'].shape == (16, 8) and attn['out']['kernel'].shape == (8, 16)
+
+    def widen(kernel, bias):  # (16, 8) heads of 4 -> (16, 16) heads of 8, zero channels added
+        k = jnp.zeros((16, 2, 8)).at[:, :, :4].set(kernel.reshape(16, 2, 4))
+        return {'kernel': k.reshape(16, 16),
+                'bias': jnp.zeros((2, 8)).at[:, :4].set(bias.reshape(2, 4)).reshape(16)}
+
+    wide_attn = {n: widen(attn[n]['kernel'], attn[n]['bias']) for n in ('query', 'key', 'value')}
+    out = jnp.zeros((2, 8, 16)).at[:, :4].set(attn['out']['kernel'].reshape(2, 4, 16))
+    wide_attn['out'] = {'kernel': out.reshape(16, 16), 'bias': attn['out']['bias']}
+    layer = {**v['params']['layer_0'], 'attn': wide_attn}
+    wide = {**v, 'params': {**v['params'], 'layer_0': layer}}
+    np.testing.assert_allclose(narrow.apply(v, images),
+                               models.create('vit-test', spec=spec).apply(wide, images),
+                               atol=1e-5)
+    with pytest.raises(ValueError, match='attention_dim must be 0 .* multiple of heads 2'):
+        models.create('vit-test', attention_dim=5)
