@@ -20,7 +20,8 @@ computed by the client in the clear with the embedding: the circuit is unchanged
 computes (and learns the weights of) a small nonlinear feature map; -q<WIDTH> makes the
 queries, keys and values that wide (all heads together; `attention_dim`) instead of the
 model's width, -m<WIDTH> the MLP's hidden layer instead of twice the width: each inhibitor
-score and value term is one lookup per attention channel, so -q narrows attention alone.
+score and value term is one lookup per attention channel, so -q narrows attention alone;
+-k<THOUSANDS> runs that many thousand QAT steps instead of the recipe's 6.
 
 For each, with the recipe of vit-micro-mnist-qat (float stage, then its QAT finish; both
 budgets scaled by --steps-scale): float test accuracy before QAT, for a client split the
@@ -73,29 +74,31 @@ class Config:
     stem: int = 0   # channels of the client's convolutional stem (VitConfig.stem); 0: none
     qkv: int = 0    # width of queries, keys and values (VitConfig.attention_dim); 0: width
     mlp: int = 0    # MLP hidden width; 0: twice the width
+    qat_steps: int = 0  # thousands of QAT steps; 0: the recipe's
 
     @classmethod
     def parse(cls, name: str) -> "Config":
         try:
             t, w, attention, split, *suffixes = name.split("-")
             options = {s[0]: int(s[1:]) for s in suffixes}
-            if set(options) - set("rabsqm") or len(options) != len(suffixes):
+            if set(options) - set("rabsqmk") or len(options) != len(suffixes):
                 raise ValueError(name)
             config = cls(int(t.removeprefix("t")), int(w.removeprefix("w")), attention, split,
                          options.get("r", DEFAULT_ROUNDING), options.get("a", 0),
                          options.get("b", DEFAULT_BITS), options.get("s", 0),
-                         options.get("q", 0), options.get("m", 0))
+                         options.get("q", 0), options.get("m", 0), options.get("k", 0))
         except (ValueError, IndexError):
             raise SystemExit(f"configuration {name!r}: write t<TOKENS>-w<WIDTH>-<dot|inhibitor>"
                              "-<server|client>[-r<BITS>][-b<BITS>][-s<CHANNELS>][-q<WIDTH>][-m<WIDTH>]"
-                             "[-a<PIXELS>], "
+                             "[-k<THOUSANDS>][-a<PIXELS>], "
                              "e.g. t4-w16-inhibitor-client-r6-a1") from None
         if (config.tokens not in PATCH or config.attention not in ("dot", "inhibitor")
                 or config.split not in ("server", "client") or config.width % 2
                 or not 2 <= config.rounding <= 16 or not 0 <= config.shift <= 4
                 or not 2 <= config.bits <= 8 or not 0 <= config.stem <= 64
                 or (config.stem and config.split != "client")
-                or config.qkv < 0 or config.qkv % 2 or config.mlp < 0):
+                or config.qkv < 0 or config.qkv % 2 or config.mlp < 0
+                or config.qat_steps < 0):
             raise SystemExit(f"configuration {name!r}: tokens {sorted(PATCH)}, an even width, "
                              "attention dot or inhibitor, split server or client, rounding "
                              "2 to 16 bits, activations 2 to 8 bits, a stem of 1 to 64 "
@@ -116,6 +119,8 @@ class Config:
             name += f"-q{self.qkv}"
         if self.mlp:
             name += f"-m{self.mlp}"
+        if self.qat_steps:
+            name += f"-k{self.qat_steps}"
         return name + (f"-a{self.shift}" if self.shift else "")
 
     def site(self):
@@ -141,6 +146,7 @@ class Config:
                        **({"stem": self.stem} if self.stem else {}),
                        **({"attention_dim": self.qkv} if self.qkv else {})},
             finish_args={**parent.finish_args, "client_embeds": self.split == "client",
+                         **({"steps": 1000 * self.qat_steps} if self.qat_steps else {}),
                          "quant": dataclasses.replace(parent.finish_args["quant"],
                                                       rounding_bits=self.rounding,
                                                       bits=self.bits)})
