@@ -89,8 +89,8 @@ class Config:
                          options.get("q", 0), options.get("m", 0), options.get("k", 0))
         except (ValueError, IndexError):
             raise SystemExit(f"configuration {name!r}: write t<TOKENS>-w<WIDTH>-<dot|inhibitor>"
-                             "-<server|client>[-r<BITS>][-b<BITS>][-s<CHANNELS>][-q<WIDTH>][-m<WIDTH>]"
-                             "[-k<THOUSANDS>][-a<PIXELS>], "
+                             "-<server|client>[-r<BITS>][-b<BITS>][-s<CHANNELS>][-q<WIDTH>]"
+                             "[-m<WIDTH>][-k<THOUSANDS>][-a<PIXELS>], "
                              "e.g. t4-w16-inhibitor-client-r6-a1") from None
         if (config.tokens not in PATCH or config.attention not in ("dot", "inhibitor")
                 or config.split not in ("server", "client") or config.width % 2
@@ -102,8 +102,8 @@ class Config:
             raise SystemExit(f"configuration {name!r}: tokens {sorted(PATCH)}, an even width, "
                              "attention dot or inhibitor, split server or client, rounding "
                              "2 to 16 bits, activations 2 to 8 bits, a stem of 1 to 64 "
-                             "channels (client split only), an even attention width, a positive MLP "
-                             "width, shift 0 to 4 pixels")
+                             "channels (client split only), an even attention width, a "
+                             "positive MLP width, shift 0 to 4 pixels")
         return config
 
     @property

@@ -320,6 +320,7 @@ def frontier_plot(record: dict | None) -> None:
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4.2))
     style = {"dot": ("o", "tab:blue"), "inhibitor": ("s", "tab:orange")}
     rows = record["results"]
+
     def adds_nothing(r):  # the client's features alone are as accurate as the circuit
         alone = r.get("client_alone_accuracy")
         return alone is not None and alone >= r["emulated_test_accuracy"]
