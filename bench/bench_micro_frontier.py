@@ -298,15 +298,16 @@ def main() -> None:
     configs = [Config.parse(c) for c in args.configs]
     if args.rerun and not args.resume:
         raise SystemExit("--rerun keeps the other rows of the record: use it with --resume")
-    configs += [c for c in map(Config.parse, args.rerun) if c not in configs]
+    rerun = [Config.parse(c) for c in args.rerun]
+    configs += [c for c in rerun if c not in configs]
     settings = {"steps_scale": args.steps_scale, "n_sim": args.n_sim,
                 "n_encrypted": args.n_encrypted}
     path = RESULTS / f"{NAME}.json"
     old = json.loads(path.read_text()) if args.resume and path.exists() else {}
     # rows keep their own sample counts (n_sim, encrypted_runs_s): a resumed record may mix
-    rerun = {Config.parse(c).name for c in args.rerun}
+    again = {c.name for c in rerun}
     results = {k: v for k, v in old.get("results", {}).items()
-               if v.get("steps_scale", 1.0) == args.steps_scale and k not in rerun}
+               if v.get("steps_scale", 1.0) == args.steps_scale and k not in again}
 
     ds, inputs = mnist_inputs()
     baseline = old.get("baseline") if results else None

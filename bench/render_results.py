@@ -174,8 +174,8 @@ def frontier_table(record: dict | None) -> str:
                 + ("" if not best.get("client_alone_accuracy") else
                    f" A linear head on what its client sends reaches "
                    f"{_pct(best['client_alone_accuracy'])} with no circuit"
-                   + (": its encrypted block adds nothing." if best["client_alone_accuracy"]
-                      >= best["emulated_test_accuracy"] else "."))),
+                   + (": its encrypted block adds nothing." if _adds_nothing(best)
+                      else "."))),
              "", "Linear head on the client's output: logistic regression on what the "
              "client sends (C chosen on validation), no circuit at all; where it is as "
              "accurate as the circuit, the encrypted block adds nothing (- : not measured). "
@@ -302,6 +302,12 @@ def micro_bert_table(record: dict | None, manifest: dict) -> str:
     return "\n".join(rows)
 
 
+def _adds_nothing(row: dict) -> bool:
+    """Whether a linear head on what the row's client sends is as accurate as its circuit."""
+    alone = row.get("client_alone_accuracy")
+    return alone is not None and alone >= row["emulated_test_accuracy"]
+
+
 def frontier_plot(record: dict | None) -> None:
     """docs/img/micro-frontier.png: simulated accuracy against encrypted seconds per image
     (left, the timed configurations) and emulated accuracy on the whole test split against
@@ -320,14 +326,9 @@ def frontier_plot(record: dict | None) -> None:
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4.2))
     style = {"dot": ("o", "tab:blue"), "inhibitor": ("s", "tab:orange")}
     rows = record["results"]
-
-    def adds_nothing(r):  # the client's features alone are as accurate as the circuit
-        alone = r.get("client_alone_accuracy")
-        return alone is not None and alone >= r["emulated_test_accuracy"]
-
-    useful = [r for r in rows.values() if not adds_nothing(r)]
+    useful = [r for r in rows.values() if not _adds_nothing(r)]
     front = sorted((n for n, r in rows.items()  # no other row as cheap and more accurate
-                    if r in useful and not any(
+                    if not _adds_nothing(r) and not any(
                         o["complexity"] <= r["complexity"]
                         and o["emulated_test_accuracy"] > r["emulated_test_accuracy"]
                         for o in useful)), key=lambda n: rows[n]["complexity"])
@@ -335,7 +336,7 @@ def frontier_plot(record: dict | None) -> None:
         marker, colour = style[r["config"]["attention"]]
         fill = colour if r["client_embeds"] else "none"
         client_alone = r.get("client_alone_accuracy")
-        crossed = adds_nothing(r)
+        crossed = _adds_nothing(r)
         if r.get("encrypted_s_per_image"):
             point = (r["encrypted_s_per_image"], 100 * r["simulated_accuracy"])
             ax.scatter(*point, marker=marker, edgecolors=colour, facecolors=fill, s=50)

@@ -11,8 +11,6 @@ import numpy as np
 from polyzoo.models._range_penalty import range_penalty
 from polyzoo.models._sites import approx_sites, model_polys, set_approx, site_inputs
 
-_POSITIVE = ('reciprocal', 'rsqrt')
-
 
 def _as_args(batch):
     return tuple(batch) if isinstance(batch, (tuple, list)) else (batch,)
@@ -76,7 +74,7 @@ def widen(ranges: dict[str, tuple[float, float]], model, margin: float
     for s, (lo, hi) in ranges.items():
         w = max(hi - lo, 1e-3 * max(abs(lo), abs(hi), 1.0))
         a, b = lo - margin * w, hi + margin * w
-        if polys[s].fn in _POSITIVE:  # stay inside the function's domain
+        if polys[s].positive_domain:  # stay inside the function's domain
             if lo > 0:
                 a = max(a, 0.5 * lo)
             else:

@@ -96,10 +96,7 @@ class VitConfig:
     # local edges rather than raw pixels. 0: the plain linear patch embedding.
     stem: int = 0
     patch_width: int = 0  # 0: square patches (patch x patch)
-    # > 0: the width of the queries, keys and values (all heads together) when narrower than
-    # `hidden`; 0: `hidden`. Attention's cost under TFHE grows with this width (each inhibitor
-    # score and value term is one lookup per channel), the MLP's and residual's do not.
-    attention_dim: int = 0
+    attention_dim: int = 0  # as BertConfig.attention_dim
 
     def __post_init__(self):
         _check_common(self, self.hidden)

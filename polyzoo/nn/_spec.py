@@ -23,6 +23,8 @@ MAX_NEWTON = 4  # each step squares the relative error: 4 take 30% to float32 pr
 # Fitted with relative error unless a Poly says otherwise: their values span orders of
 # magnitude on an interval, and what follows them (a product, a normaliser) scales with them.
 RELATIVE_BY_DEFAULT = ('exp', 'reciprocal', 'rsqrt')
+# Defined for positive inputs only: a Poly of one needs, and calibration keeps, lo > 0.
+POSITIVE_DOMAIN = ('reciprocal', 'rsqrt')
 POLY_FUNCTIONS = tuple(EXACT)
 """The functions a `Poly` may approximate: those nn computes exactly (`EXACT`), each also a
 `polyzoo.fitting.FUNCTIONS` name (a test checks)."""
@@ -69,7 +71,7 @@ class Poly:
         lo, hi = (float(v) for v in self.interval)
         if not lo < hi:
             raise ValueError(f'polynomial interval must have lo < hi, got {self.interval!r}')
-        if self.fn in ('reciprocal', 'rsqrt') and lo <= 0:
+        if self.fn in POSITIVE_DOMAIN and lo <= 0:
             raise ValueError(f'{self.fn} needs a positive interval, got {self.interval!r}')
         object.__setattr__(self, 'interval', (lo, hi))
         if not isinstance(self.newton, int) or not 0 <= self.newton <= MAX_NEWTON:
@@ -84,6 +86,11 @@ class Poly:
     def fit_relative(self) -> bool:
         """Whether the fit minimises relative error (`relative`, else the function's default)."""
         return self.fn in RELATIVE_BY_DEFAULT if self.relative is None else self.relative
+
+    @property
+    def positive_domain(self) -> bool:
+        """Whether the function is defined for positive inputs only (its interval's lo > 0)."""
+        return self.fn in POSITIVE_DOMAIN
 
 
 @dataclasses.dataclass(frozen=True)
