@@ -157,8 +157,9 @@ def batched(fn, x: np.ndarray, chunk: int = 500) -> np.ndarray:
 
 
 def measure(config: Config, ds, inputs, *, steps_scale: float, n_sim: int, n_encrypted: int,
-            runs: str) -> dict:
-    """Train, QAT-finetune, compile, simulate and (n_encrypted) run one configuration."""
+            runs: str, encrypt_below: float | None = None) -> dict:
+    """Train, QAT-finetune, compile, simulate and (n_encrypted) run one configuration; with
+    `encrypt_below`, only a circuit whose compiler cost estimate is below it runs encrypted."""
     import jax
 
     from polyzoo.export import (Knobs, QuantSpec, check_onnx, circuit_report, compile_onnx,
@@ -226,7 +227,7 @@ def measure(config: Config, ds, inputs, *, steps_scale: float, n_sim: int, n_enc
         "complexity": float(circuit.fhe_circuit.statistics["complexity"]),
         "compile_seconds": round(report.compile_seconds, 1), "knobs": report.knobs,
     }
-    if n_encrypted:
+    if n_encrypted and (encrypt_below is None or row["complexity"] < encrypt_below):
         row.update(encrypted(circuit, xs, simulated, n_encrypted))
     return row
 
@@ -241,7 +242,8 @@ def measure_missing(configs, results: dict, ds, inputs, args):
                 continue
             t0 = time.perf_counter()
             row = measure(config, ds, inputs, steps_scale=args.steps_scale, n_sim=args.n_sim,
-                          n_encrypted=args.n_encrypted, runs=runs)
+                          n_encrypted=args.n_encrypted, runs=runs,
+                          encrypt_below=getattr(args, "encrypt_below", None))
             row.update(seconds=round(time.perf_counter() - t0, 1),
                        steps_scale=args.steps_scale)
             results[config.name] = row

@@ -255,6 +255,35 @@ def peer_table(record: dict | None, manifest: dict) -> str:
     return "\n".join(rows)
 
 
+def latency_table(record: dict | None, manifest: dict) -> str:
+    """bench_zoo_latency.py's record: the zoo's encrypted entries timed in turns."""
+    if record is None:
+        return "No record yet: run `.venv/bin/python bench/bench_zoo_latency.py`."
+    rows = ["| entry | float (stored network) | simulated | drop | baseline, same split | "
+            "PBS | cost estimate | first image s | s / image (median) | / first entry | "
+            "encrypted = simulated |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in record["entries"]:
+        entry = manifest["entries"].get(r["model"], {})
+        stale = not entry or r.get("checkpoint") != checkpoint_digest(entry)
+        acc = entry.get("metrics", {}).get("accuracy")
+        drop = "-" if acc is None else f"{100 * (acc - r['simulated_accuracy']):.2f}"
+        b = entry.get("baseline")
+        base = "-" if not b else (f"{b['name']} {_pct(b['accuracy'])} "
+                                  f"({100 * (r['simulated_accuracy'] - b['accuracy']):+.2f})")
+        rows.append(
+            f"| `{r['model']}`{' (**stale record**)' if stale else ''} | {_pct(acc)} | "
+            f"**{_pct(r['simulated_accuracy'])}** ({r['n_sim']}) | {drop} | {base} | "
+            f"{r['pbs']:,} | {r['compiler_complexity']:.2e} | {r['encrypted_first_s']} | "
+            f"**{r['encrypted_s_per_image']}** ({len(r['encrypted_runs_s']) - 1}) | "
+            f"{r['s_per_image_over_reference']:.2f}x | {r['encrypted_equal_outputs']} |")
+    return "\n".join(rows + [
+        "", "Simulated: Concrete-ML's simulation of the compiled circuit on the first (n) test "
+        "digits; drop: float forward of the stored network minus simulated. One image per entry "
+        "per round, in turns; the median leaves out the first. Record: "
+        f"`bench/results/zoo_latency.json` (commit {record['commit']}, {record['date']}, load "
+        f"average {record['load_average_1min']})."])
+
+
 def micro_bert_table(record: dict | None, manifest: dict) -> str:
     """bench_micro_bert.py's record: each encrypted micro BERT beside the bag of words."""
     if record is None:
@@ -434,15 +463,24 @@ def scaling_table(record: dict | None) -> str:
     out = ["| tokens | width | attention | PBS | of them in attention | widest lookup (bits) "
            "| compiler cost estimate | seconds per image | emulated accuracy |",
            "|---|---|---|---|---|---|---|---|---|"]
+    rate = record.get("seconds_per_cost")
     for r in rows:
         c, secs = r["config"], r.get("encrypted_s_per_image")
         runs = len(r.get("encrypted_runs_s") or [])
+        if secs:
+            timing = f"**{secs:.1f}** (median of {runs - 1} after the first)"
+        else:
+            timing = "not run" + (f" (≈ {r['complexity'] * rate:,.0f} from its cost estimate)"
+                                  if rate else "")
         out.append(f"| {c['tokens']} | {c['width']} | {c['attention']} | {r['pbs']:,} | "
                    f"{r['attention_layers_pbs']:,} | {r['max_bit_width']} | "
-                   f"{r['complexity']:.2e} | "
-                   + ("not run" if not secs else f"{secs:.1f} (median of {runs - 1} after the "
-                      f"first)") + f" | {_pct(r['emulated_test_accuracy'])} |")
+                   f"{r['complexity']:.2e} | {timing} | {_pct(r['emulated_test_accuracy'])} |")
     s = record["settings"]
+    if rate:
+        out.append(f"\nSeconds in bold were measured. The others are estimates: the cost "
+                   f"estimate times the median rate of the timed rows ({1e10 * rate:.2f} s "
+                   "per 1e10); they ran no encrypted image (cost estimate above "
+                   f"{s.get('encrypt_below', 0):.0e}).")
     out.append(f"\nFrom `bench/results/micro_scaling.json` (commit {record['commit']}, "
                f"{record['date']}, load average {record['load_average_1min']}): every model "
                f"trained at {s['steps_scale']} of the zoo's budget, so the accuracies are not "
@@ -452,8 +490,8 @@ def scaling_table(record: dict | None) -> str:
 
 
 def scaling_plot(record: dict | None) -> None:
-    """docs/img/micro-scaling.png: PBS (left) and encrypted seconds per image (right)
-    against tokens, one line per width and attention."""
+    """docs/img/micro-scaling.png: PBS, compiler cost estimate and measured encrypted seconds
+    per image against tokens, one line per width and attention."""
     if record is None:
         return
     import matplotlib
@@ -461,7 +499,7 @@ def scaling_plot(record: dict | None) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     colours = {8: "tab:green", 16: "tab:purple", 32: "tab:red"}
     lines = {"dot": ("o", "-"), "inhibitor": ("s", "--")}
     groups: dict = {}
@@ -473,14 +511,17 @@ def scaling_plot(record: dict | None) -> None:
         marker, ls = lines[attention]
         style = dict(marker=marker, ls=ls, color=colours.get(width, "k"),
                      label=f"width {width}, {attention}")
-        axes[0].plot([r["config"]["tokens"] for r in rows], [r["pbs"] for r in rows], **style)
+        tokens = [r["config"]["tokens"] for r in rows]
+        axes[0].plot(tokens, [r["pbs"] for r in rows], **style)
+        axes[1].plot(tokens, [r["complexity"] for r in rows], **style)
         timed = [r for r in rows if r.get("encrypted_s_per_image")]
         if timed:
-            axes[1].plot([r["config"]["tokens"] for r in timed],
+            axes[2].plot([r["config"]["tokens"] for r in timed],
                          [r["encrypted_s_per_image"] for r in timed], **style)
     axes[0].set(ylabel="PBS per image", title="table lookups against tokens")
-    axes[1].set(ylabel="encrypted seconds per image (median, 2 cores)",
-                title="latency against tokens")
+    axes[1].set(ylabel="Concrete's cost estimate", title="cost estimate against tokens")
+    axes[2].set(ylabel="encrypted seconds per image (median, 2 cores)",
+                title="measured latency (circuits below the cost cap)")
     for a in axes:
         a.set(xlabel="tokens", xscale="log", yscale="log")
         a.set_xticks([4, 8, 16], labels=["4", "8", "16"])
@@ -502,6 +543,7 @@ def tables() -> dict[str, str]:
             "menu": menu_table(_record("attention_menu")),
             "peer": peer_table(_record("encrypted_peer"), manifest),
             "micro_bert": micro_bert_table(_record("micro_bert"), manifest),
+            "latency": latency_table(_record("zoo_latency"), manifest),
             "knobs": knobs_table({p.stem: json.loads(p.read_text())
                                   for p in sorted(RESULTS.glob("crypto_knobs_*.json"))})}
 
