@@ -525,6 +525,7 @@ def scaling_plot(record: dict | None) -> None:
     for a in axes:
         a.set(xlabel="tokens", xscale="log", yscale="log")
         a.set_xticks([4, 8, 16], labels=["4", "8", "16"])
+        a.set_xticks([], minor=True)
         a.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
     fig.tight_layout()

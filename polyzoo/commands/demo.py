@@ -1,9 +1,9 @@
 """`polyzoo demo`: the main job, end to end on encrypted data.
 
-Loads the zoo's fastest encrypted model ahead of its baseline, the micro ViT
-`vit-micro-mnist-inhibitor-w24-q4` (MNIST, 4 tokens, width 24, inhibitor attention 4 channels
-wide, accumulators rounded to 6 bits, patch embedding computed by the client; recipe
-models/vit_micro_mnist_inhibitor_w24_q4.py), compiles it to a TFHE circuit, reports the
+Loads the zoo's fastest and most accurate encrypted model, the micro ViT
+`vit-micro-mnist-inhibitor-w24-q4-b5` (MNIST, 4 tokens, width 24, inhibitor attention 4
+channels wide, 5-bit activations, accumulators rounded to 6 bits, patch embedding computed by
+the client; recipe models/vit_micro_mnist_inhibitor_w24_q4_b5.py), compiles it to a TFHE circuit, reports the
 circuit and its simulated accuracy beside the plaintext baseline of the same split,
 generates keys, and runs a test image encrypted: the same steps as `polyzoo export` followed
 by `polyzoo run-encrypted`.
@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import time
 
-DEMO_MODEL = "vit-micro-mnist-inhibitor-w24-q4"
+DEMO_MODEL = "vit-micro-mnist-inhibitor-w24-q4-b5"
 
 
 def register(subparsers) -> None:
@@ -22,9 +22,9 @@ def register(subparsers) -> None:
         description=__doc__.split("\n\n")[1])
     p.add_argument("--model", default=DEMO_MODEL,
                    help=f"what to export (as `polyzoo export NAME`; default {DEMO_MODEL}; "
-                        "vit-micro-mnist-inhibitor (width 32) and vit-micro-mnist-inhibitor-w24 "
-                        "(attention 24 wide) are slower; vit-micro-mnist-qat is faster and "
-                        "behind the baseline)")
+                        "vit-micro-mnist-inhibitor-w24-q4 (6-bit activations) and the wider "
+                        "vit-micro-mnist-inhibitor and -w24 are slower; vit-micro-mnist-qat is "
+                        "faster and behind the baseline)")
     p.add_argument("--n-test", type=int, default=200,
                    help="test images for the float and simulated accuracy (default 200; "
                         "docs/results/encrypted.md gives the simulation time)")

@@ -29,8 +29,10 @@ def run(closed: _jaxpr.ClosedJaxpr, args, data_argnums, sites: "Sites") -> list:
 
 
 def _input_triple(x, sites: "Sites"):
-    """A model input as a (value, data, grid) triple, quantised on its input_bits grid."""
-    value, grid = sites.activation(x, bits=sites.input_bits)
+    """A model input as a (value, data, grid) triple, quantised on its input_bits grid: signed
+    symmetric where the spec's signed sites say so (client embeddings), so that the products
+    that read it round accumulators without a zero-point offset."""
+    value, grid = sites.activation(x, bits=sites.input_bits, signed=sites.signed_at(sites.count))
     return value, True, grid
 
 
@@ -112,15 +114,19 @@ class Sites:
                              "quantisation sites: recompute them with activation_ranges")
         return self.ranges[i][0], self.ranges[i][1]
 
-    def activation(self, x, already=None, bits=None):
-        """(quantised x, its (scale, zero point)) on an unsigned grid of `bits` (default
-        n_bits); a value already quantised passes as is."""
+    def signed_at(self, site: int) -> bool:
+        """Whether the spec puts `site` on a signed symmetric grid."""
+        return site < len(self.signed) and self.signed[site]
+
+    def activation(self, x, already=None, bits=None, signed=False):
+        """(quantised x, its (scale, zero point)) on an unsigned (or `signed` symmetric) grid
+        of `bits` (default n_bits); a value already quantised passes as is."""
         if already:
             return x, already
         lo, hi = self._range(x)
         if self.n_bits is None:  # float: no quantiser, but a site (same sites as quantised)
             return x, (lo, hi)
-        return self.mark(quant_activation(x, lo, hi, bits or self.n_bits))
+        return self.mark(quant_activation(x, lo, hi, bits or self.n_bits, signed))
 
     def mark(self, quantised):
         """Remember at which site the grid of a (value, grid) pair was calibrated."""
@@ -188,7 +194,7 @@ def _product(eqn, ins, sites: Sites):
             site = sites.count
             lo, hi = sites._range(v)
             bits = sites.product_bits if fx and fy else sites.n_bits
-            signed = not (fx and fy) and site < len(sites.signed) and sites.signed[site]
+            signed = not (fx and fy) and sites.signed_at(site)
             grids.append(sites.mark(quant_activation(v, lo, hi, bits, signed)))
         else:
             grids.append(quant_weight(v, sites.weight_bits))

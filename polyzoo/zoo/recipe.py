@@ -24,6 +24,7 @@ Every stage writes orbax checkpoints under `data/runs/<name>/<stage>/` (the fini
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import importlib.util
 import json
 import time
@@ -278,18 +279,28 @@ def claimed_run_dir(recipe: Recipe, stage: Stage | str, runs=None) -> Path:
     shaping = (recipe.model, recipe.dataset, recipe.batch_size, recipe.seed, recipe.overrides,
                recipe.init, recipe.teacher, recipe.teacher_logits_once, recipe.max_len,
                recipe.calib_examples, recipe.stages[:until + 1],
-               (recipe.finish, recipe.finish_args) if name == "finish" else None)
+               (recipe.finish, recipe.finish_args, _revision(recipe.finish))
+               if name == "finish" else None)
     digest = hashlib.sha256(repr(shaping).encode()).hexdigest()
     path = run_dir(recipe, stage, runs)
     record = path / "recipe.sha256"
     if record.exists() and record.read_text().strip() != digest:
         raise ValueError(f"{path} holds checkpoints of another version of recipe "
-                         f"{recipe.name!r} (its settings or stages changed since they were "
-                         "written): delete that directory to train this stage afresh, or "
-                         "restore the recipe they were trained with to resume them")
+                         f"{recipe.name!r} (its settings or stages, or the REVISION of its "
+                         "finish step, changed since they were written): delete that "
+                         "directory to train this stage afresh, or restore the recipe they "
+                         "were trained with to resume them")
     path.mkdir(parents=True, exist_ok=True)
     record.write_text(digest + "\n")
     return path
+
+
+def _revision(finish: str | None) -> int | None:
+    """The REVISION of the module of a finish step 'polyzoo.<module>:<function>' (None: it
+    has none)."""
+    if finish is None:
+        return None
+    return getattr(importlib.import_module(finish.split(":")[0]), "REVISION", None)
 
 
 def teacher_logits(entry, ds: data_lib.Dataset, split: str = "train",

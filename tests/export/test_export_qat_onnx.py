@@ -152,3 +152,36 @@ def test_concrete_rounds_the_pooling_sum_and_takes_the_input_and_weight_grids_as
     unrounded = qat.quantized(fn, dataclasses.replace(spec, rounding_bits=16),
                               ranges=ranges)(params, x)
     assert np.abs(np.asarray(unrounded) - emulated_out).max() > 1e-3  # rounding mattered
+
+
+class ResidualNet(nn.Module):
+    @nn.compact
+    def __call__(self, x):  # (B, 5): the input feeds a product and a residual add
+        h = jax.nn.relu(nn.Dense(5, name="fc")(x))
+        return nn.Dense(3, name="head")(h + x)
+
+
+@pytest.mark.parametrize("input_bits", [None, 4])
+def test_an_input_read_by_two_quantisers_needs_its_own_site(input_bits):
+    """Concrete-ML quantises such an input on a grid of its own before each of its Quant
+    nodes: the emulation equals the circuit only with that grid as a site (`input_bits`,
+    which `micro.qat_stage` always sets)."""
+    x = np.random.default_rng(2).normal(size=(300, 5)).astype(np.float32)
+    model = ResidualNet()
+    params = model.init(jax.random.key(0), x[:1])["params"]
+    fn = lambda p, xb: model.apply({"params": p}, xb)  # noqa: E731
+    spec = QuantSpec(bits=4, rounding_bits=6, input_bits=input_bits)
+    spec = dataclasses.replace(
+        spec, signed=qat.signed_sites(qat.activation_ranges(fn, params, x, spec=spec)))
+    assert spec.signed[0]  # the input (or fc's operand) on a signed grid
+    ranges = qat.activation_ranges(fn, params, x, spec=spec)
+    exported = qat.quantized(fn, spec, ranges=ranges, emulate=False)
+    graph = to_onnx(lambda xb: exported(params, xb), x[:1])
+    readers = [n for n in graph.graph.node if graph.graph.input[0].name in n.input]
+    circuit = compile_onnx(graph, x, Knobs(quant=spec, p_error=0.01))
+    gap = np.abs(circuit.predict(x, fhe="disable")
+                 - np.asarray(qat.quantized(fn, spec, ranges=ranges)(params, x))).max()
+    if input_bits is None:
+        assert len(readers) == 2 and gap > 1e-3  # quantised twice in the circuit, once here
+    else:
+        assert len(readers) == 1 and gap < 1e-5

@@ -260,10 +260,11 @@ def test_affine_norms_fitted_layer_by_layer_track_the_layernorm_model():
     assert fitted_err < 0.2 * naive_err
 
 
-def test_a_run_directory_refuses_checkpoints_of_an_edited_recipe(tmp_path):
+def test_a_run_directory_refuses_checkpoints_of_an_edited_recipe(tmp_path, monkeypatch):
     """Resuming trusts the checkpoints in data/runs/<name>/<stage>/: a recipe edited since
     they were written is refused, naming the directory, instead of silently resumed; an edit
-    to a later stage leaves the earlier stages' checkpoints usable."""
+    to a later stage leaves the earlier stages' checkpoints usable; a finish step whose
+    library module changed its REVISION refuses them too."""
     first = Stage("a", "exact", steps=10, lr=1e-3)
     second = Stage("b", "exact", steps=10, lr=1e-3)
     recipe = Recipe(name="r", model="vit-test", dataset="mnist", stages=(first, second))
@@ -279,6 +280,13 @@ def test_a_run_directory_refuses_checkpoints_of_an_edited_recipe(tmp_path):
     with pytest.raises(ValueError, match="another version"):
         recipe_lib.claimed_run_dir(dataclasses.replace(recipe, finish_args={"steps": 3}),
                                    "finish", tmp_path)
+    from polyzoo.export import micro
+
+    qat = dataclasses.replace(recipe, name="q", finish="polyzoo.export.micro:qat_stage")
+    recipe_lib.claimed_run_dir(qat, "finish", tmp_path)
+    monkeypatch.setattr(micro, "REVISION", micro.REVISION + 1)
+    with pytest.raises(ValueError, match="REVISION of its finish step"):
+        recipe_lib.claimed_run_dir(qat, "finish", tmp_path)
 
 
 def test_minilm_words_init_takes_minilm_table_and_names_the_override_it_needs():
