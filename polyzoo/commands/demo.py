@@ -3,10 +3,10 @@
 Loads the zoo's fastest and most accurate encrypted model, the micro ViT
 `vit-micro-mnist-inhibitor-w24-q4-b5` (MNIST, 4 tokens, width 24, inhibitor attention 4
 channels wide, 5-bit activations, accumulators rounded to 6 bits, patch embedding computed by
-the client; recipe models/vit_micro_mnist_inhibitor_w24_q4_b5.py), compiles it to a TFHE circuit, reports the
-circuit and its simulated accuracy beside the plaintext baseline of the same split,
-generates keys, and runs a test image encrypted: the same steps as `polyzoo export` followed
-by `polyzoo run-encrypted`.
+the client; recipe models/vit_micro_mnist_inhibitor_w24_q4_b5.py), compiles it to a TFHE
+circuit, reports the circuit and its simulated accuracy beside the plaintext baseline of the
+same split, generates keys, and runs a test image encrypted: the same steps as `polyzoo
+export` followed by `polyzoo run-encrypted`.
 """
 from __future__ import annotations
 

@@ -21,11 +21,12 @@ class QuantSpec:
     product_bits: operands of encrypted x encrypted products (None: bits). Each scalar
         product costs two lookups on a + b and a - b, so this width sets much of the cost.
     weight_bits: the weights' signed narrow symmetric grids (None: bits).
-    input_bits: the model input's own unsigned grid (Concrete-ML's `model_inputs`), a
-        quantisation site of its own. None: bits in the circuit, but no site, so the
-        emulation skips Concrete-ML's own quantiser of the input, which it applies whenever
-        the input feeds more than one quantiser (a residual block's input); the emulation is
-        then not exact. `micro.qat_stage` sets it.
+    input_bits: the model input's own grid (Concrete-ML's `model_inputs`; unsigned, or
+        signed symmetric where `signed` marks its site), a quantisation site of its own.
+        None: bits in the circuit, but no site, so the emulation skips Concrete-ML's own
+        quantiser of the input, which it applies whenever the input feeds more than one
+        quantiser (a residual block's input); the emulation is then not exact.
+        `micro.qat_stage` sets it.
     signed: per quantisation site in trace order, whether a data operand of a product with
         weights gets a signed symmetric grid (`qat.signed_sites`); (): unsigned everywhere.
     """
