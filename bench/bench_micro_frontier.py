@@ -232,13 +232,14 @@ def measure(config: Config, ds, inputs, *, steps_scale: float, n_sim: int, n_enc
     return row
 
 
-def measure_missing(configs, results: dict, ds, inputs, args):
-    """Measure each configuration not yet in `results` with the command line's budgets
-    (args.steps_scale, n_sim, n_encrypted), from fresh training; add its row (with its wall
-    time and steps_scale) to `results` and yield (name, row)."""
+def measure_missing(configs, results: dict, ds, inputs, args, redo=frozenset()):
+    """Measure each configuration not yet in `results`, or named in `redo` (its old row stays
+    until the new one replaces it), with the command line's budgets (args.steps_scale, n_sim,
+    n_encrypted), from fresh training; add its row (with its wall time and steps_scale) to
+    `results` and yield (name, row)."""
     with tempfile.TemporaryDirectory() as runs:  # fresh training: no run cache
         for config in configs:
-            if config.name in results:
+            if config.name in results and config.name not in redo:
                 continue
             t0 = time.perf_counter()
             row = measure(config, ds, inputs, steps_scale=args.steps_scale, n_sim=args.n_sim,
@@ -309,7 +310,7 @@ def main() -> None:
     # rows keep their own sample counts (n_sim, encrypted_runs_s): a resumed record may mix
     again = {c.name for c in rerun}
     results = {k: v for k, v in old.get("results", {}).items()
-               if v.get("steps_scale", 1.0) == args.steps_scale and k not in again}
+               if v.get("steps_scale", 1.0) == args.steps_scale}
 
     ds, inputs = mnist_inputs()
     baseline = old.get("baseline") if results else None
@@ -317,7 +318,7 @@ def main() -> None:
         baseline = mlp_baseline(ds)
     print(f"baseline {baseline['baseline']}: {100 * baseline['baseline_accuracy']:.2f}%",
           flush=True)
-    for name, row in measure_missing(configs, results, ds, inputs, args):
+    for name, row in measure_missing(configs, results, ds, inputs, args, again):
         secs = row.get("encrypted_s_per_image")
         print(f"{name:<26} float {100 * row['float_test_accuracy']:.2f}%  emulated "
               f"{100 * row['emulated_test_accuracy']:.2f}%  simulated "

@@ -13,9 +13,10 @@ cost estimate is below --encrypt-below (the largest dot-product circuits would t
 image on 2 cores). From the timed rows it prints the median seconds per unit of cost estimate,
 the rate at which the cost estimate converts to seconds on this host. Rows run from the
 smallest model up and are written after each (bench/results/micro_scaling.json); --resume
-keeps the rows already measured at the same --steps-scale, except those that ran no encrypted
-image where this run would time one (so a run with --n-encrypted 0 can size every circuit
-while the host is busy, and a later one times the affordable ones on a quiet host).
+keeps the rows already measured at the same --steps-scale and measures again those that ran no
+encrypted image where this run would time one (so a run with --n-encrypted 0 can size every
+circuit while the host is busy, and a later one times the affordable ones on a quiet host;
+until then the record keeps the untimed row).
 `bench/render_results.py` draws PBS, cost estimate and seconds per image against tokens
 (docs/img/micro-scaling.png).
 """
@@ -56,10 +57,11 @@ def main(argv=None) -> int:
     path = RESULTS / f"{NAME}.json"
     old = json.loads(path.read_text()) if args.resume and path.exists() else {}
     results = {k: v for k, v in old.get("results", {}).items()
-               if v.get("steps_scale") == args.steps_scale and not untimed(v, args)}
+               if v.get("steps_scale") == args.steps_scale}
+    redo = {k for k, v in results.items() if untimed(v, args)}
 
     ds, inputs = mnist_inputs()
-    for name, row in measure_missing(configs, results, ds, inputs, args):
+    for name, row in measure_missing(configs, results, ds, inputs, args, redo):
         secs = row.get("encrypted_s_per_image")
         print(f"{name:<24} PBS {row['pbs']:>6}  widest lookup {row['max_bit_width']} bits  "
               f"emulated {100 * row['emulated_test_accuracy']:.2f}%"

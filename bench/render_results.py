@@ -477,21 +477,20 @@ def scaling_table(record: dict | None) -> str:
                    f"{r['complexity']:.2e} | {timing} | {_pct(r['emulated_test_accuracy'])} |")
     s = record["settings"]
     if rate:
-        out.append(f"\nSeconds in bold were measured. The others are estimates: the cost "
-                   f"estimate times the median rate of the timed rows ({1e10 * rate:.2f} s "
-                   "per 1e10); they ran no encrypted image (cost estimate above "
-                   f"{s.get('encrypt_below', 0):.0e}).")
+        out.append(f"\nSeconds in bold were measured. The other rows ran no encrypted image; "
+                   "their seconds are estimates: the cost estimate times the median rate of "
+                   f"the timed rows ({1e10 * rate:.2f} s per 1e10).")
     out.append(f"\nFrom `bench/results/micro_scaling.json` (commit {record['commit']}, "
                f"{record['date']}, load average {record['load_average_1min']}): every model "
                f"trained at {s['steps_scale']} of the zoo's budget, so the accuracies are not "
                "the frontier's; the sizes are.")
-    out.append("\n![PBS and seconds against tokens](../img/micro-scaling.png)")
+    out.append("\n![PBS and cost against tokens, seconds against cost](../img/micro-scaling.png)")
     return "\n".join(out)
 
 
 def scaling_plot(record: dict | None) -> None:
-    """docs/img/micro-scaling.png: PBS, compiler cost estimate and measured encrypted seconds
-    per image against tokens, one line per width and attention."""
+    """docs/img/micro-scaling.png: PBS and compiler cost estimate against tokens, one line per
+    width and attention, and the measured seconds per image against the cost estimate."""
     if record is None:
         return
     import matplotlib
@@ -516,13 +515,23 @@ def scaling_plot(record: dict | None) -> None:
         axes[1].plot(tokens, [r["complexity"] for r in rows], **style)
         timed = [r for r in rows if r.get("encrypted_s_per_image")]
         if timed:
-            axes[2].plot([r["config"]["tokens"] for r in timed],
-                         [r["encrypted_s_per_image"] for r in timed], **style)
+            axes[2].plot([r["complexity"] for r in timed],
+                         [r["encrypted_s_per_image"] for r in timed], ls="none",
+                         **{k: v for k, v in style.items() if k != "ls"})
+    rate = record.get("seconds_per_cost")
+    if rate:  # the rate the table's estimates use
+        costs = [r["complexity"] for r in record["results"].values()]
+        span = [min(costs), max(costs)]
+        axes[2].plot(span, [rate * c for c in span], color="grey", lw=1,
+                     label=f"{1e10 * rate:.2f} s per 1e10 (median of the timed rows)")
+        axes[2].legend(fontsize=7)
     axes[0].set(ylabel="PBS per image", title="table lookups against tokens")
     axes[1].set(ylabel="Concrete's cost estimate", title="cost estimate against tokens")
-    axes[2].set(ylabel="encrypted seconds per image (median, 2 cores)",
-                title="measured latency (circuits below the cost cap)")
-    for a in axes:
+    axes[2].set(xlabel="Concrete's cost estimate", ylabel="encrypted seconds per image "
+                "(median, 2 cores)", xscale="log", yscale="log",
+                title="measured seconds against the cost estimate")
+    axes[2].grid(alpha=0.3)
+    for a in axes[:2]:
         a.set(xlabel="tokens", xscale="log", yscale="log")
         a.set_xticks([4, 8, 16], labels=["4", "8", "16"])
         a.set_xticks([], minor=True)
