@@ -71,7 +71,7 @@ class Poly:
         lo, hi = (float(v) for v in self.interval)
         if not lo < hi:
             raise ValueError(f'polynomial interval must have lo < hi, got {self.interval!r}')
-        if self.fn in POSITIVE_DOMAIN and lo <= 0:
+        if self.positive_domain and lo <= 0:
             raise ValueError(f'{self.fn} needs a positive interval, got {self.interval!r}')
         object.__setattr__(self, 'interval', (lo, hi))
         if not isinstance(self.newton, int) or not 0 <= self.newton <= MAX_NEWTON:

@@ -24,8 +24,8 @@ Every stage writes orbax checkpoints under `data/runs/<name>/<stage>/` (the fini
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import importlib.util
+import inspect
 import json
 import time
 from pathlib import Path
@@ -296,11 +296,12 @@ def claimed_run_dir(recipe: Recipe, stage: Stage | str, runs=None) -> Path:
 
 
 def _revision(finish: str | None) -> int | None:
-    """The REVISION of the module of a finish step 'polyzoo.<module>:<function>' (None: it
-    has none)."""
+    """The REVISION of the module that defines a finish step (None: it has none)."""
     if finish is None:
         return None
-    return getattr(importlib.import_module(finish.split(":")[0]), "REVISION", None)
+    from polyzoo.zoo import registry
+
+    return getattr(inspect.getmodule(registry.resolve(finish)), "REVISION", None)
 
 
 def teacher_logits(entry, ds: data_lib.Dataset, split: str = "train",
