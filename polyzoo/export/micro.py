@@ -180,7 +180,7 @@ CLIENT_METHOD = "embed_patches"  # what the client of a client-embedding ViT com
 CLIENT_PARAMS = ("stem", "embed", "pos_embedding")  # the parameters `Vit.embed_patches` uses
 # A BERT's client tokenises and runs `Bert.embed`, with these parameters
 BERT_CLIENT_METHOD = "embed"
-BERT_CLIENT_PARAMS = ("word_embeddings", "embed_proj", "position_embeddings",
+BERT_CLIENT_PARAMS = ("word_embeddings", "embed_proj", "word_delta", "position_embeddings",
                       "token_type_embeddings", "embed_norm")
 
 

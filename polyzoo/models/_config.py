@@ -47,6 +47,10 @@ class BertConfig:
     # linear map to `hidden`, both on the client's side of an encrypted split (`Bert.embed`);
     # a small model can then start from, and keep, MiniLM's 384-wide table.
     embed_dim: int = 0
+    # With embed_dim > 0: a per-word table of `hidden` features added after that map, so the
+    # wide table can stay frozen (and unstored) while the words still learn the task. It spans
+    # every change of the wide table that the map can see, at hidden / embed_dim of its size.
+    word_delta: bool = False
     # > 1: fewer, wider tokens. The client concatenates each run of `chunk` consecutive word
     # vectors (after their LayerNorm) into one token of chunk * hidden features, and the
     # encoder starts with a linear map back to `hidden` (`chunk_proj`): attention, whose cost
@@ -66,6 +70,9 @@ class BertConfig:
                              f'got {self.chunk}')
         if self.chunk > 1 and self.pool == 'mean':
             raise ValueError("chunk > 1 takes pool 'cls' or 'avg', not the masked 'mean'")
+        if self.word_delta and not self.embed_dim:
+            raise ValueError('word_delta adds to factorised word embeddings: set embed_dim > 0 '
+                             '(or train the word table itself)')
         if self.embed_dim < 0:
             raise ValueError(f'embed_dim must be 0 (the table is `hidden` wide) or positive, '
                              f'got {self.embed_dim}')

@@ -34,6 +34,9 @@ class Bert(nn.Module):
                                         embedding_init=init)
         if c.embed_dim:
             self.embed_proj = nn.Dense(c.hidden, use_bias=False)
+        if c.word_delta:
+            self.word_delta = nn.Embed(c.vocab_size, c.hidden,
+                                       embedding_init=nn.initializers.zeros)
         self.position_embeddings = nn.Embed(c.max_positions, c.hidden, embedding_init=init)
         self.token_type_embeddings = nn.Embed(c.type_vocab_size, c.hidden, embedding_init=init)
         self.embed_norm = LayerNorm(eps=c.eps)
@@ -66,6 +69,8 @@ class Bert(nn.Module):
         words = self.word_embeddings(input_ids)
         if c.embed_dim:
             words = self.embed_proj(words)
+        if c.word_delta:
+            words = words + self.word_delta(input_ids)
         x = (words
              + self.position_embeddings(jnp.arange(s, dtype=jnp.int32))[None]
              + self.token_type_embeddings(token_type_ids))

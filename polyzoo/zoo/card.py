@@ -57,7 +57,10 @@ def render(name: str, root=None) -> str:
         lines.append(f"| against the baseline | {gap:+.2f} points"
                      + ("" if gap > 0 else " (**does not beat it**)") + " |")
     if e.get("teacher"):
-        lines.append(f"\nDistilled from `{e['teacher']}`.")
+        lines.append(f"\nDistilled from `{e['teacher']}`"
+                     + (f" on the training split and {e['augment']} augmented copies of each "
+                        "text (neighbour swaps and spans, `polyzoo.train.augment`), every copy "
+                        "labelled by it." if e.get("augment") else "."))
     if e.get("sites"):
         total = m.get("site_values") or 0
         oor = m.get("out_of_range_total", 0)
@@ -123,16 +126,29 @@ def render(name: str, root=None) -> str:
                   f"{_pct(q['fake_quant_val_accuracy'])} |",
                   "", f"Encrypted inference: `polyzoo export {name} --out DIR` (compiles with "
                   "these bits and reports the simulated accuracy)."
-                  + (" The client computes" + (f" the convolutional stem ({stem} channels, "
-                                                f"ReLU)," if stem else "")
-                     + " the patch embedding and the position embeddings in the clear (it "
-                     "holds their float weights) and encrypts the embeddings; the circuit "
-                     "starts at the first block." if q.get("client") else "")]
+                  + (_client_sentence(e, stem) if q.get("client") else "")]
     extra = home() / "models" / "cards" / f"{name}.extra.md"
     if extra.exists():
         lines += ["", extra.read_text().strip()]
     lines += ["", f"Reproduce the metric: `polyzoo zoo eval {name}`.", ""]
     return "\n".join(lines)
+
+
+def _client_sentence(e: dict, stem: int) -> str:
+    """What the client of a client-embedding QAT entry computes in the clear (and so holds)."""
+    if e["qat"]["client"] == "embed":  # a BERT: Bert.embed
+        overrides = e.get("model", {}).get("overrides", {})
+        words = ("the word embeddings (MiniLM's table"
+                 + (", the map to the model's width" if overrides.get("embed_dim") else "")
+                 + (" and the per-word delta trained on the task" if overrides.get("word_delta")
+                    else "") + ")")
+        return (" The client tokenises the text and computes " + words + ", the position "
+                "embeddings and their LayerNorm in the clear (it holds their float weights) and "
+                "encrypts the embeddings; the circuit starts at the first block.")
+    return (" The client computes" + (f" the convolutional stem ({stem} channels, ReLU),"
+                                      if stem else "")
+            + " the patch embedding and the position embeddings in the clear (it holds their "
+            "float weights) and encrypts the embeddings; the circuit starts at the first block.")
 
 
 def write(name: str, root=None) -> Path:

@@ -27,6 +27,7 @@ import dataclasses
 import importlib.util
 import inspect
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,9 @@ class Recipe:
                                    # example at the teacher's own max_len (a short-input
                                    # student learns from a full-input teacher), instead of a
                                    # teacher forward in every step; logit distillation only
+    augment: int = 0               # text, teacher_logits_once: this many augmented copies of
+                                   # each training text join the training split, labelled by
+                                   # the teacher (augmented_train; TinyBERT's transfer set)
     twin: str | None = None        # zoo name of the exact twin (compared in metrics/cards)
     max_len: int = 64              # text: tokens per sequence
     final_margin: float | None = 0.05  # final recalibration margin (None: keep the stage's)
@@ -279,6 +283,7 @@ def claimed_run_dir(recipe: Recipe, stage: Stage | str, runs=None) -> Path:
     shaping = (recipe.model, recipe.dataset, recipe.batch_size, recipe.seed, recipe.overrides,
                recipe.init, recipe.teacher, recipe.teacher_logits_once, recipe.max_len,
                recipe.calib_examples, recipe.stages[:until + 1],
+               *((recipe.augment,) if recipe.augment else ()),  # older digests stay valid
                (recipe.finish, recipe.finish_args, _revision(recipe.finish))
                if name == "finish" else None)
     digest = hashlib.sha256(repr(shaping).encode()).hexdigest()
@@ -311,6 +316,29 @@ def teacher_logits(entry, ds: data_lib.Dataset, split: str = "train",
     forward = jax.jit(lambda v, *x: entry.model.apply(v, *x, train=False))
     return np.concatenate([np.asarray(forward(entry.variables, *(x[i:i + batch] for x in inputs)),
                                       np.float32) for i in range(0, len(inputs[0]), batch)])
+
+
+def augmented_train(recipe: Recipe, ds: data_lib.Dataset, teacher
+                    ) -> tuple[data_lib.Dataset, np.ndarray]:
+    """(ds whose training split is followed by recipe.augment augmented copies of each text,
+    the teacher's logits on that whole split). A copy's label is the teacher's prediction:
+    swapping a word for a neighbour can change what a text means ("good" -> "bad")."""
+    from polyzoo.models import pretrained
+    from polyzoo.train import augment
+
+    neighbours = augment.word_neighbours(pretrained.minilm_word_table(),
+                                         pretrained.tokenizer().get_vocab())
+    copies = augment.augmented_copies(ds.train.inputs, neighbours, recipe.augment,
+                                      seed=recipe.seed)
+    n, originals = len(ds.train.labels), np.tile(ds.train.labels, recipe.augment)
+    grown = dataclasses.replace(ds, train=data_lib.Split(
+        np.concatenate([ds.train.inputs, copies]), np.concatenate([ds.train.labels, originals])))
+    logits = teacher_logits(teacher, grown)
+    predicted = np.argmax(logits[n:], -1).astype(np.int32)
+    print(f"{recipe.name}: {len(copies)} augmented training texts labelled by the teacher; "
+          f"{np.mean(predicted == originals):.1%} keep their original's label", file=sys.stderr)
+    labels = np.concatenate([ds.train.labels, predicted])
+    return dataclasses.replace(grown, train=data_lib.Split(grown.train.inputs, labels)), logits
 
 
 def _train_stage(recipe, stage, model, variables, train_in, labels, steps, teacher, rdir,
@@ -347,20 +375,30 @@ def run(recipe: Recipe, *, progress: bool = True, publish: bool = True,
     entry (or the metrics dict when not publishing).
     """
     ds = data_lib.load(recipe.dataset)
-    train_in, val_in, test_in = (inputs_of(recipe, ds, s) for s in ("train", "val", "test"))
-    teacher = None
+    fit_ds, teacher = ds, None  # fit_ds: what the stages train on; ds: what is reported
+    if recipe.augment and not (recipe.teacher and recipe.teacher_logits_once
+                               and ds.train.inputs.dtype.kind == "U"):
+        raise ValueError(f"{recipe.name}: augment={recipe.augment} grows a text training split "
+                         "that a teacher labels: it needs text data, a teacher and "
+                         "teacher_logits_once=True (or set augment=0)")
     if recipe.teacher:
         from polyzoo.zoo import registry
 
         t = registry.load(recipe.teacher.removeprefix("zoo:"))
-        teacher = teacher_logits(t, ds) if recipe.teacher_logits_once else (t.model, t.variables)
+        if recipe.augment:
+            fit_ds, teacher = augmented_train(recipe, ds, t)
+        else:
+            teacher = (teacher_logits(t, ds) if recipe.teacher_logits_once
+                       else (t.model, t.variables))
+    train_in = inputs_of(recipe, fit_ds, "train")
+    val_in, test_in = (inputs_of(recipe, ds, s) for s in ("val", "test"))
 
     variables, model, report, stage_log = None, None, {}, []
     checked = publish and steps_scale == 1.0  # a scaled (test) run may well sit at chance
     t0 = time.perf_counter()
     for stage in recipe.stages:
         model, variables, report, entry, val = run_stage(
-            recipe, stage, ds, train_in, val_in, variables, report, teacher,
+            recipe, stage, fit_ds, train_in, val_in, variables, report, teacher,
             steps_scale=steps_scale, runs=runs, progress=progress)
         stage_log.append(entry)
         print(json.dumps(entry))
@@ -374,7 +412,7 @@ def run(recipe: Recipe, *, progress: bool = True, publish: bool = True,
         from polyzoo.zoo import registry
 
         model, variables, finished = registry.resolve(recipe.finish)(
-            model, variables, ds, train_in, steps_scale=steps_scale, seed=recipe.seed,
+            model, variables, fit_ds, train_in, steps_scale=steps_scale, seed=recipe.seed,
             run_dir=None if steps_scale != 1.0 else claimed_run_dir(recipe, "finish", runs),
             progress=progress, **recipe.finish_args)
     train_time = time.perf_counter() - t0
@@ -469,6 +507,7 @@ def publish_entry(recipe: Recipe, model, variables, report, ds, train_in, test_i
         "task": recipe.task, "dataset": recipe.dataset, "split": "test",
         "classes": list(ds.classes), "max_len": recipe.max_len if len(train_in) == 2 else None,
         "twin": recipe.twin, "teacher": recipe.teacher,
+        **({"augment": recipe.augment} if recipe.augment else {}),
         "recipe": recipe.recipe_file, "command": recipe.command,
         "train_time_s": round(train_time, 1), "stages": stage_log,
         "devices": jax.device_count(), "platform": jax.devices()[0].platform,

@@ -275,6 +275,27 @@ def test_factorised_embeddings_are_a_table_then_a_projection():
                                atol=1e-5)
 
 
+def test_a_word_delta_adds_to_the_projected_table_and_starts_at_zero():
+    plain = models.create('bert-test', embed_dim=6)
+    model = models.create('bert-test', embed_dim=6, word_delta=True)
+    ids, mask = _bert_inputs()
+    v = model.init(KEY, ids, mask)
+    assert v['params']['word_delta']['embedding'].shape == (30522, 32)
+    base = {'params': {k: w for k, w in v['params'].items() if k != 'word_delta'}}
+    np.testing.assert_allclose(model.apply(v, ids, mask), plain.apply(base, ids, mask), atol=1e-6)
+    p = v['params']  # a delta is the same function as that change of the table's product
+    delta = jax.random.normal(KEY, (30522, 32)) * 0.1
+    moved = {'params': {**p, 'word_delta': {'embedding': delta}}}
+    table = p['word_embeddings']['embedding'] @ p['embed_proj']['kernel'] + delta
+    q = {k: w for k, w in p.items() if k not in ('word_delta', 'embed_proj')}
+    q['word_embeddings'] = {'embedding': table}
+    np.testing.assert_allclose(model.apply(moved, ids, mask),
+                               models.create('bert-test').apply({'params': q}, ids, mask),
+                               atol=1e-5)
+    with pytest.raises(ValueError, match='word_delta adds to factorised word embeddings'):
+        models.create('bert-test', word_delta=True)
+
+
 def test_chunked_tokens_concatenate_words_and_project_them():
     model = models.create('bert-test', chunk=4, pool='avg', num_classes=0)
     ids, mask = _bert_inputs(s=8, pad=5)

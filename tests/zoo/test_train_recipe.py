@@ -303,3 +303,46 @@ def test_minilm_words_init_takes_minilm_table_and_names_the_override_it_needs():
     plain = dataclasses.replace(r, overrides={"max_positions": 8})
     with pytest.raises(ValueError, match="set embed_dim=384"):
         recipe_lib.init_variables(plain, recipe_lib.build(plain, "exact", 2), example)
+
+
+def test_augmented_copies_are_labelled_by_the_teacher(monkeypatch):
+    """A copy whose meaning a neighbour swap flipped takes the teacher's label, not its
+    original's; the originals and the evaluation splits are untouched."""
+    from types import SimpleNamespace
+
+    from polyzoo.models import pretrained
+    from polyzoo.train import data as data_lib
+
+    words = ["good", "fine", "bad", "film", "movie", "plot", "scene"]
+    table = np.array([[1, 0], [1, 0.05], [0.95, 0.1], [0, 1], [0.05, 1], [0.1, 1], [0.1, 0.9]])
+    monkeypatch.setattr(pretrained, "minilm_word_table", lambda: table.astype(np.float32))
+    monkeypatch.setattr(pretrained, "tokenizer", lambda *a: SimpleNamespace(
+        get_vocab=lambda: {w: i for i, w in enumerate(words)}))
+    seen = []
+
+    def teacher_logits(entry, ds, split="train"):  # negative iff the text says "bad"
+        seen.append(ds.train.inputs)
+        bad = np.array(["bad" in t.split() for t in ds.train.inputs])
+        return np.stack([bad, ~bad], -1).astype(np.float32)
+
+    monkeypatch.setattr(recipe_lib, "teacher_logits", teacher_logits)
+    split = lambda texts, labels: data_lib.Split(np.array(texts), np.array(labels, np.int32))  # noqa: E731
+    ds = data_lib.Dataset("toy", split(["a good film"] * 20, [1] * 20),
+                          split(["good"], [1]), split(["bad"], [0]), ("neg", "pos"))
+    recipe = Recipe(name="aug", model="bert-test", dataset="toy", augment=3,
+                    teacher="zoo:t", teacher_logits_once=True,
+                    stages=(Stage("s", "exact", steps=1, lr=1e-3),))
+    grown, logits = recipe_lib.augmented_train(recipe, ds, teacher=None)
+    texts, labels = grown.train.inputs, grown.train.labels
+    assert len(texts) == len(labels) == len(logits) == 80
+    assert texts[:20].tolist() == ds.train.inputs.tolist() and (labels[:20] == 1).all()
+    flipped = np.array(["bad" in t.split() for t in texts[20:]])
+    assert flipped.any() and (labels[20:] == np.where(flipped, 0, 1)).all()
+    assert grown.val == ds.val and grown.test == ds.test
+
+
+def test_augment_needs_text_and_a_teacher():
+    r = Recipe(name="aug-images", model="vit-test", dataset="mnist", augment=2,
+               stages=(Stage("s", "exact", steps=1, lr=1e-3),))
+    with pytest.raises(ValueError, match="needs text data, a teacher"):
+        recipe_lib.run(r, publish=False)
