@@ -5,7 +5,8 @@ defining `RECIPE = Recipe(...)`; its docstring gives the command, the runtime he
 metric it reached. Recipes sit above the zoo: they start from and distil from zoo entries and
 publish new ones. `run(recipe)`:
 
-  1. loads the data (text is tokenised with the MiniLM WordPiece tokenizer) and the teacher,
+  1. loads the data (text is tokenised with the MiniLM WordPiece tokenizer) and the teacher
+     (with `augment`, the training split grows by teacher-labelled copies of its texts),
   2. initialises the model (from scratch, from the MiniLM package, or from a zoo entry),
   3. runs each stage (run_stage): a spec (what the nonlinearities are), a step budget and the loss
      weights (task, range loss, MPCFormer hidden + logit distillation from a teacher);
