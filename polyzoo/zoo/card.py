@@ -138,7 +138,7 @@ def _client_sentence(e: dict, stem: int) -> str:
     """What the client of a client-embedding QAT entry computes in the clear (and so holds)."""
     if e["qat"]["client"] == "embed":  # a BERT: Bert.embed
         overrides = e.get("model", {}).get("overrides", {})
-        words = ("the word embeddings (MiniLM's table"
+        words = ("the word embeddings (" + ("MiniLM's table" if e.get("base") else "its table")
                  + (", the map to the model's width" if overrides.get("embed_dim") else "")
                  + (" and the per-word delta trained on the task" if overrides.get("word_delta")
                     else "") + ")")

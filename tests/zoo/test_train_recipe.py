@@ -318,10 +318,7 @@ def test_augmented_copies_are_labelled_by_the_teacher(monkeypatch):
     monkeypatch.setattr(pretrained, "minilm_word_table", lambda: table.astype(np.float32))
     monkeypatch.setattr(pretrained, "tokenizer", lambda *a: SimpleNamespace(
         get_vocab=lambda: {w: i for i, w in enumerate(words)}))
-    seen = []
-
     def teacher_logits(entry, ds, split="train"):  # negative iff the text says "bad"
-        seen.append(ds.train.inputs)
         bad = np.array(["bad" in t.split() for t in ds.train.inputs])
         return np.stack([bad, ~bad], -1).astype(np.float32)
 
@@ -338,7 +335,7 @@ def test_augmented_copies_are_labelled_by_the_teacher(monkeypatch):
     assert texts[:20].tolist() == ds.train.inputs.tolist() and (labels[:20] == 1).all()
     flipped = np.array(["bad" in t.split() for t in texts[20:]])
     assert flipped.any() and (labels[20:] == np.where(flipped, 0, 1)).all()
-    assert grown.val == ds.val and grown.test == ds.test
+    assert grown.val is ds.val and grown.test is ds.test
 
 
 def test_augment_needs_text_and_a_teacher():
