@@ -75,15 +75,19 @@ class Timed:
     outputs: list[Any] = dataclasses.field(default_factory=list)
 
 
-def in_turns(calls: Mapping[str, Callable[[int], Any]], rounds: int, *, start: int = 0,
-             self_timed: bool = False, log: Callable[[str], None] | None = print
-             ) -> dict[str, Timed]:
+def in_turns(calls: Mapping[str, Callable[[int], Any]], rounds: int | Mapping[str, int], *,
+             start: int = 0, self_timed: bool = False,
+             log: Callable[[str], None] | None = print) -> dict[str, Timed]:
     """Round r runs every call on input start + r, one after another. Each call's wall time
     is measured here, or (`self_timed`) the call returns (output, seconds) itself (a server
-    that reports its own time)."""
+    that reports its own time). rounds: for every call, or per name (a slow peer can take
+    fewer; it then sits out the last rounds)."""
+    counts = rounds if isinstance(rounds, Mapping) else dict.fromkeys(calls, rounds)
     timed = {name: Timed() for name in calls}
-    for r in range(rounds):
+    for r in range(max(counts.values(), default=0)):
         for name, call in calls.items():
+            if r >= counts[name]:
+                continue
             t0 = time.perf_counter()
             out = call(start + r)
             seconds = time.perf_counter() - t0
@@ -105,10 +109,12 @@ def summary(seconds: Sequence[float], *, first_apart: bool = True, digits: int =
             "runs_s": [round(s, digits) for s in seconds]}
 
 
-def encrypted_in_turns(runs: Mapping[str, tuple[Callable, Any, Any]], n: int,
+def encrypted_in_turns(runs: Mapping[str, tuple[Callable, Any, Any]],
+                       n: int | Mapping[str, int],
                        log: Callable[[str], None] | None = print) -> dict[str, dict]:
     """Encrypted inference in turns: runs[name] = (predict(batch) -> outputs, inputs, their
-    simulated outputs); the first n inputs, one per round, the first apart. Per name:
+    simulated outputs); the first n inputs (n: for all, or per name), one per round, the
+    first apart. Per name:
     encrypted_first_s, encrypted_s_per_image (the median of the others), encrypted_runs_s,
     encrypted_equals_simulated (every output equal to its simulation), and how many of the n
     outputs (encrypted_equal_outputs) and predictions (encrypted_same_predictions) are equal.

@@ -11,8 +11,9 @@ grids at 6 bits, accumulators rounded to 7, p_error 1e-5) and measured: PBS per 
 accuracy on the first --n-sim test snippets (default: all 1,309), and, for the entries named
 by --encrypt, key generation and encrypted seconds per sentence (the first apart, the median
 of the others; the entries take turns, one sentence each per round), every encrypted output
-compared with its simulation. The default encrypts only the zoo's fastest entry: the
-dot-product one takes about half an hour per sentence, the first inhibitor entry about 7 min.
+compared with its simulation. The default encrypts the two -q4-b5 entries, which differ only
+in where the client stops (after the words, or after the chunk projection too): the
+dot-product entry takes about half an hour per sentence, the first inhibitor entry 5-7 min.
 
 Baselines refitted in the same run on the same split: TF-IDF + logistic regression (C
 chosen on validation, plaintext) and the majority class. Writes bench/results/micro_bert.json.
@@ -28,8 +29,9 @@ from _harness import checkpoint_digest, encrypted_in_turns, write
 
 NAME = "micro_bert"
 ENTRIES = ("bert-micro-sentiment", "bert-micro-sentiment-inhibitor",
-           "bert-micro-sentiment-inhibitor-q4-b5")
-ENCRYPT = ("bert-micro-sentiment-inhibitor-q4-b5",)
+           "bert-micro-sentiment-inhibitor-q4-b5",
+           "bert-micro-sentiment-inhibitor-q4-b5-client-proj")
+ENCRYPT = ENTRIES[2:]
 
 
 def measure(name: str, n_sim: int | None) -> tuple[dict, object, np.ndarray, np.ndarray]:
@@ -135,6 +137,12 @@ def main() -> None:
               f"{inh['attention_layers_pbs'] / dot['attention_layers_pbs']:.2f}x, simulated "
               f"accuracy {100 * (inh['simulated_accuracy'] - dot['simulated_accuracy']):+.2f} "
               "points")
+    words, proj = (results.get(n) for n in ENTRIES[2:])
+    if words and proj and "encrypted_s_per_image" in words and "encrypted_s_per_image" in proj:
+        print(f"chunk projection on the client / in the circuit: seconds "
+              f"{proj['encrypted_s_per_image'] / words['encrypted_s_per_image']:.2f}x, PBS "
+              f"{proj['pbs'] / words['pbs']:.2f}x, simulated accuracy "
+              f"{100 * (proj['simulated_accuracy'] - words['simulated_accuracy']):+.2f} points")
     for name, row in results.items():
         lead = row["simulated_accuracy"] - base["tfidf"]["accuracy"]
         print(f"{name}: {100 * lead:+.2f} points against the bag of words"

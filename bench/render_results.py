@@ -26,6 +26,7 @@ TARGETS = (REPO / "README.md", REPO / "docs" / "results" / "zoo.md",
            REPO / "docs" / "results" / "serving.md", REPO / "docs" / "results" / "encrypted.md")
 FRONTIER_PLOT = REPO / "docs" / "img" / "micro-frontier.png"
 SCALING_PLOT = REPO / "docs" / "img" / "micro-scaling.png"
+MICRO_BERT_PLOT = REPO / "docs" / "img" / "micro-bert.png"
 
 
 def _pct(x) -> str:
@@ -289,10 +290,10 @@ def micro_bert_table(record: dict | None, manifest: dict) -> str:
     if record is None:
         return "No record yet: run `.venv/bin/python bench/bench_micro_bert.py`."
     base = record["baselines"]
-    rows = ["| entry | attention | words (tokens) | width | float | simulated | PBS (attention "
-            "layers) | widest integer | PBS by polynomial size | s / sentence (median) | "
-            "encrypted = simulated | some PBS errs, per sentence |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| entry | attention | words (tokens) | encrypted numbers | float | simulated | PBS "
+            "(attention layers) | widest integer | PBS by polynomial size | cost estimate | "
+            "s / sentence (median) | encrypted = simulated | some PBS errs, per sentence |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     stale = []
     for name, r in record["results"].items():
         entry = manifest["entries"].get(name)
@@ -304,11 +305,13 @@ def micro_bert_table(record: dict | None, manifest: dict) -> str:
         # union bound on some PBS of one sentence erring (records before it: from the knob)
         p_err = r.get("sample_error_bound") or min(1.0, r["pbs"] * r["knobs"]["p_error"])
         sizes = ", ".join(f"{n} on {k}" for k, n in r["pbs_per_polynomial_size"].items())
+        cost = r.get("compiler_complexity")
         rows.append(
             f"| `{name}` | {r['attention']['choice']} | {r['words']} ({r['tokens']}) | "
-            f"{r['width']} | {_pct(r['float_accuracy'])} | **{_pct(r['simulated_accuracy'])}** "
+            f"{r['encrypted_numbers_per_sentence']} | {_pct(r['float_accuracy'])} | **{_pct(r['simulated_accuracy'])}** "
             f"({r['n_sim']}) | {r['pbs']} ({r['attention_layers_pbs']}) | {r['max_bit_width']} | "
-            f"{sizes} | {'-' if secs is None else f'**{secs:.1f}** ({n_runs})'} | "
+            f"{sizes} | {'-' if cost is None else f'{cost:.2g}'} | "
+            f"{'-' if secs is None else f'**{secs:.1f}** ({n_runs})'} | "
             f"{equal or '-'} | at most {p_err:.2g} |")
     tfidf = base["tfidf"]
     rows += ["", f"Baselines, same split, same run: **{tfidf['name']} {_pct(tfidf['accuracy'])}** "
@@ -324,11 +327,58 @@ def micro_bert_table(record: dict | None, manifest: dict) -> str:
              "p_error too, so a sentence on which either run erred can differ (the bound is "
              "PBS x p_error; most such errors do not reach the logits). "
              f"Record: `bench/results/micro_bert.json` (commit {record['commit']}, "
-             f"{record['date']}, load average {record['load_average_1min']})."]
+             f"{record['date']}, load average {record['load_average_1min']}). Cost "
+             "estimate: Concrete's `statistics['complexity']` of the compiled circuit.",
+             "", "![accuracy against seconds and cost per sentence](../img/micro-bert.png)"]
     if stale:
-        rows[-1] += (" **Not of the zoo's current " + ", ".join(f"`{n}`" for n in stale)
+        rows[-3] += (" **Not of the zoo's current " + ", ".join(f"`{n}`" for n in stale)
                      + "**: retrained since; rerun `bench/bench_micro_bert.py`.")
     return "\n".join(rows)
+
+
+def micro_bert_plot(record: dict | None) -> None:
+    """docs/img/micro-bert.png: each micro BERT's simulated accuracy against its encrypted
+    seconds per sentence (left, the timed entries) and against Concrete's cost estimate
+    (right, every entry), beside the bag of words and the 77.5% / 120 s targets of #16."""
+    if record is None:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4.2))
+    style = {"pointwise": ("o", "tab:blue"), "inhibitor": ("s", "tab:orange")}
+    for name, r in record["results"].items():
+        marker, colour = style.get(r["attention"]["choice"], ("^", "tab:green"))
+        y = 100 * r["simulated_accuracy"]
+        short = name.removeprefix("bert-micro-sentiment").lstrip("-") or "(dot-product)"
+        for a, x in ((ax, r.get("encrypted_s_per_image")),
+                     (bx, r.get("compiler_complexity") and r["compiler_complexity"] / 1e10)):
+            if x:
+                a.scatter(x, y, marker=marker, color=colour, s=50)
+                a.annotate(short, (x, y), fontsize=7, xytext=(4, 3), textcoords="offset points")
+    tfidf = record["baselines"]["tfidf"]
+    ax.set_xlim(0, max(150, ax.get_xlim()[1]))
+    for a in (ax, bx):
+        a.axhline(100 * tfidf["accuracy"], color="grey", ls="--", lw=1)
+        a.text(a.get_xlim()[0], 100 * tfidf["accuracy"], f" {tfidf['name']} (plaintext)",
+               va="bottom", fontsize=8, color="grey")
+        a.axhline(77.5, color="grey", ls=":", lw=1)
+        a.grid(alpha=0.3)
+    ax.axvline(120, color="grey", ls=":", lw=1)
+    ax.text(120, ax.get_ylim()[0], " 120 s", va="bottom", fontsize=8, color="grey")
+    bx.set_xscale("log")
+    ax.set(xlabel="encrypted seconds per sentence (median, 2 cores)",
+           ylabel="simulated test accuracy (%)", title="timed entries: accuracy against latency")
+    bx.set(xlabel="Concrete's cost estimate (complexity / 1e10, log)",
+           ylabel="simulated test accuracy (%)", title="every entry: accuracy against cost")
+    handles = [plt.Line2D([], [], marker=m, color=c, ls="", label=f"{k} attention")
+               for k, (m, c) in style.items()]
+    fig.legend(handles=handles, fontsize=8, loc="lower center", ncol=len(handles))
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    fig.savefig(MICRO_BERT_PLOT, dpi=110)
+    plt.close(fig)
 
 
 def _adds_nothing(row: dict) -> bool:
@@ -588,6 +638,7 @@ def main() -> int:
     if not args.check:  # the plot is drawn, not compared
         frontier_plot(_record("micro_frontier"))
         scaling_plot(_record("micro_scaling"))
+        micro_bert_plot(_record("micro_bert"))
     print(("rewrote " + ", ".join(map(str, stale))) if stale else "tables up to date")
     return 0
 

@@ -189,7 +189,8 @@ def client_side(model) -> tuple[str, tuple[str, ...]]:
     from polyzoo import models
 
     if isinstance(model.config, models.BertConfig):
-        return BERT_CLIENT_METHOD, BERT_CLIENT_PARAMS
+        chunk = ("chunk_proj",) if model.config.chunk_on_client else ()
+        return BERT_CLIENT_METHOD, BERT_CLIENT_PARAMS + chunk
     return CLIENT_METHOD, CLIENT_PARAMS
 
 

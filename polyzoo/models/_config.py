@@ -56,6 +56,11 @@ class BertConfig:
     # encoder starts with a linear map back to `hidden` (`chunk_proj`): attention, whose cost
     # grows with the square of the tokens, sees max_len / chunk of them.
     chunk: int = 1
+    # With chunk > 1: the client applies `chunk_proj` too (`Bert.embed` returns one `hidden`
+    # vector per token), as a ViT's client applies its patch embedding. The circuit's input
+    # shrinks chunk-fold and its widest sums (chunk * hidden terms) leave it; the client
+    # learns one more linear map. The float function is the same either way.
+    chunk_on_client: bool = False
     # > 0: the width of the queries, keys and values (all heads together) when narrower than
     # `hidden`; 0: `hidden`. Attention's cost under TFHE grows with this width (each inhibitor
     # score and value term is one lookup per channel), the MLP's and residual's do not.
@@ -70,6 +75,8 @@ class BertConfig:
                              f'got {self.chunk}')
         if self.chunk > 1 and self.pool == 'mean':
             raise ValueError("chunk > 1 takes pool 'cls' or 'avg', not the masked 'mean'")
+        if self.chunk_on_client and self.chunk < 2:
+            raise ValueError('chunk_on_client moves chunk_proj to the client: it needs chunk > 1')
         if self.word_delta and not self.embed_dim:
             raise ValueError('word_delta adds to factorised word embeddings: set embed_dim > 0 '
                              '(or train the word table itself)')

@@ -1,7 +1,8 @@
 """BERT (post-norm, as HF BertModel) whose nonlinearities follow an ApproxSpec.
 
 Split for encryption: `embed` (plaintext, run by the client: token + position + type embeddings
-and their exact LayerNorm, with `chunk` > 1 concatenated in runs of `chunk` words) and
+and their exact LayerNorm, with `chunk` > 1 concatenated in runs of `chunk` words, and with
+`chunk_on_client` mapped back to `hidden` by `chunk_proj`) and
 `encode_embedded` (the encoder and head: the encrypted part).
 """
 from __future__ import annotations
@@ -56,7 +57,8 @@ class Bert(nn.Module):
 
     def embed(self, input_ids, token_type_ids=None):
         """input_ids (B, S) int -> embeddings (B, S, H) after the embedding LayerNorm, or
-        with `chunk` > 1 (B, S / chunk, chunk * H): each run of chunk words side by side."""
+        with `chunk` > 1 (B, S / chunk, chunk * H): each run of chunk words side by side,
+        (B, S / chunk, H) with `chunk_on_client` (that run through `chunk_proj`)."""
         c = self.config
         _check_ids(input_ids, 'input_ids', c)
         b, s = input_ids.shape
@@ -75,13 +77,18 @@ class Bert(nn.Module):
              + self.position_embeddings(jnp.arange(s, dtype=jnp.int32))[None]
              + self.token_type_embeddings(token_type_ids))
         x = self.embed_norm(x)
-        return x.reshape(b, s // c.chunk, c.chunk * c.hidden) if c.chunk > 1 else x
+        if c.chunk == 1:
+            return x
+        x = x.reshape(b, s // c.chunk, c.chunk * c.hidden)
+        return self.chunk_proj(x) if c.chunk_on_client else x
 
     def encode_embedded(self, x, mask=None, train: bool = False):
-        """x (B, S, H) float as `embed` returns it (B, S, chunk * H with chunk > 1), mask
-        (B, S) float 0/1 per token -> logits (B, C), or (B, S, H) if no head."""
+        """x (B, S, H) float as `embed` returns it (B, S, chunk * H with chunk > 1 and the
+        projection left to the circuit), mask (B, S) float 0/1 per token -> logits (B, C), or
+        (B, S, H) if no head."""
         c = self.config
-        width = c.chunk * c.hidden
+        in_circuit = c.chunk > 1 and not c.chunk_on_client  # chunk_proj runs here
+        width = c.chunk * c.hidden if in_circuit else c.hidden
         if x.ndim != 3 or x.shape[-1] != width or not jnp.issubdtype(x.dtype, jnp.floating):
             raise ValueError(f'{c.name}: embeddings must be float (batch, seq, {width}), '
                              f'got {x.dtype} {x.shape}')
@@ -91,7 +98,7 @@ class Bert(nn.Module):
         if mask.shape != (b, s) or mask.dtype != x.dtype:
             raise ValueError(f'{c.name}: mask must be {x.dtype} 0/1 of shape {(b, s)} '
                              f'(one per token), got {mask.dtype} {mask.shape}')
-        if c.chunk > 1:
+        if in_circuit:
             x = self.chunk_proj(x)
         mask4 = mask.reshape(b, 1, 1, s) if c.mask_padding else None
         for i in range(c.num_layers):

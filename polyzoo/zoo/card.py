@@ -142,9 +142,13 @@ def _client_sentence(e: dict, stem: int) -> str:
                  + (", the map to the model's width" if overrides.get("embed_dim") else "")
                  + (" and the per-word delta trained on the task" if overrides.get("word_delta")
                     else "") + ")")
+        chunks = (f", concatenates them in runs of {overrides['chunk']} words"
+                  + (" and maps each run to one token with the model's first linear map "
+                     "(whose weights it holds too)" if overrides.get("chunk_on_client") else "")
+                  if overrides.get("chunk", 1) > 1 else "")
         return (" The client tokenises the text and computes " + words + ", the position "
-                "embeddings and their LayerNorm in the clear (it holds their float weights) and "
-                "encrypts the embeddings; the circuit starts at the first block.")
+                "embeddings and their LayerNorm in the clear (it holds their float weights)"
+                + chunks + " and encrypts the result; the circuit starts at the first block.")
     return (" The client computes" + (f" the convolutional stem ({stem} channels, ReLU),"
                                       if stem else "")
             + " the patch embedding and the position embeddings in the clear (it holds their "

@@ -104,13 +104,14 @@ def test_tiny_unmasked_bert_compiles_and_simulates_like_float():
     assert report.agreement_float_simulated >= 0.8
 
 
-def test_qat_stage_trains_a_bert_whose_client_embeds_and_keeps_the_client_part():
+@pytest.mark.parametrize("chunk_on_client", [False, True])
+def test_qat_stage_trains_a_bert_whose_client_embeds_and_keeps_the_client_part(chunk_on_client):
     from polyzoo.export import micro
     from polyzoo.train import data
 
     ds = data.load("sentiment")
     model = models.create("bert-micro", spec=SPEC, num_classes=2, mask_padding=False,
-                          max_positions=8, chunk=2, pool="avg")
+                          max_positions=8, chunk=2, pool="avg", chunk_on_client=chunk_on_client)
     train_in = data.model_inputs(ds, "train", 8)
     variables = model.init(jax.random.key(0), *(x[:2] for x in train_in))
     with pytest.raises(ValueError, match="client_embeds=True"):
@@ -119,7 +120,9 @@ def test_qat_stage_trains_a_bert_whose_client_embeds_and_keeps_the_client_part()
     _, qvars, extra = micro.qat_stage(model, variables, ds, train_in, steps=2,
                                       client_embeds=True, progress=False, log=lambda _: None)
     assert extra["qat"]["client"] == "embed" and extra["qat"]["ranges"]
-    for name in micro.BERT_CLIENT_PARAMS:  # the client's part is not fine-tuned
+    _, client_params = micro.client_side(model)
+    assert ("chunk_proj" in client_params) == chunk_on_client
+    for name in client_params:  # the client's part is not fine-tuned
         if name in variables["params"]:
             jax.tree.map(np.testing.assert_array_equal, qvars["params"][name],
                          variables["params"][name])

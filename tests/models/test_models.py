@@ -315,6 +315,25 @@ def test_chunked_tokens_concatenate_words_and_project_them():
         model.apply(v, words, None, method='encode_embedded')
 
 
+def test_chunks_projected_on_the_client_are_the_same_function_split_later():
+    inside = models.create('bert-test', chunk=4, pool='avg')
+    client = models.create('bert-test', chunk=4, pool='avg', chunk_on_client=True)
+    ids, mask = _bert_inputs(s=8, pad=5)
+    v = inside.init(KEY, ids, mask)
+    assert jax.tree.map(jnp.shape, v) == jax.tree.map(jnp.shape, client.init(KEY, ids, mask))
+    x = client.apply(v, ids, method='embed')
+    assert x.shape == (2, 2, 32)  # one hidden-wide vector per token: chunk_proj ran
+    proj = v['params']['chunk_proj']
+    np.testing.assert_allclose(x, inside.apply(v, ids, method='embed') @ proj['kernel']
+                               + proj['bias'][None, None], atol=1e-5)
+    np.testing.assert_allclose(client.apply(v, x, None, method='encode_embedded'),
+                               inside.apply(v, ids), atol=1e-5)
+    with pytest.raises(ValueError, match=r'embeddings must be float \(batch, seq, 32\)'):
+        client.apply(v, inside.apply(v, ids, method='embed'), None, method='encode_embedded')
+    with pytest.raises(ValueError, match='chunk_on_client moves chunk_proj to the client'):
+        models.create('bert-test', chunk_on_client=True)
+
+
 def test_conv_stem_is_a_convolution_then_its_own_activation_site():
     spec = ApproxSpec(act=Site('poly', poly=Poly('gelu', 8, (-8.0, 8.0))))
     model = models.create('vit-test', spec=spec, stem=4)
