@@ -308,7 +308,8 @@ def micro_bert_table(record: dict | None, manifest: dict) -> str:
         cost = r.get("compiler_complexity")
         rows.append(
             f"| `{name}` | {r['attention']['choice']} | {r['words']} ({r['tokens']}) | "
-            f"{r['encrypted_numbers_per_sentence']} | {_pct(r['float_accuracy'])} | **{_pct(r['simulated_accuracy'])}** "
+            f"{r['encrypted_numbers_per_sentence']} | {_pct(r['float_accuracy'])} | "
+            f"**{_pct(r['simulated_accuracy'])}** "
             f"({r['n_sim']}) | {r['pbs']} ({r['attention_layers_pbs']}) | {r['max_bit_width']} | "
             f"{sizes} | {'-' if cost is None else f'{cost:.2g}'} | "
             f"{'-' if secs is None else f'**{secs:.1f}** ({n_runs})'} | "
@@ -328,12 +329,19 @@ def micro_bert_table(record: dict | None, manifest: dict) -> str:
              "PBS x p_error; most such errors do not reach the logits). "
              f"Record: `bench/results/micro_bert.json` (commit {record['commit']}, "
              f"{record['date']}, load average {record['load_average_1min']}). Cost "
-             "estimate: Concrete's `statistics['complexity']` of the compiled circuit.",
-             "", "![accuracy against seconds and cost per sentence](../img/micro-bert.png)"]
+             "estimate: Concrete's `statistics['complexity']` of the compiled circuit."]
     if stale:
-        rows[-3] += (" **Not of the zoo's current " + ", ".join(f"`{n}`" for n in stale)
+        rows[-1] += (" **Not of the zoo's current " + ", ".join(f"`{n}`" for n in stale)
                      + "**: retrained since; rerun `bench/bench_micro_bert.py`.")
+    rows += ["", "![accuracy against seconds and cost per sentence](../img/micro-bert.png)"]
     return "\n".join(rows)
+
+
+def _plaintext_line(a, accuracy: float, name: str) -> None:
+    """A plaintext baseline's accuracy (a fraction) as a dashed line across plot `a`."""
+    a.axhline(100 * accuracy, color="grey", ls="--", lw=1)
+    a.text(a.get_xlim()[0], 100 * accuracy, f" {name} (plaintext)", va="bottom", fontsize=8,
+           color="grey")
 
 
 def micro_bert_plot(record: dict | None) -> None:
@@ -361,9 +369,7 @@ def micro_bert_plot(record: dict | None) -> None:
     tfidf = record["baselines"]["tfidf"]
     ax.set_xlim(0, max(150, ax.get_xlim()[1]))
     for a in (ax, bx):
-        a.axhline(100 * tfidf["accuracy"], color="grey", ls="--", lw=1)
-        a.text(a.get_xlim()[0], 100 * tfidf["accuracy"], f" {tfidf['name']} (plaintext)",
-               va="bottom", fontsize=8, color="grey")
+        _plaintext_line(a, tfidf["accuracy"], tfidf["name"])
         a.axhline(77.5, color="grey", ls=":", lw=1)  # #16's accuracy target
         a.text(a.get_xlim()[1], 77.5, "77.5% ", ha="right", va="bottom", fontsize=8,
                color="grey")
@@ -435,9 +441,7 @@ def frontier_plot(record: dict | None) -> None:
                         xytext=(4, 3 if front.index(name) % 2 else -10))
     base = record["baseline"]
     for a in (ax, bx):
-        a.axhline(100 * base["baseline_accuracy"], color="grey", ls="--", lw=1)
-        a.text(a.get_xlim()[0], 100 * base["baseline_accuracy"], f" {base['baseline']} "
-               "(plaintext)", va="bottom", fontsize=8, color="grey")
+        _plaintext_line(a, base["baseline_accuracy"], base["baseline"])
     ax.axvline(60, color="grey", ls=":", lw=1)  # the micro ViT's latency target
     ax.text(60, ax.get_ylim()[1], " 60 s", va="top", fontsize=8, color="grey")
     ax.set(xlabel="encrypted seconds per image (median, 2 cores)",
