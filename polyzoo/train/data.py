@@ -402,6 +402,20 @@ def shifted_copies(inputs: tuple[np.ndarray, ...], labels: np.ndarray, shift: in
     return (np.concatenate(copies),), np.tile(np.asarray(labels), len(copies))
 
 
+def mirror_half(inputs: tuple[np.ndarray, ...], seed: int, step: int
+                ) -> tuple[np.ndarray, ...]:
+    """A batch of images (B, H, W, C) with each image mirrored left-right or not, a fair coin
+    drawn from (seed, step): random horizontal flips, the augmentation of ViT training
+    recipes (Touvron et al. 2021, DeiT; Beyer et al. 2022, "Better plain ViT baselines"),
+    applied per batch (`loop.fit`'s augment) so the training split is not stored twice."""
+    (x, *rest) = inputs
+    if rest or x.ndim != 4:
+        raise ValueError(f"mirroring takes one batch of images (B, H, W, C), got "
+                         f"{len(inputs)} input(s) of shape {x.shape}: use flip=False for text")
+    coins = np.random.default_rng((seed, step)).random(len(x)) < 0.5
+    return (np.where(coins[:, None, None, None], x[:, :, ::-1], x),)
+
+
 def model_inputs(ds: Dataset, split: str, max_len: int | None) -> tuple[np.ndarray, ...]:
     """Model inputs of a split: (images,) or (ids (N, S) int32, mask (N, S) float32)."""
     x = ds.split(split).inputs

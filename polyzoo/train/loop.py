@@ -324,11 +324,13 @@ def run_steps(step: Callable, state: PyTree, batch_at: Callable[[int], PyTree],
 def fit(model, state: TrainState, tx, inputs: tuple[np.ndarray, ...], labels: np.ndarray,
         config: LoopConfig, objective: Objective = Objective(), *, run_dir=None,
         teacher=None, soft_targets: np.ndarray | None = None, until: int | None = None,
-        progress: bool = True, desc: str = "train"):
+        augment: Callable | None = None, progress: bool = True, desc: str = "train"):
     """Train a flax model to `config.steps` (or stop at `until`) on `run_steps`, resuming
     from `run_dir` if it holds a checkpoint. teacher: (model, variables) for distillation, or
     soft_targets: the teacher's logits (N, C) for every training example, computed once
-    (logit distillation only). Returns (state, history).
+    (logit distillation only). augment(inputs, seed, step) -> inputs: applied to each global
+    batch before it is split between processes; a pure function of its arguments, so a
+    resumed run still sees the batches of an uninterrupted one. Returns (state, history).
 
     history: {'throughput': examples/s after the first (compiling) step (None when fewer
     than two steps ran, e.g. resumed at the end), 'seconds': wall
@@ -360,8 +362,13 @@ def fit(model, state: TrainState, tx, inputs: tuple[np.ndarray, ...], labels: np
 
     def batch_at(step):
         idx = batch_indices(n, config.batch_size, config.seed, step)
-        idx = idx[rank * per_process:(rank + 1) * per_process]
-        batch = {"inputs": tuple(x[idx] for x in inputs), "labels": labels[idx].astype(np.int32)}
+        batch_in = tuple(x[idx] for x in inputs)
+        if augment is not None:
+            batch_in = augment(batch_in, config.seed, step)
+        mine = slice(rank * per_process, (rank + 1) * per_process)
+        idx = idx[mine]
+        batch = {"inputs": tuple(x[mine] for x in batch_in),
+                 "labels": labels[idx].astype(np.int32)}
         if soft_targets is not None:
             batch["teacher_logits"] = np.asarray(soft_targets[idx], np.float32)
         return shard_batch(batch, mesh)

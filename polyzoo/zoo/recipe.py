@@ -75,6 +75,8 @@ class Stage:
                                    # LayerNorm it replaces, layer by layer (affine_norms.py)
     shift: int = 0                 # images: train on every copy moved by up to this many
                                    # pixels along both axes (data_lib.shifted_copies)
+    flip: bool = False             # images: mirror each training image left-right with
+                                   # probability 1/2, per batch (data_lib.mirror_half)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -362,6 +364,7 @@ def _train_stage(recipe, stage, model, variables, train_in, labels, steps, teach
                            objective, run_dir=rdir,
                            teacher=teacher if objective.needs_teacher and not soft else None,
                            soft_targets=teacher if objective.needs_teacher and soft else None,
+                           augment=data_lib.mirror_half if stage.flip else None,
                            progress=progress, desc=f"{recipe.name}/{stage.name}")
     return jax.tree.map(np.asarray, loop.variables_of(state)), hist
 
@@ -453,6 +456,10 @@ def run_stage(recipe: Recipe, stage: Stage, ds, train_in, val_in, variables, rep
                 raise ValueError(f"{recipe.name}/{stage.name}: shift augmentation with a "
                                  "teacher is not supported (its logits are per example)")
             fit_in, fit_labels = data_lib.shifted_copies(train_in, fit_labels, stage.shift)
+        if stage.flip and (teacher is not None or len(train_in) != 1 or train_in[0].ndim != 4):
+            raise ValueError(f"{recipe.name}/{stage.name}: flip=True mirrors images (N, H, W, "
+                             "C) and takes no teacher (its logits are per example): set "
+                             "flip=False for text or distillation")
         variables, hist = _train_stage(recipe, stage, model, variables, fit_in,
                                        fit_labels, steps, teacher,
                                        None if steps_scale != 1.0

@@ -169,6 +169,19 @@ def test_offline_text_corpora_split_without_shared_texts(name, sizes, classes):
         assert set(ds.split(s).labels.tolist()) == {0, 1}
 
 
+def test_mirror_half_flips_some_images_of_a_batch_and_depends_only_on_seed_and_step():
+    x = np.random.default_rng(0).random((64, 3, 4, 1)).astype(np.float32)
+    (out,) = data.mirror_half((x,), 0, 7)
+    flipped = [np.array_equal(o, a[:, ::-1]) for o, a in zip(out, x)]
+    kept = [np.array_equal(o, a) for o, a in zip(out, x)]
+    assert all(f != k for f, k in zip(flipped, kept))  # each image one or the other
+    assert 16 < sum(flipped) < 48
+    np.testing.assert_array_equal(data.mirror_half((x,), 0, 7)[0], out)
+    assert not np.array_equal(data.mirror_half((x,), 0, 8)[0], out)
+    with pytest.raises(ValueError, match="flip=False for text"):
+        data.mirror_half((np.zeros((2, 5), np.int32), np.ones((2, 5), np.int32)), 0, 0)
+
+
 def test_shifted_copies_move_every_image_and_keep_its_label():
     x = np.arange(2 * 3 * 3, dtype=np.float32).reshape(2, 3, 3, 1) + 1
     (moved,), labels = data.shifted_copies((x,), np.array([4, 7]), 1)

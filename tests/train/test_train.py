@@ -50,24 +50,30 @@ def test_fit_learns_and_evaluates():
     assert after["n"] == len(ds.val.labels)
 
 
-def test_resume_gives_identical_params(tmp_path):
+@pytest.mark.parametrize("augment", [None, data.mirror_half])
+def test_resume_gives_identical_params(tmp_path, augment):
     ds, model, tx, state0 = _setup()
     cfg = loop.LoopConfig(steps=STEPS, batch_size=BATCH, checkpoint_every=5)
-    straight, _ = loop.fit(model, state0, tx, (ds.train.inputs,), ds.train.labels, cfg,
-                           progress=False)
+    train = (ds.train.inputs,), ds.train.labels
+    straight, _ = loop.fit(model, state0, tx, *train, cfg, augment=augment, progress=False)
     # Interrupted at STEPS/2 (a checkpoint is written there), then resumed from disk.
     _, _, _, fresh = _setup()
     run = tmp_path / "run"
-    half, _ = loop.fit(model, fresh, tx, (ds.train.inputs,), ds.train.labels, cfg,
-                       run_dir=run, until=STEPS // 2, progress=False)
+    half, _ = loop.fit(model, fresh, tx, *train, cfg, run_dir=run, until=STEPS // 2,
+                       augment=augment, progress=False)
     assert loop.latest_checkpoint(run)[0] == STEPS // 2
     _, _, _, fresh = _setup()  # a new process would start from the initial state again
-    resumed, hist = loop.fit(model, fresh, tx, (ds.train.inputs,), ds.train.labels, cfg,
-                             run_dir=run, progress=False)
+    resumed, hist = loop.fit(model, fresh, tx, *train, cfg, run_dir=run, augment=augment,
+                             progress=False)
     assert hist["start_step"] == STEPS // 2 and int(resumed.step) == STEPS
     for a, b in zip(jax.tree.leaves(straight), jax.tree.leaves(resumed)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     assert len(list(run.glob("step_*"))) == cfg.keep_checkpoints
+    if augment is not None:  # the augmented batches really differ from the plain ones
+        _, _, _, fresh = _setup()
+        plain, _ = loop.fit(model, fresh, tx, *train, cfg, progress=False)
+        assert not np.array_equal(np.asarray(plain.params["Dense_0"]["kernel"]),
+                                  np.asarray(straight.params["Dense_0"]["kernel"]))
 
 
 def test_frozen_params_do_not_move():
