@@ -451,15 +451,12 @@ def run_stage(recipe: Recipe, stage: Stage, ds, train_in, val_in, variables, rep
             "start_step": 0, "log": []}
     if steps:  # steps=0: a calibration-only stage
         fit_in, fit_labels = train_in, ds.train.labels
+        # Images only: shifted_copies and mirror_half refuse other inputs themselves.
+        if (stage.shift or stage.flip) and teacher is not None:
+            raise ValueError(f"{recipe.name}/{stage.name}: shift or flip augmentation with a "
+                             "teacher is not supported (its logits are per example)")
         if stage.shift:
-            if teacher is not None:
-                raise ValueError(f"{recipe.name}/{stage.name}: shift augmentation with a "
-                                 "teacher is not supported (its logits are per example)")
             fit_in, fit_labels = data_lib.shifted_copies(train_in, fit_labels, stage.shift)
-        if stage.flip and (teacher is not None or len(train_in) != 1 or train_in[0].ndim != 4):
-            raise ValueError(f"{recipe.name}/{stage.name}: flip=True mirrors images (N, H, W, "
-                             "C) and takes no teacher (its logits are per example): set "
-                             "flip=False for text or distillation")
         variables, hist = _train_stage(recipe, stage, model, variables, fit_in,
                                        fit_labels, steps, teacher,
                                        None if steps_scale != 1.0

@@ -348,7 +348,7 @@ def test_augment_needs_text_and_a_teacher():
 def test_flip_needs_images(tmp_path):
     path = tmp_path / "texts.csv"
     path.write_text("text,label\n" + "".join(f"word{i} film,{'ab'[i % 2]}\n" for i in range(60)))
-    r = Recipe(name="flip-text", model="bert-test", dataset=str(path), max_len=8,
+    r = Recipe(name="flip-text", model="bert-test", dataset=str(path), max_len=8, batch_size=16,
                stages=(Stage("s", "exact", steps=1, lr=1e-3, flip=True),))
     with pytest.raises(ValueError, match="flip=False for text"):
         recipe_lib.run(r, publish=False, runs=tmp_path / "runs")
