@@ -98,20 +98,22 @@ def convert_table(record: dict | None) -> str:
         lead = 100 * (part["accuracy"] - base)
         return f"{_pct(part['accuracy'])} ({lead:+.2f}{' **behind**' if lead <= 0 else ''})"
 
-    rows = ["| data | exact MiniLM | fully polynomial MiniLM | baseline, same split |",
-            "|---|---|---|---|"]
+    rows = ["| data | exact MiniLM | fully polynomial MiniLM | baseline, same split | measured |",
+            "|---|---|---|---|---|"]
     notes = []
     for name, r in sorted(record["results"].items()):
         base = r["baseline_accuracy"]
+        when = f"commit {r['commit']}, {r['date'][:10]}"
         rows.append(f"| {name} | {cell(r.get('exact'), base)} | {cell(r.get('poly'), base)} | "
-                    f"{r['baseline']} {_pct(base)} |")
+                    f"{r['baseline']} {_pct(base)} | {when} |")
         for key in ("exact", "poly"):
             if "error" in (r.get(key) or {}):
                 notes.append(f"- {name}, {key}: {r[key]['error']}")
     rows.append("")
     rows.extend(notes + [""] if notes else [])
-    rows.append(f"Record: `bench/results/convert.json` (commit {record['commit']}, "
-                f"{record['date']}, load average {record['load_average_1min']}).")
+    rows.append(f"Record: `bench/results/convert.json` (last written at commit "
+                f"{record['commit']}, {record['date']}, load average "
+                f"{record['load_average_1min']}; each row names the commit that measured it).")
     return "\n".join(rows)
 
 
