@@ -1,67 +1,46 @@
 """Every attention replacement of the menu on one model, one recipe and one budget.
 
-    .venv/bin/python bench/bench_attention_menu.py --steps-scale 0.125   # 1,000 steps each
+    .venv/bin/python bench/bench_attention_menu.py --zoo                 # the zoo's entries
+    .venv/bin/python bench/bench_attention_menu.py --steps-scale 0.125   # 2,000 steps each
     .venv/bin/python bench/bench_attention_menu.py --resume               # skip rows measured
     .venv/bin/python bench/bench_attention_menu.py --resume --rerun polyexp   # measure it again
 
 The ViT Fashion-MNIST recipe (models/vit_fashion_poly.py: range-aware training, then every site
-calibrated and refitted) is run once per attention choice with only its softmax site changed,
-and its exact twin (models/vit_fashion_exact.py) at the same budget and seed, in the same run.
+calibrated and refitted) with only its softmax site changed to each choice of
+`polyzoo.nn.ATTENTION_MENU` (`polyzoo.zoo.recipe.with_attention`), and its exact twin
+(models/vit_fashion_exact.py), same budget and seed.
+- `--zoo`: the rows are the published zoo entries at the recipe's full budget
+  (`vit-fashion-poly` for pointwise GELU, `vit-fashion-poly-NAME` for the others, each trained
+  by its own recipe, `polyzoo train vit_fashion_poly_NAME`); their metrics are the manifest's
+  (what `polyzoo zoo eval` recomputes), and an entry not yet trained is listed as such. Writes
+  bench/results/attention_menu_zoo.json.
+- `--steps-scale S`: every recipe trained here at a share S of its steps, nothing published.
+  Writes bench/results/attention_menu.json, one row at a time (a stopped run resumes).
 Each row: test accuracy, the drop against the exact twin, the share of polynomial-site inputs
 outside their intervals on the test split, and the encrypted cost of one layer's attention
 counted by the cost model (`Site.cost`, `attention_pbs`; not measured on a compiled circuit):
 CKKS depth of the weights and ciphertext products per token, TFHE table lookups per token.
-Writes bench/results/attention_menu.json, one row at a time (a stopped run resumes).
 """
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import time
 
 from _harness import RESULTS, write
 
 from polyzoo import models
-from polyzoo.nn import Poly, Site
+from polyzoo.nn import ATTENTION_MENU as MENU, Site
 from polyzoo.zoo import recipe as recipe_lib
-
-GELU = Poly("gelu", 8, (-8.0, 8.0))
-# 1 / mean of the unnormalised weights: calibrated, then refined by Newton steps (Panda, CSCML
-# 2022). The means span four decades on this model (2Quad: 0.002 to 7.7 in layers 1-3), where
-# a degree-8 or -24 minimax guess alone overflowed the calibrated forward; with three steps it
-# matched the exact forward on validation (both measured, on a 640-step run).
-RECIP = Poly("reciprocal", 8, (0.05, 4.0), newton=3)
-# The menu: every attention choice the library exports or approximates, with the parameters
-# its paper uses (2Quad c = 5, power-softmax p = 2, inhibitor γ = the head width).
-MENU = {
-    "pointwise-gelu": Site("pointwise", fn="gelu", poly=GELU),
-    "pointwise-relu": Site("pointwise", fn="relu", poly=Poly("relu", 8, (-8.0, 8.0))),
-    "2quad": Site("2quad", param=5.0, aux=RECIP),
-    "power": Site("power", param=2.0, aux=RECIP),
-    # exp fitted with absolute error: its scores span [-22.6, 10.8] on this model, where no
-    # degree-24 polynomial resolves a relative error in float64 (the row failed so, measured)
-    "polyexp": Site("polyexp", poly=Poly("exp", 8, (-8.0, 8.0), relative=False), aux=RECIP),
-    "inhibitor": Site("inhibitor", param=16.0),
-    "inhibitor_signed": Site("inhibitor_signed", param=16.0),
-}
+from polyzoo.zoo import registry
 
 
-def with_attention(recipe, site: Site, name: str):
-    """`recipe` with every stage's softmax site replaced by `site`, its polynomials (`poly`
-    and `aux`) at the degree of the stage's own (24 in the final stage's refit)."""
-    def swap(stage):
-        spec = stage.spec
-        degree = spec.act.poly.degree if spec.act.poly is not None else 8
-        s = site
-        for field in ("poly", "aux"):
-            p = getattr(s, field)
-            if p is not None:
-                s = dataclasses.replace(s, **{field: dataclasses.replace(p, degree=degree)})
-        return dataclasses.replace(stage, spec=dataclasses.replace(spec, softmax=s,
-                                                                   name=f"{spec.name}-{name}"))
-    return dataclasses.replace(recipe, name=f"{recipe.name}-{name}",
-                               stages=tuple(swap(s) for s in recipe.stages), twin=None)
+def menu_recipe(poly, name: str):
+    """The zoo recipe of menu row `name`: vit_fashion_poly itself for pointwise GELU (its own
+    softmax site), `vit-fashion-poly-NAME` for the others."""
+    if name == "pointwise-gelu":
+        return poly
+    return recipe_lib.with_attention(poly, MENU[name], name.replace("_", "-"))
 
 
 def attention_cost(site: Site, config) -> dict:
@@ -92,10 +71,47 @@ def run_one(recipe, steps_scale: float) -> dict:
             "val_accuracy": out["stages"][-1]["val_accuracy"]}
 
 
+def zoo_rows(poly, exact, config) -> dict:
+    """The record of --zoo: each menu row from its published entry (manifest metrics)."""
+    manifest = registry.read_manifest()["entries"]
+    if exact.name not in manifest:
+        raise SystemExit(f"the exact twin {exact.name!r} is not in the zoo: run "
+                         "`polyzoo train vit_fashion_exact` first")
+    twin = {"recipe": exact.name, **entry_metrics(manifest[exact.name])}
+    rows = []
+    for name in MENU:
+        recipe = menu_recipe(poly, name)
+        final = recipe.stages[-1].spec.softmax
+        row = {"attention": name, "entry": recipe.name}
+        meta = manifest.get(recipe.name)
+        if meta is None:
+            row.update(test_accuracy=None, not_trained=f"polyzoo train "
+                       f"{recipe.name.replace('-', '_')}")
+        elif meta["spec"]["softmax"] != final.to_dict():
+            raise SystemExit(f"zoo entry {recipe.name!r} was trained with another attention "
+                             f"site ({meta['spec']['softmax']}) than the menu's "
+                             f"({final.to_dict()}): retrain it")
+        else:
+            row.update(entry_metrics(meta))
+            row["drop_vs_exact"] = round(twin["test_accuracy"] - row["test_accuracy"], 4)
+        rows.append({**row, "site": final.to_dict(), **attention_cost(final, config)})
+        print(json.dumps(rows[-1]), flush=True)
+    return {"exact_twin": twin, "rows": rows}
+
+
+def entry_metrics(meta: dict) -> dict:
+    m = meta["metrics"]
+    return {"test_accuracy": m["accuracy"], "n": m["n"],
+            "out_of_range_share": (m["out_of_range_total"] / m["site_values"]
+                                   if m.get("site_values") else None)}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps-scale", type=float, default=1.0,
-                    help="each stage's share of the recipe's steps (1: the zoo's budget)")
+    ap.add_argument("--zoo", action="store_true",
+                    help="the published zoo entries (full budget) instead of training here")
+    ap.add_argument("--steps-scale", type=float, default=None,
+                    help="train each recipe here at this share of its steps, in (0, 1)")
     ap.add_argument("--choices", nargs="*", default=list(MENU), choices=list(MENU))
     ap.add_argument("--resume", action="store_true",
                     help="keep the rows of bench/results/attention_menu.json measured at this "
@@ -104,11 +120,22 @@ def main(argv=None) -> int:
                     help="with --resume, measure these again even if recorded (e.g. a failed "
                          "row after its choice changed)")
     args = ap.parse_args(argv)
-    if not 0 < args.steps_scale <= 1:
-        ap.error(f"--steps-scale must be in (0, 1], got {args.steps_scale}")
+    if args.zoo == (args.steps_scale is not None):
+        ap.error("give either --zoo (the zoo's entries, full budget) or --steps-scale S "
+                 "(train here at a share of the budget; the full budget is the zoo's recipes)")
+    if args.steps_scale is not None and not 0 < args.steps_scale < 1:
+        ap.error(f"--steps-scale must be in (0, 1), got {args.steps_scale}: the full budget "
+                 "is the zoo's entries (--zoo)")
     poly = recipe_lib.load_recipe("vit_fashion_poly")
     exact = recipe_lib.load_recipe("vit_fashion_exact")
     config = models.parse(poly.model, **poly.overrides)
+    common = {"model": poly.model, "dataset": poly.dataset, "recipe": poly.recipe_file,
+              "tokens": config.num_tokens, "menu": list(MENU)}
+    if args.zoo:
+        write("attention_menu_zoo", {**common, "steps_scale": 1.0,
+                                     "steps": [s.steps for s in poly.stages],
+                                     **zoo_rows(poly, exact, config)})
+        return 0
     path = RESULTS / "attention_menu.json"
     old = json.loads(path.read_text()) if args.resume and path.exists() else {}
     if old.get("steps_scale") != args.steps_scale:
@@ -118,7 +145,7 @@ def main(argv=None) -> int:
     if twin is None:
         print("exact twin ...", flush=True)
         twin = {"recipe": exact.name, **run_one(exact, args.steps_scale)}
-    recipes = {name: with_attention(poly, MENU[name], name) for name in MENU}
+    recipes = {name: menu_recipe(poly, name) for name in MENU}
     for name in args.choices:
         if name in rows:
             continue
@@ -136,12 +163,10 @@ def main(argv=None) -> int:
             rows[n].update(site=final.to_dict(), **attention_cost(final, config))
         print(json.dumps(rows[name]), flush=True)
         write("attention_menu", {
-            "model": poly.model, "dataset": poly.dataset, "recipe": poly.recipe_file,
-            "steps_scale": args.steps_scale,
+            **common, "steps_scale": args.steps_scale,
             "steps": [max(2, int(s.steps * args.steps_scale)) if s.steps else 0
                       for s in poly.stages],
-            "tokens": config.num_tokens, "exact_twin": twin, "menu": list(MENU),
-            "rows": [rows[n] for n in MENU if n in rows]})
+            "exact_twin": twin, "rows": [rows[n] for n in MENU if n in rows]})
     return 0
 
 

@@ -464,11 +464,13 @@ def frontier_plot(record: dict | None) -> None:
     plt.close(fig)
 
 
-def menu_table(record: dict | None) -> str:
+def menu_table(record: dict | None, zoo: bool = False) -> str:
     """bench_attention_menu.py's record: every attention choice on the ViT Fashion recipe at
-    one budget, beside its exact twin at the same budget."""
+    one budget, beside its exact twin at the same budget (zoo: the published entries)."""
+    name = "attention_menu_zoo" if zoo else "attention_menu"
     if record is None:
-        return "No record yet: run `.venv/bin/python bench/bench_attention_menu.py`."
+        return (f"No record yet: run `.venv/bin/python bench/bench_attention_menu.py "
+                f"{'--zoo' if zoo else '--steps-scale 0.125'}`.")
     twin = record["exact_twin"]
 
     def count(x, fmt="{:g}"):
@@ -480,16 +482,19 @@ def menu_table(record: dict | None) -> str:
                for p in (site.get("poly"), site.get("aux")) if p]
         return ", ".join(out) or "none"
 
-    out = ["| attention | polynomials (degree) | test accuracy | against the exact twin (points) | "
-           "inputs off their intervals | CKKS depth of the weights | CKKS products per token | "
-           "TFHE lookups per token | exports to TFHE |", "|---|---|---|---|---|---|---|---|---|"]
+    out = [f"| attention{' (zoo entry)' if zoo else ''} | polynomials (degree) | test accuracy | "
+           "against the exact twin (points) | inputs off their intervals | CKKS depth of the "
+           "weights | CKKS products per token | TFHE lookups per token | exports to TFHE |",
+           "|---|---|---|---|---|---|---|---|---|"]
     for r in record["rows"]:
         share = r.get("out_of_range_share")
         failed = r.get("failed") and textwrap.shorten(r["failed"], 160, placeholder=" …")
         measured = (f"**failed**: {failed} | - | -" if failed else
-                    f"{_pct(r['test_accuracy'])} | {-100 * r['drop_vs_exact']:+.2f} | "
+                    f"not trained yet: `{r['not_trained']}` | - | -" if r.get("not_trained")
+                    else f"{_pct(r['test_accuracy'])} | {-100 * r['drop_vs_exact']:+.2f} | "
                     f"{'-' if share is None else f'{100 * share:.4f}%'}")
-        out.append(f"| `{r['attention']}` | {polys(r['site'])} | {measured} | "
+        label = f"`{r['attention']}`" + (f" (`{r['entry']}`)" if zoo else "")
+        out.append(f"| {label} | {polys(r['site'])} | {measured} | "
                    f"{count(r['ckks_depth_of_weights'])} | "
                    f"{count(r['ckks_products_per_token'], '{:,.0f}')} | "
                    f"{count(r['tfhe_pbs_per_token'], '{:,.0f}')} | "
@@ -501,12 +506,13 @@ def menu_table(record: dict | None) -> str:
     if missing:
         out.append(f"\n**Not yet measured:** {', '.join(missing)}; "
                    "`bench/bench_attention_menu.py --resume` measures them at this budget.")
+    budget = ("its full budget" if zoo else f"{record['steps_scale']} of its steps")
     out.append(f"\nExact twin (`{twin['recipe']}` at the same budget): "
                f"{_pct(twin['test_accuracy'])}. Model `{record['model']}` "
-               f"({record['tokens']} tokens), recipe `{record['recipe']}` at "
-               f"{record['steps_scale']} of its steps ({steps}). Costs are one layer's "
+               f"({record['tokens']} tokens), recipe `{record['recipe']}` at {budget} "
+               f"({steps}). Costs are one layer's "
                "attention as the cost model counts it (`Site.cost`, `attention_pbs`), not a "
-               "compiled circuit's report. From `bench/results/attention_menu.json` (commit "
+               f"compiled circuit's report. From `bench/results/{name}.json` (commit "
                f"{record['commit']}, {record['date']}, load average "
                f"{record['load_average_1min']}).")
     return "\n".join(out)
@@ -609,6 +615,7 @@ def tables() -> dict[str, str]:
             "frontier": frontier_table(_record("micro_frontier")),
             "scaling": scaling_table(_record("micro_scaling")),
             "menu": menu_table(_record("attention_menu")),
+            "menu_zoo": menu_table(_record("attention_menu_zoo"), zoo=True),
             "peer": peer_table(_record("encrypted_peer"), manifest),
             "micro_bert": micro_bert_table(_record("micro_bert"), manifest),
             "latency": latency_table(_record("zoo_latency"), manifest),

@@ -40,6 +40,37 @@ and 'zimerman-lm' (Zimerman et al. ICML 2024, vision and language), 'mpcformer' 
 2023) and 'polyzoo' (every site exportable to TFHE). `get_spec(name)` looks one up."""
 
 
+# 1 / mean of the unnormalised weights, refined by three Newton steps (Panda, CSCML 2022): on
+# the Fashion ViT the means span four decades (2Quad: 0.002 to 7.7 in layers 1-3), where a
+# degree-8 or -24 minimax guess alone overflowed the calibrated forward (measured).
+_RECIP_NEWTON = Poly('reciprocal', 8, (0.05, 4.0), newton=3)
+
+ATTENTION_MENU: dict[str, Site] = {
+    # Zimerman et al. (ICML 2024): pointwise GELU or ReLU of the scaled scores, divided by L.
+    'pointwise-gelu': Site('pointwise', fn='gelu', poly=Poly('gelu', 8, (-8.0, 8.0))),
+    'pointwise-relu': Site('pointwise', fn='relu', poly=Poly('relu', 8, (-8.0, 8.0))),
+    # MPCFormer (Li et al. ICLR 2023): (x + c)^2, normalised; c = 5 as in the paper.
+    '2quad': Site('2quad', param=5.0, aux=_RECIP_NEWTON),
+    # PowerSoftmax (Zimerman et al.): x^p over the mean of x^p; p = 2 (the paper uses 4 to 6
+    # on language models; not tuned here).
+    'power': Site('power', param=2.0, aux=_RECIP_NEWTON),
+    # THE-X (Chen et al. 2022): polynomial exp and reciprocal. exp is fitted with absolute
+    # error: the scores span [-22.6, 10.8] on the Fashion ViT, where no degree-24 polynomial
+    # resolves a relative error in float64 (measured: that fit failed).
+    'polyexp': Site('polyexp', poly=Poly('exp', 8, (-8.0, 8.0), relative=False),
+                    aux=_RECIP_NEWTON),
+    # Inhibitor attention (Brännvall & Stoian 2023, arXiv 2310.02041): Manhattan-distance
+    # scores and ReLU inhibition, no product of two encrypted values; gamma = 16, the head
+    # width of vit-mini.
+    'inhibitor': Site('inhibitor', param=16.0),
+    'inhibitor_signed': Site('inhibitor_signed', param=16.0),
+}
+"""Every attention replacement the library offers, by name, with the parameters above: what
+`polyzoo.zoo.recipe.with_attention` puts in a recipe's softmax site (the Fashion ViT entries
+`vit-fashion-poly-NAME`, bench/bench_attention_menu.py). Polynomial degrees are placeholders:
+`with_attention` sets them to each stage's own."""
+
+
 def get_spec(spec: str | ApproxSpec) -> ApproxSpec:
     """A preset by name (an ApproxSpec passes through); unknown names list the valid ones."""
     if isinstance(spec, ApproxSpec):

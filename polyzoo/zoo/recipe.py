@@ -115,6 +115,29 @@ class Recipe:
     command: str = ""
 
 
+def with_attention(recipe: Recipe, site: Site, suffix: str) -> Recipe:
+    """`recipe` with every stage's softmax site replaced by `site`, named `recipe.name-suffix`:
+    one row of the attention menu (polyzoo.nn.ATTENTION_MENU) at the recipe's own budget,
+    seed and twin. The site's polynomials (`poly`, `aux`) take the degree of each stage's
+    activation polynomial (8 where it has none)."""
+    def swap(stage: Stage) -> Stage:
+        spec = stage.spec
+        if isinstance(spec, str):
+            raise ValueError(f"stage {stage.name!r} of {recipe.name!r} uses the preset "
+                             f"{spec!r}; with_attention needs stages with an ApproxSpec")
+        degree = spec.act.poly.degree if spec.act.poly is not None else 8
+        s = site
+        for field in ("poly", "aux"):
+            p = getattr(s, field)
+            if p is not None:
+                s = dataclasses.replace(s, **{field: dataclasses.replace(p, degree=degree)})
+        return dataclasses.replace(stage, spec=dataclasses.replace(
+            spec, softmax=s, name=f"{spec.name}-{suffix}"))
+
+    return dataclasses.replace(recipe, name=f"{recipe.name}-{suffix}",
+                               stages=tuple(swap(s) for s in recipe.stages))
+
+
 # ----------------------------------------------------------------------------- loading
 
 def recipe_names() -> list[str]:

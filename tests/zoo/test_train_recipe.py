@@ -143,6 +143,49 @@ def test_every_recipe_in_models_loads():
         assert "Command:" in path.read_text()
 
 
+def test_with_attention_swaps_only_the_softmax_site():
+    from polyzoo.nn import ATTENTION_MENU
+
+    poly = recipe_lib.load_recipe("vit_fashion_poly")
+    for name, site in ATTENTION_MENU.items():
+        r = recipe_lib.with_attention(poly, site, name)
+        assert r.name == f"vit-fashion-poly-{name}" and r.twin == poly.twin
+        for old, new in zip(poly.stages, r.stages):
+            assert new.spec.softmax.choice == site.choice and new.spec.act == old.spec.act
+            assert new.spec.norm == old.spec.norm
+            assert dataclasses.replace(new, spec=old.spec) == old  # steps, lr, ... unchanged
+            for p in (new.spec.softmax.poly, new.spec.softmax.aux):  # the stage's own degree
+                assert p is None or p.degree == old.spec.act.poly.degree
+    exact = recipe_lib.load_recipe("vit_fashion_exact")
+    with pytest.raises(ValueError, match="preset 'exact'"):
+        recipe_lib.with_attention(exact, ATTENTION_MENU["2quad"], "2quad")
+
+
+def test_each_menu_entry_has_its_recipe():
+    """bench_attention_menu.py --zoo reads one zoo entry per menu choice; each one's recipe is in
+    models/ under the name the bench tells the user to train."""
+    import importlib.util
+    from pathlib import Path
+
+    from polyzoo.nn import ATTENTION_MENU
+
+    bench = Path(recipe_lib.__file__).parents[2] / "bench"
+    sys.path.insert(0, str(bench))
+    try:
+        spec = importlib.util.spec_from_file_location("bench_attention_menu",
+                                                      bench / "bench_attention_menu.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(bench))
+    poly = recipe_lib.load_recipe("vit_fashion_poly")
+    for name in ATTENTION_MENU:
+        expected = module.menu_recipe(poly, name)
+        stored = recipe_lib.load_recipe(expected.name.replace("-", "_"))
+        blank = dict(recipe_file="", command="")  # where each was loaded from
+        assert dataclasses.replace(stored, **blank) == dataclasses.replace(expected, **blank)
+
+
 @pytest.mark.slow
 def test_staged_distillation_on_a_user_csv(tmp_path, monkeypatch):
     """Exact BERT on a CSV nobody has seen, then a polynomial student distilled from it

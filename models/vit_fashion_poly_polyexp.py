@@ -1,0 +1,17 @@
+"""vit_fashion_poly with polynomial-exp softmax.
+
+A polynomial exp (fitted with absolute error) and a polynomial reciprocal refined by three
+Newton steps (THE-X, Chen et al. 2022). The recipe of vit_fashion_poly with only its attention
+site changed (`with_attention`, ATTENTION_MENU['polyexp']).
+
+Command:  polyzoo train vit_fashion_poly_polyexp
+Runtime:  not trained yet
+Metric:   not trained yet (at an eighth of the budget, in bench/bench_attention_menu.py:
+          86.95% test accuracy)
+"""
+from polyzoo.nn import ATTENTION_MENU
+from polyzoo.recipes import vit_fashion_poly
+from polyzoo.zoo.recipe import with_attention
+
+RECIPE = with_attention(vit_fashion_poly.RECIPE, ATTENTION_MENU['polyexp'],
+                        'polyexp')
