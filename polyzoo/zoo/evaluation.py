@@ -21,11 +21,23 @@ def evaluate_entry(entry: ZooEntry, split: str | None = None, ds=None) -> dict:
     return recipe.evaluate(entry.model, entry.variables, inputs, ds.split(split).labels)
 
 
+def stored_or_fitted_baseline(meta: dict, ds) -> dict:
+    """The baseline the manifest stored when the entry was published, if it was fitted on this
+    very split (same sha256); otherwise fitted now (`baselines.record`, cached by split). So
+    `zoo eval` and the model card agree, on any host."""
+    from polyzoo.train import baselines
+
+    stored = meta.get("baseline")
+    if stored and stored.get("split_sha256") == baselines.split_hash(ds):
+        return stored
+    return baselines.record(ds)
+
+
 def summary(name: str, root=None) -> dict:
     """name, task, split, polynomial and exact-twin accuracy, the strongest simple baseline
     on the same split, out-of-range count, and whether the recomputed metrics equal the
     manifest's."""
-    from polyzoo.train import baselines, data
+    from polyzoo.train import data
 
     entry = load(name, root)
     ds = data.load(entry.meta["dataset"])  # once, for the entry, its twin and the baseline
@@ -35,7 +47,7 @@ def summary(name: str, root=None) -> dict:
         twin = load(entry.meta["twin"], root)
         same = twin.meta["dataset"] == entry.meta["dataset"]
         twin_acc = evaluate_entry(twin, ds=ds if same else None)["accuracy"]
-    base = baselines.record(ds)
+    base = stored_or_fitted_baseline(entry.meta, ds)
     return {
         "name": name, "task": entry.meta.get("task"), "dataset": entry.meta.get("dataset"),
         "split": entry.meta.get("split", "test"),

@@ -74,3 +74,39 @@ def test_linear_on_features_reads_what_it_is_given():
                                 "noise")
     assert informative.accuracy > 0.95 and "pixel" in informative.description
     assert noise.accuracy < 0.7
+
+
+def test_mlp_fits_on_one_blas_thread(monkeypatch):
+    """With 784 inputs one and two OpenBLAS threads give different weights (measured), so the
+    MLP fits on one: a refit on any host gives the manifest's numbers."""
+    from sklearn.neural_network import MLPClassifier
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    seen, fit = [], MLPClassifier.partial_fit
+
+    def spy(self, *args, **kw):
+        seen.extend(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+        return fit(self, *args, **kw)
+
+    monkeypatch.setattr(MLPClassifier, "partial_fit", spy)
+    ds = _image_dataset()
+    x = [ds.split(s).inputs.reshape(len(ds.split(s).inputs), -1) for s in ("train", "val", "test")]
+    y = [ds.split(s).labels for s in ("train", "val", "test")]
+    with threadpool_limits(2):
+        baselines._mlp(x[0], y[0], x[1], y[1], x[2], y[2])
+    assert seen and set(seen) == {1}
+
+
+def test_zoo_eval_reports_the_stored_baseline_of_an_unchanged_split(tmp_path, monkeypatch):
+    """What the manifest stored at publication is reported while the split is the same (card
+    and `zoo eval` agree); a changed split is fitted afresh."""
+    from polyzoo.zoo.evaluation import stored_or_fitted_baseline
+
+    monkeypatch.setenv("POLYZOO_DATA", str(tmp_path))
+    ds = _text_dataset()
+    stored = {"name": "tfidf-logreg", "accuracy": 0.5, "split_sha256": baselines.split_hash(ds)}
+    assert stored_or_fitted_baseline({"baseline": stored}, ds) is stored
+    changed = {**stored, "split_sha256": baselines.split_hash(_text_dataset(flip=True))}
+    fitted = stored_or_fitted_baseline({"baseline": changed}, ds)
+    assert fitted == baselines.record(ds) and fitted["accuracy"] == 1.0
+    assert stored_or_fitted_baseline({}, ds) == fitted  # an entry stored without one
