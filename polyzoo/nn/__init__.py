@@ -23,7 +23,8 @@ CHOICES: dict[str, dict[str, str]] = {
 take (docs/guide/approximations.md describes each)."""
 
 __all__ = [
-    'ApproxSpec', 'Site', 'Poly', 'PRESETS', 'ATTENTION_MENU', 'get_spec', 'CHOICES', 'POLY_FUNCTIONS', 'site_kind',
+    'ApproxSpec', 'Site', 'Poly', 'PRESETS', 'ATTENTION_MENU', 'get_spec', 'CHOICES',
+    'POLY_FUNCTIONS', 'site_kind',
     'Choice', 'Cost', 'choices', 'get_choice',
     'make_activation', 'Exact', 'Quad', 'PolyFn', 'EXACT', 'chebyshev_init',
     'AttentionWeights', 'AttentionChoice', 'Inhibitor',
