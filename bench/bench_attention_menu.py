@@ -2,8 +2,8 @@
 
     .venv/bin/python bench/bench_attention_menu.py --zoo                 # the zoo's entries
     .venv/bin/python bench/bench_attention_menu.py --steps-scale 0.125   # 2,000 steps each
-    .venv/bin/python bench/bench_attention_menu.py --resume               # skip rows measured
-    .venv/bin/python bench/bench_attention_menu.py --resume --rerun polyexp   # measure it again
+    .venv/bin/python bench/bench_attention_menu.py --steps-scale 0.125 --resume   # skip rows
+    .venv/bin/python bench/bench_attention_menu.py --steps-scale 0.125 --resume --rerun polyexp
 
 The ViT Fashion-MNIST recipe (models/vit_fashion_poly.py: range-aware training, then every site
 calibrated and refitted) with only its softmax site changed to each choice of

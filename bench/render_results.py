@@ -505,7 +505,8 @@ def menu_table(record: dict | None, zoo: bool = False) -> str:
                else ["the rest of the menu (the run stopped early)"])
     if missing:
         out.append(f"\n**Not yet measured:** {', '.join(missing)}; "
-                   "`bench/bench_attention_menu.py --resume` measures them at this budget.")
+                   f"`bench/bench_attention_menu.py --steps-scale {record['steps_scale']} "
+                   "--resume` measures them at this budget.")
     budget = ("its full budget" if zoo else f"{record['steps_scale']} of its steps")
     out.append(f"\nExact twin (`{twin['recipe']}` at the same budget): "
                f"{_pct(twin['test_accuracy'])}. Model `{record['model']}` "
