@@ -78,7 +78,7 @@ def test_linear_on_features_reads_what_it_is_given():
 
 def test_mlp_fits_on_one_blas_thread(monkeypatch):
     """With 784 inputs one and two OpenBLAS threads give different weights (measured), so the
-    MLP fits on one: a refit on any host gives the manifest's numbers."""
+    MLP fits on one, whatever the caller's (or the host's) thread count."""
     from sklearn.neural_network import MLPClassifier
     from threadpoolctl import threadpool_info, threadpool_limits
 
