@@ -40,10 +40,16 @@ def _commit() -> str:
     return head + ("+dirty" if changed else "")
 
 
+def provenance() -> dict:
+    """{'commit', 'date'} of a measurement taken now: what every record starts with, and what a
+    record whose parts are measured in different runs keeps per part."""
+    return {"commit": _commit(),
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+
+
 def write(name: str, figures: dict) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    record = {"benchmark": name, "commit": _commit(),
-              "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    record = {"benchmark": name, **provenance(),
               "load_average_1min": round(os.getloadavg()[0], 2),
               "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]), **figures}
     path = RESULTS / f"{name}.json"

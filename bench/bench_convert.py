@@ -16,12 +16,11 @@ Hours here: each dataset is about an hour of training on 2 cores.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 from pathlib import Path
 
-from _harness import RESULTS, _commit, write
+from _harness import RESULTS, provenance, write
 
 NAME = "convert"
 DATASETS = ("sms_spam", "election_tweets")
@@ -44,9 +43,7 @@ def convert_one(dataset: str, progress: bool) -> dict:
     name = dataset.replace("_", "-")
     base = baselines.strongest(data.load(dataset))
     # each row names its own commit and date: a run of some --datasets keeps the other rows
-    row = {"dataset": dataset, "commit": _commit(),
-           "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-           "entries": [f"{name}-exact", f"{name}-poly"],
+    row = {"dataset": dataset, **provenance(), "entries": [f"{name}-exact", f"{name}-poly"],
            "baseline": base.name, "baseline_accuracy": base.accuracy,
            "baseline_description": base.description}
     for key, result in convert.convert(dataset, name, progress=progress).items():
