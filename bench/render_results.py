@@ -48,11 +48,24 @@ def _baseline_for(entry: dict, record: dict | None) -> dict | None:
     return None
 
 
-def zoo_table(manifest: dict, record: dict | None) -> str:
+def menu_entries(manifest: dict, menu: dict | None) -> list[str]:
+    """The published attention-menu variants (`vit-fashion-poly-NAME`) of the menu record; its
+    pointwise-gelu row is the recipe's own entry (bench_attention_menu.menu_recipe)."""
+    if menu is None:
+        return []
+    return [r["entry"] for r in menu["rows"]
+            if r["attention"] != "pointwise-gelu" and r["entry"] in manifest["entries"]]
+
+
+def zoo_table(manifest: dict, record: dict | None, fold: list[str] = ()) -> str:
+    """Every entry beside its baseline; the entries in `fold` are named in one line below the
+    table instead of a row each (the README's table stays one screen as the menu grows)."""
     entries = manifest["entries"]
     rows = ["| entry | data | test accuracy | exact twin | simple baseline, same split | "
             "vs baseline |", "|---|---|---|---|---|---|"]
     for name, e in sorted(entries.items(), key=lambda kv: (kv[1].get("dataset", ""), kv[0])):
+        if name in fold:
+            continue
         acc = e["metrics"]["accuracy"]
         twin = entries.get(e.get("twin") or "", {}).get("metrics", {}).get("accuracy")
         b = _baseline_for(e, record)
@@ -65,6 +78,10 @@ def zoo_table(manifest: dict, record: dict | None) -> str:
         twin_cell = "-" if twin is None else f"{_pct(twin)} (`{e['twin']}`)"
         rows.append(f"| `{name}` | {e.get('dataset')} | {_pct(acc)} | {twin_cell} | {base} | "
                     f"{vs} |")
+    if fold:
+        named = ", ".join(f"`{n}` {_pct(entries[n]['metrics']['accuracy'])}" for n in fold)
+        rows.append(f"\nAnd the attention menu on the Fashion recipe ({named}): "
+                    "[side by side](docs/results/zoo.md#the-attention-menu-side-by-side).")
     return "\n".join(rows)
 
 
@@ -610,13 +627,16 @@ def scaling_plot(record: dict | None) -> None:
 def tables() -> dict[str, str]:
     manifest = json.loads((REPO / "checkpoints" / "manifest.json").read_text())
     record = _record("baselines")
-    return {"zoo": zoo_table(manifest, record), "baselines": baselines_table(record),
+    menu_zoo = _record("attention_menu_zoo")
+    return {"zoo": zoo_table(manifest, record),
+            "zoo_readme": zoo_table(manifest, record, menu_entries(manifest, menu_zoo)),
+            "baselines": baselines_table(record),
             "serve": serve_table(_record("serve")),
             "convert": convert_table(_record("convert")),
             "frontier": frontier_table(_record("micro_frontier")),
             "scaling": scaling_table(_record("micro_scaling")),
             "menu": menu_table(_record("attention_menu")),
-            "menu_zoo": menu_table(_record("attention_menu_zoo"), zoo=True),
+            "menu_zoo": menu_table(menu_zoo, zoo=True),
             "peer": peer_table(_record("encrypted_peer"), manifest),
             "micro_bert": micro_bert_table(_record("micro_bert"), manifest),
             "latency": latency_table(_record("zoo_latency"), manifest),

@@ -33,12 +33,30 @@ def test_rendered_tables_are_up_to_date():
 
 
 def test_every_zoo_entry_is_in_the_readme_table():
+    """A row each, except the attention-menu variants, which the line below the table names."""
     import json
 
     manifest = json.loads((REPO / "checkpoints" / "manifest.json").read_text())
     text = (REPO / "README.md").read_text()
     for name in manifest["entries"]:
-        assert f"| `{name}` |" in text
+        assert f"| `{name}` |" in text or f"`{name}` " in text.split("And the attention menu")[-1]
+
+
+def test_the_readme_table_folds_the_menu_entries_into_one_line():
+    render = _render_module()
+    baseline = {"name": "mlp-256", "accuracy": 0.9}
+    entry = {"dataset": "fashion_mnist", "metrics": {"accuracy": 0.91}, "baseline": baseline}
+    manifest = {"entries": {"vit-fashion-poly": entry, "vit-fashion-poly-inhibitor": entry}}
+    menu = {"rows": [{"attention": "pointwise-gelu", "entry": "vit-fashion-poly"},
+                     {"attention": "inhibitor", "entry": "vit-fashion-poly-inhibitor"},
+                     {"attention": "power", "entry": "vit-fashion-poly-power"}]}
+    fold = render.menu_entries(manifest, menu)
+    # the recipe's own entry keeps its row; an unpublished menu row is not in the zoo
+    assert fold == ["vit-fashion-poly-inhibitor"]
+    table = render.zoo_table(manifest, None, fold)
+    assert "| `vit-fashion-poly` |" in table and "| `vit-fashion-poly-inhibitor` |" not in table
+    assert "(`vit-fashion-poly-inhibitor` 91.00%)" in table
+    assert render.zoo_table(manifest, None).count("| `vit-fashion-poly") == 2
 
 
 # ----------------------------------------------------------------------------- the docs site

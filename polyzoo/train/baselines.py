@@ -147,15 +147,17 @@ def image_baselines(ds: data_lib.Dataset) -> list[Baseline]:
             _mlp(x[0], y[0], x[1], y[1], x[2], y[2])]
 
 
-def baselines(ds: data_lib.Dataset, *, cache: bool = True) -> list[Baseline]:
-    """Every baseline of `ds`'s kind (text or images), from the cache when the split matches."""
+def baselines(ds: data_lib.Dataset, *, cache: bool = True,
+              refit: bool = False) -> list[Baseline]:
+    """Every baseline of `ds`'s kind (text or images), from the cache when the split matches.
+    `refit`: fit again and replace the cached record (cache=True) instead of reading it."""
     digest = split_hash(ds)
     path = data_lib.data_root() / "cache" / "baselines" / f"{digest[:16]}.json"
-    if cache and path.exists():
+    if cache and not refit and path.exists():
         record = json.loads(path.read_text())
         if record.get("split_sha256") == digest:
             return [Baseline(**b) for b in record["baselines"]]
-    if cache:
+    if cache and not refit:
         print(f"fitting the simple baselines of {ds.name} (once; cached in {path.parent})",
               file=sys.stderr)
     found = text_baselines(ds) if ds.train.inputs.dtype.kind == "U" else image_baselines(ds)

@@ -39,6 +39,12 @@ def test_text_baseline_separates_separable_text(tmp_path, monkeypatch):
     cached = list((tmp_path / "cache" / "baselines").glob("*.json"))
     assert len(cached) == 1
     assert baselines.baselines(ds) == [b]  # read back from the cache
+    (path,) = cached
+    path.write_text(path.read_text().replace('"accuracy": 1.0', '"accuracy": 0.5'))
+    assert baselines.baselines(ds)[0].accuracy == 0.5  # the cache answers, even when stale
+    (refit,) = baselines.baselines(ds, refit=True)  # a refit ignores it ...
+    assert refit.accuracy == 1.0
+    assert baselines.baselines(ds) == [refit]  # ... and replaces it
 
 
 def test_split_hash_changes_with_the_split():
