@@ -11,9 +11,10 @@ regression and a 256-unit MLP for images, each selected on the validation split 
 refitted in this run unless --cached, and the refit replaces the cache
 (data/cache/baselines/) that `polyzoo train`, `convert` and `zoo eval` read. The ratio printed
 is entry accuracy / baseline accuracy (above 1: the transformer is ahead). --update-zoo also
-stores the strongest refitted baseline in every manifest entry fitted on the same split (same
-sha256) and rewrites its model card, so the cards, `zoo eval` and the results pages report one
-baseline per split. Record: bench/results/baselines.json.
+stores the strongest refitted baseline in every manifest entry of that dataset (unless its
+stored baseline was fitted on another split: sha256) and rewrites its model card, so the
+cards, `zoo eval` and the results pages report one baseline per split. Record:
+bench/results/baselines.json.
 """
 from __future__ import annotations
 
@@ -70,17 +71,19 @@ def main() -> None:
 
 
 def update_zoo(datasets: dict) -> None:
-    """Each manifest entry whose stored baseline was fitted on a split refitted here gets that
-    split's strongest baseline; its card is rewritten."""
+    """Each manifest entry of a dataset refitted here gets that split's strongest baseline,
+    unless the baseline it stores was fitted on another split (sha256); its card is
+    rewritten. (Entries published before baselines were stored get one.)"""
     manifest = read_manifest()
     changed = []
     for name, e in sorted(manifest["entries"].items()):
         d = datasets.get(e["dataset"])
-        if d is None or (e.get("baseline") or {}).get("split_sha256") != d["split_sha256"]:
+        stored = (e.get("baseline") or {}).get("split_sha256", d and d["split_sha256"])
+        if d is None or stored != d["split_sha256"]:
             continue
         best = next(b for b in d["baselines"] if b["name"] == d["strongest"])
         new = {**best, "split_sha256": d["split_sha256"]}
-        if e["baseline"] != new:
+        if e.get("baseline") != new:
             e["baseline"] = new
             changed.append(name)
     write_manifest(manifest)

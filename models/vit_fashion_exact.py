@@ -16,7 +16,7 @@ Command:  polyzoo train vit_fashion_exact
 Runtime:  124 min here (16,000 steps at 276 images/s, 2 CPU cores shared with the polynomial
           twin's training)
 Metric:   91.02% test accuracy (9,102 / 10,000), ahead of the 256-unit MLP fitted on the
-          same split (89.37%), short of the 92% aimed at; card:
+          same split (89.30%), short of the 92% aimed at; card:
           models/cards/vit-fashion-exact.md
 """
 from polyzoo.zoo.recipe import Recipe, Stage

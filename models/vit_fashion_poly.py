@@ -24,7 +24,7 @@ Command:  polyzoo train vit_fashion_poly
 Runtime:  125 min here (16,000 steps at 273 images/s on 2 CPU cores shared with the exact
           twin's training, then 2 min of calibration)
 Metric:   91.08% test accuracy (9,108 / 10,000); exact twin 91.02%; ahead of the 256-unit MLP
-          fitted on the same split (89.37%); 1,554 of 823M site inputs out of range on the
+          fitted on the same split (89.30%); 1,554 of 823M site inputs out of range on the
           test split; card: models/cards/vit-fashion-poly.md
 """
 from polyzoo.nn import ApproxSpec, Poly, Site
