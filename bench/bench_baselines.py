@@ -1,6 +1,6 @@
 """Every zoo entry beside the simple model a user would pick instead, on the same split.
 
-    .venv/bin/python bench/bench_baselines.py                 # every dataset in the zoo
+    .venv/bin/python bench/bench_baselines.py                 # the zoo's and convert's datasets
     .venv/bin/python bench/bench_baselines.py reviews.csv     # and a user's CSV / NPZ
     .venv/bin/python bench/bench_baselines.py --cached        # reuse cached baselines
     .venv/bin/python bench/bench_baselines.py --skip fashion_mnist   # leave a dataset out
@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 
 import _harness
+from bench_convert import DATASETS as CONVERT_DATASETS
 from polyzoo.train import baselines, data
 from polyzoo.zoo import card
 from polyzoo.zoo.registry import read_manifest, write_manifest
@@ -31,7 +32,7 @@ def main() -> None:
     ap.add_argument("datasets", nargs="*", help="extra .csv / .npz files")
     ap.add_argument("--cached", action="store_true", help="reuse cached baselines")
     ap.add_argument("--skip", nargs="*", default=(), metavar="NAME",
-                    help="zoo datasets to leave out of this run (their rows stay unmeasured)")
+                    help="datasets to leave out of this run (their rows stay unmeasured)")
     ap.add_argument("--update-zoo", action="store_true",
                     help="store the refitted baselines in the manifest entries of the same split "
                          "and rewrite their cards")
@@ -39,7 +40,8 @@ def main() -> None:
     if args.update_zoo and args.cached:
         ap.error("--update-zoo stores a refit: drop --cached")
     entries = read_manifest()["entries"]
-    names = [n for n in sorted({e["dataset"] for e in entries.values()}) if n not in args.skip]
+    zoo = sorted({e["dataset"] for e in entries.values()})
+    names = [n for n in (*zoo, *CONVERT_DATASETS) if n not in args.skip]
     names += list(args.datasets)
     rows, datasets = [], {}
     for name in names:
