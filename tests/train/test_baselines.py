@@ -116,3 +116,38 @@ def test_zoo_eval_reports_the_stored_baseline_of_an_unchanged_split(tmp_path, mo
     fitted = stored_or_fitted_baseline({"baseline": changed}, ds)
     assert fitted == baselines.record(ds) and fitted["accuracy"] == 1.0
     assert stored_or_fitted_baseline({}, ds) == fitted  # an entry stored without one
+
+
+def test_bench_update_zoo_stores_one_baseline_per_split(tmp_path, monkeypatch):
+    """bench_baselines.py --update-zoo: an entry of the refitted split (or with no stored
+    baseline) gets the split's strongest baseline and a new card; one fitted on another split
+    is left as it is."""
+    import importlib.util
+    from pathlib import Path
+
+    from polyzoo.zoo import card, registry
+
+    bench = Path(__file__).resolve().parents[2] / "bench"
+    monkeypatch.syspath_prepend(str(bench))
+    spec = importlib.util.spec_from_file_location("bench_baselines", bench / "bench_baselines.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setenv("POLYZOO_CHECKPOINTS", str(tmp_path))
+    written = []
+    monkeypatch.setattr(card, "write", written.append)
+    old = {"name": "mlp-256", "accuracy": 0.5, "split_sha256": "a" * 64}
+    registry.write_manifest({"format": registry.FORMAT, "entries": {
+        "same-split": {"dataset": "d", "baseline": old},
+        "no-baseline": {"dataset": "d"},
+        "other-split": {"dataset": "d", "baseline": {**old, "split_sha256": "b" * 64}},
+        "other-data": {"dataset": "e", "baseline": old}}})
+    best = {"name": "mlp-256", "description": "MLP", "val_accuracy": 0.9, "accuracy": 0.8,
+            "seconds": 1.0}
+    module.update_zoo({"d": {"split_sha256": "a" * 64, "strongest": "mlp-256",
+                             "baselines": [{**best, "name": "pixels-logreg"}, best]}})
+    entries = registry.read_manifest()["entries"]
+    assert entries["same-split"]["baseline"] == {**best, "split_sha256": "a" * 64}
+    assert entries["no-baseline"]["baseline"] == entries["same-split"]["baseline"]
+    assert entries["other-split"]["baseline"]["accuracy"] == 0.5
+    assert entries["other-data"]["baseline"] == old
+    assert written == ["no-baseline", "same-split"]
