@@ -43,12 +43,13 @@ def main() -> None:
     zoo = sorted({e["dataset"] for e in entries.values()})
     names = [n for n in (*zoo, *CONVERT_DATASETS) if n not in args.skip]
     names += list(args.datasets)
-    rows, datasets = [], {}
+    rows, datasets, strongest = [], {}, {}
     for name in names:
         ds = data.load(name)
         found = baselines.baselines(ds, refit=not args.cached)
         best = baselines.pick(found)
-        datasets[name] = {"split_sha256": baselines.split_hash(ds),
+        strongest[name] = {**best.to_dict(), "split_sha256": baselines.split_hash(ds)}
+        datasets[name] = {"split_sha256": strongest[name]["split_sha256"],
                           "test_examples": len(ds.test.labels),
                           "baselines": [b.to_dict() for b in found], "strongest": best.name}
         for b in found:
@@ -69,26 +70,25 @@ def main() -> None:
                "cached": args.cached}
     print(f"wrote {_harness.write('baselines', figures)}")
     if args.update_zoo:
-        update_zoo(datasets)
+        update_zoo(strongest)
 
 
-def update_zoo(datasets: dict) -> None:
-    """Each manifest entry of a dataset refitted here gets that split's strongest baseline,
-    unless the baseline it stores was fitted on another split (sha256); its card is
+def update_zoo(strongest: dict[str, dict]) -> None:
+    """strongest: dataset name -> what a manifest entry stores as its baseline
+    (`baselines.record`: the strongest baseline and its split's sha256). Each entry of such a
+    dataset gets it, unless the baseline it stores was fitted on another split; its card is
     rewritten. (Entries published before baselines were stored get one.)"""
     manifest = read_manifest()
     changed = []
     for name, e in sorted(manifest["entries"].items()):
-        d = datasets.get(e["dataset"])
-        stored = (e.get("baseline") or {}).get("split_sha256", d and d["split_sha256"])
-        if d is None or stored != d["split_sha256"]:
+        new = strongest.get(e["dataset"])
+        if new is None or (e.get("baseline") or new)["split_sha256"] != new["split_sha256"]:
             continue
-        best = next(b for b in d["baselines"] if b["name"] == d["strongest"])
-        new = {**best, "split_sha256": d["split_sha256"]}
         if e.get("baseline") != new:
             e["baseline"] = new
             changed.append(name)
-    write_manifest(manifest)
+    if changed:
+        write_manifest(manifest)
     for name in changed:
         card.write(name)
     print(f"updated the baseline of {len(changed)} zoo entries: {', '.join(changed) or '-'}")

@@ -143,8 +143,7 @@ def test_bench_update_zoo_stores_one_baseline_per_split(tmp_path, monkeypatch):
         "other-data": {"dataset": "e", "baseline": old}}})
     best = {"name": "mlp-256", "description": "MLP", "val_accuracy": 0.9, "accuracy": 0.8,
             "seconds": 1.0}
-    module.update_zoo({"d": {"split_sha256": "a" * 64, "strongest": "mlp-256",
-                             "baselines": [{**best, "name": "pixels-logreg"}, best]}})
+    module.update_zoo({"d": {**best, "split_sha256": "a" * 64}})
     entries = registry.read_manifest()["entries"]
     assert entries["same-split"]["baseline"] == {**best, "split_sha256": "a" * 64}
     assert entries["no-baseline"]["baseline"] == entries["same-split"]["baseline"]
