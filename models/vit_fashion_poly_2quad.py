@@ -6,8 +6,8 @@ changed (`with_attention`, ATTENTION_MENU['2quad']).
 
 Command:  polyzoo train vit_fashion_poly_2quad
 Runtime:  about 90 min here (16,000 steps, 390 images/s in the run that finished, which
-          resumed at step 400 and shared the 2 CPU cores with vit_fashion_exact_w128's
-          training; then calibration)
+          resumed at step 400 and shared the 2 CPU cores with a width-128 exact ViT's
+          training, models/vit_fashion_exact.py; then calibration)
 Metric:   90.57% test accuracy (9,057 / 10,000): 0.45 points below the exact twin (91.02%)
           and 0.51 below pointwise GELU attention (vit-fashion-poly, 91.08%); ahead of the
           256-unit MLP fitted on the same split (89.30%); 132 of 447M site inputs out of
