@@ -48,7 +48,7 @@ def main() -> None:
         ds = data.load(name)
         found = baselines.baselines(ds, refit=not args.cached)
         best = baselines.pick(found)
-        strongest[name] = {**best.to_dict(), "split_sha256": baselines.split_hash(ds)}
+        strongest[name] = baselines.record(ds, found)
         datasets[name] = {"split_sha256": strongest[name]["split_sha256"],
                           "test_examples": len(ds.test.labels),
                           "baselines": [b.to_dict() for b in found], "strongest": best.name}

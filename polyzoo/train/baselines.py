@@ -180,6 +180,8 @@ def strongest(ds: data_lib.Dataset, *, cache: bool = True) -> Baseline:
     return pick(baselines(ds, cache=cache))
 
 
-def record(ds: data_lib.Dataset) -> dict:
-    """The strongest baseline and the split it was fitted on: what a manifest entry stores."""
-    return {**strongest(ds).to_dict(), "split_sha256": split_hash(ds)}
+def record(ds: data_lib.Dataset, found: list[Baseline] | None = None) -> dict:
+    """The strongest baseline and the split it was fitted on: what a manifest entry stores.
+    `found`: `ds`'s baselines when the caller already has them (default: `baselines(ds)`)."""
+    best = strongest(ds) if found is None else pick(found)
+    return {**best.to_dict(), "split_sha256": split_hash(ds)}
