@@ -1,6 +1,5 @@
 """The README is a guide of at most 200 lines and its tables are generated, never typed."""
 import importlib
-import importlib.util
 import inspect
 import os
 import subprocess
@@ -10,20 +9,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _render_module():
-    spec = importlib.util.spec_from_file_location("render_results",
-                                                  REPO / "bench" / "render_results.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_readme_is_short():
     assert len((REPO / "README.md").read_text().splitlines()) <= 200
 
 
-def test_rendered_tables_are_up_to_date():
-    render = _render_module()
+def test_rendered_tables_are_up_to_date(load_bench):
+    render = load_bench("render_results")
     rendered = render.tables()
     for path in render.TARGETS:
         text = path.read_text()
@@ -42,8 +33,8 @@ def test_every_zoo_entry_is_in_the_readme_table():
         assert f"| `{name}` |" in text or f"`{name}` " in text.split("And the attention menu")[-1]
 
 
-def test_the_readme_table_folds_the_menu_entries_into_one_line():
-    render = _render_module()
+def test_the_readme_table_folds_the_menu_entries_into_one_line(load_bench):
+    render = load_bench("render_results")
     baseline = {"name": "mlp-256", "accuracy": 0.9}
     entry = {"dataset": "fashion_mnist", "metrics": {"accuracy": 0.91}, "baseline": baseline}
     manifest = {"entries": {"vit-fashion-poly": entry, "vit-fashion-poly-inhibitor": entry}}

@@ -118,20 +118,13 @@ def test_zoo_eval_reports_the_stored_baseline_of_an_unchanged_split(tmp_path, mo
     assert stored_or_fitted_baseline({}, ds) == fitted  # an entry stored without one
 
 
-def test_bench_update_zoo_stores_one_baseline_per_split(tmp_path, monkeypatch):
+def test_bench_update_zoo_stores_one_baseline_per_split(tmp_path, monkeypatch, load_bench):
     """bench_baselines.py --update-zoo: an entry of the refitted split (or with no stored
     baseline) gets the split's strongest baseline and a new card; one fitted on another split
     is left as it is."""
-    import importlib.util
-    from pathlib import Path
-
     from polyzoo.zoo import card, registry
 
-    bench = Path(__file__).resolve().parents[2] / "bench"
-    monkeypatch.syspath_prepend(str(bench))
-    spec = importlib.util.spec_from_file_location("bench_baselines", bench / "bench_baselines.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_bench("bench_baselines")
     monkeypatch.setenv("POLYZOO_CHECKPOINTS", str(tmp_path))
     written = []
     monkeypatch.setattr(card, "write", written.append)

@@ -161,23 +161,12 @@ def test_with_attention_swaps_only_the_softmax_site():
         recipe_lib.with_attention(exact, ATTENTION_MENU["2quad"], "2quad")
 
 
-def test_each_menu_entry_has_its_recipe():
+def test_each_menu_entry_has_its_recipe(load_bench):
     """bench_attention_menu.py --zoo reads one zoo entry per menu choice; each one's recipe is in
     models/ under the name the bench tells the user to train."""
-    import importlib.util
-    from pathlib import Path
-
     from polyzoo.nn import ATTENTION_MENU
 
-    bench = Path(recipe_lib.__file__).parents[2] / "bench"
-    sys.path.insert(0, str(bench))
-    try:
-        spec = importlib.util.spec_from_file_location("bench_attention_menu",
-                                                      bench / "bench_attention_menu.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(bench))
+    module = load_bench("bench_attention_menu")
     poly = recipe_lib.load_recipe("vit_fashion_poly")
     for name in ATTENTION_MENU:
         expected = module.menu_recipe(poly, name)
