@@ -486,11 +486,13 @@ def run_stage(recipe: Recipe, stage: Stage, ds, train_in, val_in, variables, rep
                                        else claimed_run_dir(recipe, stage, runs),
                                        progress)
     # BatchNorm statistics of the forward this stage trained (exact functions in a
-    # range-aware stage), then validation on the polynomial forward, which is what is
-    # stored; except for a range-aware stage that a later stage calibrates: its polynomials
-    # still sit on their initial intervals, so it is judged on the forward it trained.
+    # range-aware stage), then validation on the stored forward (polynomial wherever the
+    # spec has polynomials); except for a range-aware stage that a later stage calibrates:
+    # its polynomials still sit on their initial intervals, so it is judged on the forward
+    # it trained.
     variables = precise_batch_stats(model, variables, train_in)
     exact_val = stage.reference and stage is not recipe.stages[-1]
+    exact_forward = exact_val or not has_polys(model)
     val = evaluate(model if exact_val else model.clone(reference=False), variables, val_in,
                    ds.val.labels)
     model = model.clone(reference=False)
@@ -498,7 +500,7 @@ def run_stage(recipe: Recipe, stage: Stage, ds, train_in, val_in, variables, rep
              "throughput": None if hist["throughput"] is None else round(hist["throughput"], 1),
              "devices": hist["devices"], "resumed_from": hist["start_step"],
              "val_accuracy": val["accuracy"],
-             "val_forward": "exact" if exact_val else "polynomial",
+             "val_forward": "exact" if exact_forward else "polynomial",
              "last_loss": hist["log"][-1][1] if hist["log"] else None,
              "skipped_steps": hist.get("skipped", 0)}  # non-finite steps not applied
     return model, variables, report, entry, val
