@@ -508,7 +508,7 @@ def menu_table(record: dict | None, zoo: bool = False) -> str:
         failed = r.get("failed") and textwrap.shorten(r["failed"], 160, placeholder=" …")
         measured = (f"**failed**: {failed} | - | -" if failed else
                     f"not trained yet: `{r['not_trained']}` | - | -" if r.get("not_trained")
-                    else f"{_pct(r['test_accuracy'])} | {-100 * r['drop_vs_exact']:+.2f} | "
+                    else f"{_pct(r['test_accuracy'])} | {-100 * r['drop_vs_exact'] + 0.0:+.2f} | "
                     f"{'-' if share is None else f'{100 * share:.4f}%'}")
         label = f"`{r['attention']}`" + (f" (`{r['entry']}`)" if zoo else "")
         out.append(f"| {label} | {polys(r['site'])} | {measured} | "
