@@ -506,6 +506,7 @@ def menu_table(record: dict | None, zoo: bool = False) -> str:
     for r in record["rows"]:
         share = r.get("out_of_range_share")
         failed = r.get("failed") and textwrap.shorten(r["failed"], 160, placeholder=" …")
+        # `+ 0.0` below: a zero drop, negated, is -0.0; print it as +0.00
         measured = (f"**failed**: {failed} | - | -" if failed else
                     f"not trained yet: `{r['not_trained']}` | - | -" if r.get("not_trained")
                     else f"{_pct(r['test_accuracy'])} | {-100 * r['drop_vs_exact'] + 0.0:+.2f} | "
