@@ -88,10 +88,12 @@ def widen(ranges: dict[str, tuple[float, float]], model, margin: float
 def refit(model, variables, intervals: dict[str, tuple[float, float]]):
     """Refit every polynomial site on its interval with the minimax engine.
 
-    Sites sharing (function, degree, error criterion: `Poly.fit_relative`) are fitted in one
-    batched call. Returns (variables, report) with report {site: {'fn', 'degree', 'interval',
-    'max_error', 'relative', 'converged'}} (plus 'newton' and 'refined_error', the error after
-    those steps, for a refined reciprocal).
+    Sites sharing (function, degree, error criterion: `Poly.fit_relative`, squarings) are
+    fitted in one batched call; an exp with k squarings is fitted as exp(x / 2^k) (on the
+    interval / 2^k: `Poly.fit_interval`). Returns (variables, report) with report {site:
+    {'fn', 'degree', 'interval', 'max_error', 'relative', 'converged'}} (plus 'newton' and
+    'refined_error', the error after those steps, for a refined reciprocal; 'squarings' for a
+    squared exp, whose max_error is that of the fit of exp(x / 2^k)).
     """
     from polyzoo.fitting import minimax
 
@@ -101,12 +103,13 @@ def refit(model, variables, intervals: dict[str, tuple[float, float]]):
         raise ValueError(f'no polynomial sites {sorted(unknown)}; the model has {sorted(polys)}')
     groups = defaultdict(list)
     for s in intervals:
-        groups[(polys[s].fn, polys[s].degree, polys[s].fit_relative)].append(s)
+        p = polys[s]
+        groups[(p.fn, p.degree, p.fit_relative, p.squarings)].append(s)
     report = {}
-    for (fn, degree, relative), group in groups.items():
+    for (fn, degree, relative, squarings), group in groups.items():
         iv = np.asarray([intervals[s] for s in group], np.float64)  # (G, 2)
         # certificate within 1e-6 of optimal: far below what float32 evaluation resolves
-        fit = minimax(fn, iv, degree, relative=relative, tol=1e-6)
+        fit = minimax(fn, iv * 2.0 ** -squarings, degree, relative=relative, tol=1e-6)
         cheb = np.asarray(fit.cheb, np.float32)
         for i, s in enumerate(group):
             variables = set_approx(variables, s, jnp.asarray(cheb[i]),
@@ -115,6 +118,8 @@ def refit(model, variables, intervals: dict[str, tuple[float, float]]):
                          'max_error': float(np.asarray(fit.max_error)[i]),
                          'relative': relative,
                          'converged': bool(np.asarray(fit.converged)[i])}
+            if squarings:
+                report[s]['squarings'] = squarings
             if polys[s].newton:  # a reciprocal's relative error e becomes e^2 per step
                 report[s]['newton'] = polys[s].newton
                 report[s]['refined_error'] = report[s]['max_error'] ** (2 ** polys[s].newton)

@@ -39,7 +39,8 @@ class Quad(nn.Module):
 
 class PolyFn(nn.Module):
     """A polynomial approximating `poly.fn`, evaluated by Clenshaw from Chebyshev coefficients
-    (then refined by `poly.newton` Newton steps, reciprocals only).
+    (then refined by `poly.newton` Newton steps, reciprocals only, or squared `poly.squarings`
+    times, exp only).
 
     The coefficients and interval live in the 'approx' collection (arrays), so calibration can
     refit them without recompiling. reference=True evaluates the exact function instead (used to
@@ -53,12 +54,14 @@ class PolyFn(nn.Module):
         sow_input(self, x)
         p = self.poly
         cheb = self.variable('approx', 'cheb',
-                             lambda: jnp.asarray(chebyshev_init(p.fn, p.degree, p.interval)))
+                             lambda: jnp.asarray(chebyshev_init(p.fn, p.degree, p.fit_interval)))
         interval = self.variable('approx', 'interval',
                                  lambda: jnp.asarray(p.interval, dtype=jnp.float32))
         if self.reference:
             return EXACT[p.fn](x)
         y = poly_eval(cheb.value, interval.value, x)  # chebeval, custom derivative
+        for _ in range(p.squarings):  # the coefficients are those of fn(x / 2^k): Poly.fit_interval
+            y = y * y
         return newton_reciprocal(x, y, p.newton) if p.newton else y
 
 

@@ -45,10 +45,11 @@ def add(a, b):
 
 def poly_cost(poly) -> Cost:
     """A fitted polynomial: depth-optimal Chebyshev evaluation on CKKS (Bossuat et al. 2021),
-    Paterson-Stockmeyer products, then two products and depth 2 per Newton step; one table
-    lookup on TFHE (the whole univariate chain is one function of its input)."""
-    newton = 2 * poly.newton
-    return Cost(mult_depth(poly.degree) + newton, nonscalar_mults(poly.degree) + newton, 1)
+    Paterson-Stockmeyer products, then two products and depth 2 per Newton step and one of
+    each per squaring; one table lookup on TFHE (the whole univariate chain is one function of
+    its input)."""
+    extra = 2 * poly.newton + poly.squarings
+    return Cost(mult_depth(poly.degree) + extra, nonscalar_mults(poly.degree) + extra, 1)
 
 
 EXACT_LOOKUP = Cost(None, None, 1)  # a non-polynomial univariate function: TFHE only

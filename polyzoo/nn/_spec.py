@@ -20,6 +20,7 @@ from polyzoo.nn import _choice
 from polyzoo.nn._functions import EXACT
 
 MAX_NEWTON = 4  # each step squares the relative error: 4 take 30% to float32 precision
+MAX_SQUARINGS = 4  # exp(x) = exp(x / 16)^16: the fitted exponent range shrinks 16-fold
 # Fitted with relative error unless a Poly says otherwise: their values span orders of
 # magnitude on an interval, and what follows them (a product, a normaliser) scales with them.
 RELATIVE_BY_DEFAULT = ('exp', 'reciprocal', 'rsqrt')
@@ -56,12 +57,20 @@ class Poly:
     function's default (`RELATIVE_BY_DEFAULT`). An exp whose scores span tens of units cannot
     be resolved with relative error at a useful degree in float64, and softmax only needs it
     small against each row's largest term: `Poly('exp', 24, iv, relative=False)`.
+
+    squarings: exp only: evaluate exp(x) = exp(x / 2^k)^(2^k) as p(x)^(2^k), p fitted to
+    exp(x / 2^k) on `interval` (range reduction by repeated squaring, as in the
+    (1 + x / 2^k)^(2^k) exp of HE transformer inference). The result is never negative, so a
+    softmax normaliser's row sums stay positive wherever the input lands, and the exponent
+    range the fit must resolve shrinks 2^k-fold: over scores spanning [-27, 13], a relative
+    degree-24 fit fails in float64 at k = 0 and 1 and reaches 1.4e-12 at k = 2 (measured).
     """
     fn: str
     degree: int
     interval: tuple[float, float]
     newton: int = 0
     relative: bool | None = None
+    squarings: int = 0
 
     def __post_init__(self):
         if self.fn not in POLY_FUNCTIONS:
@@ -81,6 +90,25 @@ class Poly:
         if self.newton and self.fn != 'reciprocal':
             raise ValueError(f'Newton steps are for a reciprocal Poly, not {self.fn!r} (a '
                              "LayerNorm's rsqrt takes them from its poly_rsqrt site's param)")
+        if not isinstance(self.squarings, int) or not 0 <= self.squarings <= MAX_SQUARINGS:
+            raise ValueError(f'Poly squarings is a count in 0..{MAX_SQUARINGS}, '
+                             f'got {self.squarings!r}')
+        if self.squarings and self.fn != 'exp':
+            raise ValueError(f'squarings are for an exp Poly (exp(x) = exp(x/2^k)^(2^k)), '
+                             f'not {self.fn!r}')
+
+    def __repr__(self) -> str:
+        # squarings left out at 0: recipe digests (a repr of their stages, see
+        # polyzoo.zoo.recipe.claimed_run_dir) written before the field existed stay valid
+        shown = [f for f in dataclasses.fields(self) if f.name != 'squarings' or self.squarings]
+        return f'Poly({", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in shown)})'
+
+    @property
+    def fit_interval(self) -> tuple[float, float]:
+        """Where the fitted polynomial's target fn is evaluated: `interval` / 2^squarings.
+        Its Chebyshev coefficients on that interval are those of fn(x / 2^k) on `interval`."""
+        scale = 2.0 ** -self.squarings
+        return (self.interval[0] * scale, self.interval[1] * scale)
 
     @property
     def fit_relative(self) -> bool:
@@ -151,6 +179,8 @@ class Site:
                     del d[k]['newton']
                 if d[k]['relative'] is None:
                     del d[k]['relative']
+                if not d[k]['squarings']:
+                    del d[k]['squarings']
         return d
 
     @classmethod
@@ -163,7 +193,8 @@ class Site:
             if d.get(k) is not None:
                 p = dict(d[k])
                 d[k] = Poly(p['fn'], int(p['degree']), tuple(p['interval']),
-                            int(p.get('newton', 0)), p.get('relative'))
+                            int(p.get('newton', 0)), p.get('relative'),
+                            int(p.get('squarings', 0)))
         return cls(**d)
 
 

@@ -73,6 +73,9 @@ def render(name: str, root=None) -> str:
             iv = ", ".join(f"{v:.3g}" for v in r["interval"])
             meas = ", ".join(f"{v:.3g}" for v in r.get("measured", [])) or "-"
             degree, error = r["degree"], f"{r['max_error']:.2e}"
+            if r.get("squarings"):  # the error is that of the fit of exp(x / 2^k)
+                degree = f"{degree}, squared {r['squarings']} times"
+                error += f" (of exp(x/{2 ** r['squarings']}))"
             if r.get("newton"):
                 degree = f"{degree} + {r['newton']} Newton"
                 refined = r["refined_error"]  # in exact arithmetic; float32 stops near 1e-7

@@ -532,7 +532,7 @@ def publish_entry(recipe: Recipe, model, variables, report, ds, train_in, test_i
                   "num_classes": ds.num_classes, "overrides": dict(recipe.overrides)},
         "spec": model.spec.to_dict(),
         "sites": {s: {k: r[k] for k in ("fn", "degree", "interval", "max_error", "measured",
-                                        "newton", "refined_error")
+                                        "newton", "refined_error", "squarings")
                       if k in r} for s, r in report.items()},
         "task": recipe.task, "dataset": recipe.dataset, "split": "test",
         "classes": list(ds.classes), "max_len": recipe.max_len if len(train_in) == 2 else None,

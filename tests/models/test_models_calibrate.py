@@ -204,3 +204,16 @@ def test_an_exp_too_wide_for_relative_error_fits_with_absolute_error():
         refit(None)
     r = refit(False)['layer_0/attn/softmax/exp']
     assert r['relative'] is False and r['converged'] and r['max_error'] < 1e-3
+
+
+def test_a_squared_exp_fits_a_wide_interval_with_relative_error():
+    """With two squarings the fit resolves exp(x / 4) on [-22.6, 10.8] / 4 with relative
+    error, what no degree-24 fit of exp itself reaches (above); the report says so."""
+    wide = {'layer_0/attn/softmax/exp': (-22.6, 10.8)}
+    spec = ApproxSpec(softmax=Site('polyexp', poly=Poly('exp', 24, (-8.0, 8.0), squarings=2),
+                                   aux=Poly('reciprocal', 8, (0.5, 4.0))))
+    model = models.create('bert-test', spec=spec, num_classes=2)
+    v, report = models.refit(model, model.init(KEY, *_batches()[0]), wide)
+    r = report['layer_0/attn/softmax/exp']
+    assert r['squarings'] == 2 and r['relative'] and r['converged'] and r['max_error'] < 1e-9
+    assert r['interval'] == pytest.approx([-22.6, 10.8])

@@ -58,6 +58,8 @@ def test_unknown_choice_lists_valid_and_names_site():
     (lambda: Poly('gelu', 4, (-1, 1), newton=2), 'reciprocal'),
     (lambda: Poly('reciprocal', 4, (1, 2), newton=9), 'step count'),
     (lambda: Poly('exp', 4, (-1, 1), relative='yes'), 'True, False or None'),
+    (lambda: Poly('gelu', 4, (-1, 1), squarings=1), 'exp Poly'),
+    (lambda: Poly('exp', 4, (-1, 1), squarings=5), 'count in 0..4'),
 ])
 def test_bad_polys_and_sites(bad, msg):
     with pytest.raises(ValueError, match=msg):
@@ -225,6 +227,35 @@ def test_newton_steps_make_a_coarse_reciprocal_exact():
     plain = Site('2quad', param=5.0, aux=Poly('reciprocal', 8, interval)).cost(16)
     assert site.cost(16).ckks_depth == plain.ckks_depth + 6
     assert site.cost(16).tfhe_pbs == plain.tfhe_pbs  # still one lookup under TFHE
+
+
+def test_a_squared_exp_is_exp_and_never_negative():
+    """squarings=k evaluates p(x)^(2^k) with p fitted to exp(x / 2^k) on the site's interval:
+    exp on the interval, and never negative, on it or off it, where the plain absolute fit of
+    the same degree swings below 0 wherever exp is smaller than its error (the polyexp row sums
+    that no reciprocal covers). JSON without the field is unchanged; each squaring adds one
+    CKKS level and product, no TFHE lookup."""
+    interval = (-20.0, 10.0)
+    x = jnp.linspace(*interval, 3001, dtype=jnp.float32)
+    off = jnp.linspace(-60.0, -20.0, 401, dtype=jnp.float32)
+    values = {}
+    for k in (0, 2):
+        poly = Poly('exp', 12, interval, relative=False, squarings=k)
+        fit = fitting.minimax('exp', poly.fit_interval, 12, relative=False)
+        v = PolyFn(poly).init(KEY, x)
+        v['approx']['cheb'] = jnp.asarray(fit.cheb, jnp.float32)
+        values[k] = PolyFn(poly).apply(v, x), PolyFn(poly).apply(v, off)
+    np.testing.assert_allclose(values[2][0], jnp.exp(x), rtol=1e-3, atol=1e-3)
+    assert float(jnp.min(values[0][0])) < 0
+    assert float(jnp.min(values[2][0])) >= 0 and float(jnp.min(values[2][1])) >= 0
+    site = Site('polyexp', poly=Poly('exp', 8, interval, squarings=2),
+                aux=Poly('reciprocal', 8, (0.05, 4.0)))
+    assert Site.from_dict(json.loads(json.dumps(site.to_dict()))) == site
+    plain = Site('polyexp', poly=Poly('exp', 8, interval), aux=site.aux)
+    assert 'squarings' not in plain.to_dict()['poly']  # nor in its repr (recipe digests)
+    assert 'squarings' not in repr(plain.poly) and 'squarings=2' in repr(site.poly)
+    assert site.cost(16).ckks_depth == plain.cost(16).ckks_depth + 2
+    assert site.cost(16).tfhe_pbs == plain.cost(16).tfhe_pbs
 
 
 def test_affine_is_x_g_plus_b():
