@@ -493,9 +493,13 @@ def menu_table(record: dict | None, zoo: bool = False) -> str:
     def count(x, fmt="{:g}"):
         return "-" if x is None else fmt.format(x)
 
-    def polys(site: dict) -> str:  # the stored model's, e.g. "exp 24, 1/x 24 + 3 Newton"
-        out = [f"{'1/x' if p['fn'] == 'reciprocal' else p['fn']} {p['degree']}"
-               + (f" + {p['newton']} Newton" if p.get("newton") else "")
+    def polys(site: dict) -> str:  # the stored model's, e.g. "exp(x/4)^4 24, 1/x 24 + 3 Newton"
+        def name(p):
+            k = 2 ** p.get("squarings", 0)
+            return ("1/x" if p["fn"] == "reciprocal" else
+                    f"{p['fn']}(x/{k})^{k}" if k > 1 else p["fn"])
+
+        out = [f"{name(p)} {p['degree']}" + (f" + {p['newton']} Newton" if p.get("newton") else "")
                for p in (site.get("poly"), site.get("aux")) if p]
         return ", ".join(out) or "none"
 
