@@ -59,8 +59,8 @@ class Poly:
     small against each row's largest term: `Poly('exp', 24, iv, relative=False)`.
 
     squarings: exp only: evaluate exp(x) = exp(x / 2^k)^(2^k) as p(x)^(2^k), p fitted to
-    exp(x / 2^k) on `interval` (range reduction by repeated squaring, as in the
-    (1 + x / 2^k)^(2^k) exp of HE transformer inference). The result is never negative, so a
+    exp(x / 2^k) on `interval` (scaling and squaring, Moler & Van Loan, SIAM Review 2003;
+    (1 + x / 2^k)^(2^k) is its degree-1 case). The result is never negative, so a
     softmax normaliser's row sums stay positive wherever the input lands, and the exponent
     range the fit must resolve shrinks 2^k-fold: over scores spanning [-27, 13], a relative
     degree-24 fit fails in float64 at k = 0 and 1 and reaches 1.4e-12 at k = 2 (measured).
