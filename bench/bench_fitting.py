@@ -81,7 +81,8 @@ def quality(degrees):
             worst.append((cert, floor, name, n))
             rows.append({"function": name, "interval": [a, b], "degree": n,
                          "minimax_error": e_mm, "certificate_minus_1": cert,
-                         "chebinterpolate_error": e_in, "chebfit_error": e_ls})
+                         "chebinterpolate_error": e_in, "chebfit_error": e_ls,
+                         "float64_floor": bool(floor and cert > 1e-9)})
     ok = all(c <= 1e-9 or fl for c, fl, _, _ in worst)
     bad = [(nm, n, c) for c, fl, nm, n in worst if c > 1e-9]
     print(f"\ncertificate <= 1 + 1e-9 everywhere above the float64 floor: {ok}; "
