@@ -34,6 +34,12 @@ def _pct(x) -> str:
     return "-" if x is None else f"{100 * x:.2f}%"
 
 
+def _when(record: dict) -> str:
+    """Which run wrote a benchmark record: its commit, date and the load average then."""
+    return (f"commit {record['commit']}, {record['date']}, load average "
+            f"{record['load_average_1min']}")
+
+
 def _record(name: str) -> dict | None:
     path = RESULTS / f"{name}.json"
     return json.loads(path.read_text()) if path.exists() else None
@@ -98,8 +104,7 @@ def baselines_table(record: dict | None) -> str:
             rows.append(f"| {name} | {b['name']}{star} | {b['description']} | "
                         f"{_pct(b['val_accuracy'])} | {_pct(b['accuracy'])} | {b['seconds']} s |")
     rows.append("")
-    rows.append(f"Record: `bench/results/baselines.json` (commit {record['commit']}, "
-                f"{record['date']}, load average {record['load_average_1min']}).")
+    rows.append(f"Record: `bench/results/baselines.json` ({_when(record)}).")
     return "\n".join(rows)
 
 
@@ -129,9 +134,8 @@ def convert_table(record: dict | None) -> str:
                 notes.append(f"- {name}, {key}: {r[key]['error']}")
     rows.append("")
     rows.extend(notes + [""] if notes else [])
-    rows.append(f"Record: `bench/results/convert.json` (last written at commit "
-                f"{record['commit']}, {record['date']}, load average "
-                f"{record['load_average_1min']}; each row names the commit that measured it).")
+    rows.append(f"Record: `bench/results/convert.json` (last written at {_when(record)}; "
+                "each row names the commit that measured it).")
     return "\n".join(rows)
 
 
@@ -157,8 +161,7 @@ def serve_table(record: dict | None) -> str:
         rows.append(f"| {clients} | {c['requests']} | {c['p50_s']} | {c['p95_s']} | "
                     f"{c['requests_per_minute']} |")
     rows += ["", f"Record: `bench/results/serve.json` ({record['model']}, {record['pbs']} PBS; "
-             f"commit {record['commit']}, {record['date']}, load average "
-             f"{record['load_average_1min']})."]
+             f"{_when(record)})."]
     return "\n".join(rows)
 
 
@@ -205,8 +208,7 @@ def frontier_table(record: dict | None) -> str:
              "Simulated: Concrete-ML's simulation on the first (n) test digits. Seconds: "
              "(n) encrypted images one after another, the median without the first. Record: "
              "`bench/results/"
-             f"micro_frontier.json` (commit {record['commit']}, {record['date']}, load average "
-             f"{record['load_average_1min']}).", "", "![accuracy against seconds per image]"
+             f"micro_frontier.json` ({_when(record)}).", "", "![accuracy against seconds per image]"
              "(../img/micro-frontier.png)"]
     return "\n".join(rows)
 
@@ -231,8 +233,7 @@ def knobs_table(records: dict[str, dict]) -> str:
         base, other = record["paths"]
         rows.append(f"| | | {other['path']} / {base['path']} | | | | | | | "
                     f"{other['encrypted_s_per_image'] / base['encrypted_s_per_image']:.2f}x | |")
-    dates = ", ".join(f"{n}: commit {r['commit']}, {r['date']}, load average "
-                      f"{r['load_average_1min']}" for n, r in sorted(records.items()))
+    dates = ", ".join(f"{n}: {_when(r)}" for n, r in sorted(records.items()))
     return "\n".join(rows + ["", "Images in turns, one per setting per round; the median "
                              f"leaves out the first. Records ({dates})."])
 
@@ -267,8 +268,7 @@ def peer_table(record: dict | None, manifest: dict) -> str:
             "", f"Peer: `{b['model']}`. polyzoo − peer: "
             f"{record['accuracy_lead_points']:+.2f} points; polyzoo / peer: "
             + ", ".join(f"{k} {v:.2f}x" for k, v in record["ratio_polyzoo_over_peer"].items())
-            + f". Record: `bench/results/encrypted_peer.json` (commit {record['commit']}, "
-            f"{record['date']}, load average {record['load_average_1min']})."]
+            + f". Record: `bench/results/encrypted_peer.json` ({_when(record)})."]
     if stale:
         rows[-1] += (f" **This record is not of the zoo's current `{a['model']}`**: the entry "
                      "was retrained after it (or the record predates checkpoint digests); "
@@ -301,8 +301,7 @@ def latency_table(record: dict | None, manifest: dict) -> str:
         "", "Simulated: Concrete-ML's simulation of the compiled circuit on the first (n) test "
         "digits; drop: float forward of the stored network minus simulated. One image per entry "
         "per round, in turns; the median leaves out the first. Record: "
-        f"`bench/results/zoo_latency.json` (commit {record['commit']}, {record['date']}, load "
-        f"average {record['load_average_1min']})."])
+        f"`bench/results/zoo_latency.json` ({_when(record)})."])
 
 
 def micro_bert_table(record: dict | None, manifest: dict) -> str:
@@ -347,8 +346,7 @@ def micro_bert_table(record: dict | None, manifest: dict) -> str:
              "= simulated counts equal logits; the simulation draws PBS errors at the circuit's "
              "p_error too, so a sentence on which either run erred can differ (the bound is "
              "PBS x p_error; most such errors do not reach the logits). "
-             f"Record: `bench/results/micro_bert.json` (commit {record['commit']}, "
-             f"{record['date']}, load average {record['load_average_1min']}). Cost "
+             f"Record: `bench/results/micro_bert.json` ({_when(record)}). Cost "
              "estimate: Concrete's `statistics['complexity']` of the compiled circuit."]
     if stale:
         rows[-1] += (" **Not of the zoo's current " + ", ".join(f"`{n}`" for n in stale)
@@ -536,9 +534,8 @@ def menu_table(record: dict | None, zoo: bool = False) -> str:
                f"({record['tokens']} tokens), recipe `{record['recipe']}` at {budget} "
                f"({steps}). Costs are one layer's "
                "attention as the cost model counts it (`Site.cost`, `attention_pbs`), not a "
-               f"compiled circuit's report. From `bench/results/{name}.json` (commit "
-               f"{record['commit']}, {record['date']}, load average "
-               f"{record['load_average_1min']}).")
+               f"compiled circuit's report. From `bench/results/{name}.json` "
+               f"({_when(record)}).")
     return "\n".join(out)
 
 
@@ -568,8 +565,7 @@ def scaling_table(record: dict | None) -> str:
         out.append(f"\nSeconds in bold were measured. The other rows ran no encrypted image; "
                    "their seconds are estimates: the cost estimate times the median rate of "
                    f"the timed rows ({1e10 * rate:.2f} s per 1e10).")
-    out.append(f"\nFrom `bench/results/micro_scaling.json` (commit {record['commit']}, "
-               f"{record['date']}, load average {record['load_average_1min']}): every model "
+    out.append(f"\nFrom `bench/results/micro_scaling.json` ({_when(record)}): every model "
                f"trained at {s['steps_scale']} of the zoo's budget, so the accuracies are not "
                "the frontier's; the sizes are.")
     out.append("\n![PBS and cost against tokens, seconds against cost](../img/micro-scaling.png)")
@@ -631,8 +627,8 @@ def scaling_plot(record: dict | None) -> None:
 
 
 def _provenance(record: dict) -> str:
-    return (f"Record: `bench/results/{record['benchmark']}.json` (`{record['command']}`, commit "
-            f"{record['commit']}, {record['date']}, load average {record['load_average_1min']}).")
+    return (f"Record: `bench/results/{record['benchmark']}.json` (`{record['command']}`, "
+            f"{_when(record)}).")
 
 
 def fitting_tables(record: dict | None) -> str:
