@@ -1,6 +1,7 @@
 """Calibration (measure ranges, set intervals, refit in batches), range monitor, range loss."""
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections import defaultdict
 
@@ -108,8 +109,10 @@ def refit(model, variables, intervals: dict[str, tuple[float, float]]):
     report = {}
     for (fn, degree, relative, squarings), group in groups.items():
         iv = np.asarray([intervals[s] for s in group], np.float64)  # (G, 2)
+        fit_iv = np.asarray([dataclasses.replace(polys[s], interval=tuple(intervals[s])).fit_interval
+                             for s in group], np.float64)
         # certificate within 1e-6 of optimal: far below what float32 evaluation resolves
-        fit = minimax(fn, iv * 2.0 ** -squarings, degree, relative=relative, tol=1e-6)
+        fit = minimax(fn, fit_iv, degree, relative=relative, tol=1e-6)
         cheb = np.asarray(fit.cheb, np.float32)
         for i, s in enumerate(group):
             variables = set_approx(variables, s, jnp.asarray(cheb[i]),
