@@ -9,7 +9,8 @@ def register(subparsers) -> None:
                     "or a path to a .py file of your own). Checkpoints are "
                     "written under data/runs/NAME/ as training goes; re-running the same "
                     "command after an interruption resumes from the last one.")
-    p.add_argument("recipe", help="recipe name (e.g. vit_fashion_poly) or path to a .py file")
+    p.add_argument("recipe", help="recipe name (vit_fashion_poly), the entry it trains "
+                   "(vit-fashion-poly) or path to a .py file")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--dry-run", action="store_true",
                    help="train 1%% of each stage's steps and print the metrics (stores nothing)")

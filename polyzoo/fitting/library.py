@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from polyzoo._home import home
+from polyzoo._names import unknown
 
 LIBRARY_DIR = home() / "fitting"
 LIBRARY_JSON = LIBRARY_DIR / "library.json"
@@ -180,7 +181,7 @@ def get(name: str) -> Entry:
     """The stored entry `name` (e.g. 'gelu-d15'); an unknown name lists the valid ones."""
     entries = load()
     if name not in entries:
-        raise KeyError(f"no fitted polynomial {name!r}; valid names: {', '.join(entries)}")
+        raise KeyError(unknown("fitted polynomial", name, entries))
     return entries[name]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from polyzoo._home import home
-from polyzoo.zoo.registry import checkpoints_root, read_manifest
+from polyzoo.zoo.registry import checkpoints_root, entry_meta, read_manifest
 
 
 def _pct(x) -> str:
@@ -29,9 +29,7 @@ def _resumed(stages) -> str:
 
 def render(name: str, root=None) -> str:
     entries = read_manifest(root)["entries"]
-    if name not in entries:
-        raise ValueError(f"unknown zoo entry {name!r}; valid names: {', '.join(sorted(entries))}")
-    e = entries[name]
+    e = entry_meta(name, root)
     m = e["metrics"]
     twin = entries.get(e.get("twin") or "", {}).get("metrics", {}).get("accuracy")
     lines = [f"# {name}", "",

@@ -43,6 +43,7 @@ from polyzoo.train.batchnorm import precise_batch_stats
 from polyzoo.train import evaluate as eval_lib
 from polyzoo.train import loop
 from polyzoo._home import home
+from polyzoo._names import unknown
 from polyzoo.train import trees
 
 
@@ -146,9 +147,10 @@ def recipe_names() -> list[str]:
 
 
 def load_recipe(ref: str) -> Recipe:
-    """A recipe by name ('vit_fashion_poly': the module polyzoo.recipes.vit_fashion_poly) or,
-    for a recipe of your own, by file path ('my_recipe.py')."""
-    path = Path(ref)
+    """A recipe by name ('vit_fashion_poly': the module polyzoo.recipes.vit_fashion_poly), by
+    the name of the entry it trains ('vit-fashion-poly'), or, for a recipe of your own, by file
+    path ('my_recipe.py')."""
+    path, stem = Path(ref), ref.replace("-", "_")
     names = recipe_names()
     if path.suffix:
         if not path.exists():
@@ -156,10 +158,10 @@ def load_recipe(ref: str) -> Recipe:
         spec = importlib.util.spec_from_file_location(f"polyzoo_recipe_{path.stem}", path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-    elif ref in names:
-        module = importlib.import_module(f"polyzoo.recipes.{ref}")  # home()/models/REF.py
+    elif stem in names:
+        module = importlib.import_module(f"polyzoo.recipes.{stem}")  # home()/models/STEM.py
     else:
-        raise FileNotFoundError(f"no recipe {ref!r}; available: {', '.join(names)}")
+        raise FileNotFoundError(unknown("recipe", stem, names))
     if not isinstance(getattr(module, "RECIPE", None), Recipe):
         raise ValueError(f"{path} defines no `RECIPE = Recipe(...)`")
     file = Path(module.__file__)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
 from polyzoo._home import home
+from polyzoo._names import unknown
 from polyzoo.train import checkpoint, trees
 
 MANIFEST = "manifest.json"
@@ -95,8 +96,7 @@ def entry_meta(name: str, root=None) -> dict:
     an unknown name raises a ValueError listing the valid ones."""
     entries = read_manifest(root)["entries"]
     if name not in entries:
-        valid = ", ".join(sorted(entries)) or "(none: the zoo is empty)"
-        raise ValueError(f"unknown zoo entry {name!r}; valid names: {valid}")
+        raise ValueError(unknown("zoo entry", name, entries, none="(none: the zoo is empty)"))
     return entries[name]
 
 

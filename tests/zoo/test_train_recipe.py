@@ -132,6 +132,12 @@ def test_cli_zoo_list_show_eval(published, monkeypatch):
 def test_unknown_recipe_lists_the_available_ones():
     with pytest.raises(FileNotFoundError, match="vit_fashion_poly"):
         recipe_lib.load_recipe("no_such_recipe")
+    with pytest.raises(FileNotFoundError, match="did you mean 'vit_fashion_exact'"):
+        recipe_lib.load_recipe("vit_fashon_exact")
+
+
+def test_a_recipe_loads_by_the_name_of_its_entry():
+    assert recipe_lib.load_recipe("vit-fashion-exact") == recipe_lib.load_recipe("vit_fashion_exact")
 
 
 def test_every_recipe_in_models_loads():

@@ -63,6 +63,8 @@ def test_publish_and_load_round_trip(root, trained):
 def test_unknown_name_lists_valid(root):
     with pytest.raises(ValueError, match="valid names: mlp-mnist"):
         zoo.load("vit-imagenet", root=root)
+    with pytest.raises(ValueError, match="did you mean 'mlp-mnist'"):
+        zoo.load("mlp-mnst", root=root)
 
 
 def _biggest_file(root):
