@@ -109,8 +109,8 @@ def refit(model, variables, intervals: dict[str, tuple[float, float]]):
     report = {}
     for (fn, degree, relative, squarings), group in groups.items():
         iv = np.asarray([intervals[s] for s in group], np.float64)  # (G, 2)
-        fit_iv = np.asarray([dataclasses.replace(polys[s], interval=tuple(intervals[s])).fit_interval
-                             for s in group], np.float64)
+        fit_iv = np.asarray([dataclasses.replace(polys[s], interval=tuple(iv_s)).fit_interval
+                             for s, iv_s in zip(group, iv)], np.float64)
         # certificate within 1e-6 of optimal: far below what float32 evaluation resolves
         fit = minimax(fn, fit_iv, degree, relative=relative, tol=1e-6)
         cheb = np.asarray(fit.cheb, np.float32)
