@@ -7,8 +7,8 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "polyzoo"
 # Lowest first: a module may import its own layer and those before it, never one after.
-LAYERS = ("_home", "_names", "_jaxpr", "fitting", "nn", "models", "train", "zoo", "export", "serving",
-          "recipes", "commands", "cli")
+LAYERS = ("_home", "_names", "_jaxpr", "fitting", "nn", "models", "train", "zoo", "export",
+          "serving", "recipes", "commands", "cli")
 OWNERS = {"concrete": "export/_concrete.py", "orbax": "train/checkpoint.py",
           "jax._src": "_jaxpr.py", "jax.extend": "_jaxpr.py"}
 

@@ -137,7 +137,8 @@ def test_unknown_recipe_lists_the_available_ones():
 
 
 def test_a_recipe_loads_by_the_name_of_its_entry():
-    assert recipe_lib.load_recipe("vit-fashion-exact") == recipe_lib.load_recipe("vit_fashion_exact")
+    by_entry, by_module = map(recipe_lib.load_recipe, ("vit-fashion-exact", "vit_fashion_exact"))
+    assert by_entry == by_module
 
 
 def test_every_recipe_in_models_loads():
