@@ -17,6 +17,8 @@ from typing import Callable
 
 import numpy as np
 
+from polyzoo._names import unknown
+
 MICRO_NAME = "vit-micro-mnist-qat"  # the zoo's FHE-sized model
 N_CALIBRATION = 1000  # training inputs Concrete-ML calibrates on, unless a QAT record says
 
@@ -162,6 +164,6 @@ def resolve(name: str) -> Source:
     if name not in names:
         hint = (f" ({MICRO_NAME!r} is built by `polyzoo train vit_micro_mnist_qat`)"
                 if name == MICRO_NAME else "")
-        raise ValueError(f"unknown model {name!r}{hint}: use one of the zoo entries: "
-                         f"{', '.join(names) or '(none published yet)'}")
+        raise ValueError(unknown("model", name, names, none="(none published yet)",
+                                 also=hint))
     return _zoo(name)

@@ -11,6 +11,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from polyzoo._names import unknown
+
 
 def absolute(x):
     return jnp.abs(x)
@@ -93,9 +95,8 @@ def resolve(fn) -> tuple[str, Callable]:
         if not callable(target):
             raise ValueError(f"{fn!r} is not callable")
         return fn, target
-    raise ValueError(
-        f"unknown function {fn!r}: use one of {', '.join(FUNCTIONS)} or a 'module:function' path"
-    )
+    raise ValueError(unknown("function", fn, FUNCTIONS, ordered=True,
+                             also=" (or a 'module:function' path)"))
 
 
 # Points where a built-in function is not smooth: the Remez exchange evaluates them exactly

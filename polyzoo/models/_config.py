@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from polyzoo._names import unknown
+
 
 @dataclasses.dataclass(frozen=True)
 class BertConfig:
@@ -173,9 +175,9 @@ def parse(name: str, **overrides) -> BertConfig | VitConfig:
     table = {'bert': BERT_SIZES, 'vit': VIT_SIZES}.get(family)
     if table is None or size not in table or (patch and family != 'vit') or (
             patch and not (rows.isdigit() and (columns.isdigit() or patch == rows))):
-        raise ValueError(f'unknown model variant {name!r}; valid: {", ".join(VARIANTS)} '
-                         "(ViTs take a '/PATCH' or '/ROWSxCOLUMNS' suffix, e.g. 'vit-ti/4', "
-                         "'vit-micro/14x7')")
+        raise ValueError(unknown('model variant', name, VARIANTS, ordered=True,
+                                 also=" (ViTs take a '/PATCH' or '/ROWSxCOLUMNS' suffix, "
+                                      "e.g. 'vit-ti/4', 'vit-micro/14x7')"))
     fields = dict(table[size], name=name)
     if patch:
         fields['patch'] = int(rows)

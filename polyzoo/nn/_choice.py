@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import ClassVar
 
+from polyzoo._names import unknown
 from polyzoo.fitting._cost import mult_depth, nonscalar_mults
 
 KINDS = ('act', 'softmax', 'norm')
@@ -121,7 +122,7 @@ def get(name: str, kind: str | None = None, where: str = '') -> Choice:
     """The Choice named `name` (of `kind`, when given); a clear error listing the valid ones."""
     found = _load().get(name)
     if found is None or (kind is not None and found.kind != kind):
-        valid = ', '.join(choices(kind) if kind else _load())
         prefix = f'{where}: ' if where else ''
-        raise ValueError(f'{prefix}unknown {kind or "site"} choice {name!r}; valid: {valid}')
+        raise ValueError(prefix + unknown(f'{kind or "site"} choice', name,
+                                          choices(kind) if kind else _load(), ordered=True))
     return found

@@ -1,6 +1,7 @@
 """Named approximation specs mirroring the papers, plus polyzoo's own default."""
 from __future__ import annotations
 
+from polyzoo._names import unknown
 from polyzoo.nn._spec import ApproxSpec, Poly, Site
 
 _RECIP = Poly('reciprocal', 8, (0.05, 4.0))  # 1 / mean of the unnormalised attention weights
@@ -77,5 +78,5 @@ def get_spec(spec: str | ApproxSpec) -> ApproxSpec:
     if isinstance(spec, ApproxSpec):
         return spec
     if spec not in PRESETS:
-        raise ValueError(f'unknown approximation spec {spec!r}; valid presets: {", ".join(PRESETS)}')
+        raise ValueError(unknown('approximation preset', spec, PRESETS, ordered=True))
     return PRESETS[spec]

@@ -16,6 +16,7 @@ import dataclasses
 import json
 from typing import Any, Mapping
 
+from polyzoo._names import unknown
 from polyzoo.nn import _choice
 from polyzoo.nn._functions import EXACT
 
@@ -74,7 +75,7 @@ class Poly:
 
     def __post_init__(self):
         if self.fn not in POLY_FUNCTIONS:
-            raise ValueError(f'unknown polynomial target {self.fn!r}; valid: {", ".join(POLY_FUNCTIONS)}')
+            raise ValueError(unknown('polynomial target', self.fn, POLY_FUNCTIONS, ordered=True))
         if not isinstance(self.degree, int) or self.degree < 1:
             raise ValueError(f'polynomial degree must be a positive int, got {self.degree!r}')
         lo, hi = (float(v) for v in self.interval)

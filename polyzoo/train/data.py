@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from polyzoo._home import checkout
+from polyzoo._names import unknown
 import numpy as np
 
 CACHE_VERSION = 2
@@ -439,5 +440,6 @@ def load(name: str) -> Dataset:
         return load_csv(name)
     if name.endswith(".npz"):
         return load_npz(name)
-    raise ValueError(f"unknown dataset {name!r}: use one of {sorted(LOADERS)} or a path to a "
-                     ".csv (text,label) or .npz (images, labels) file")
+    raise ValueError(unknown("dataset", name, LOADERS,
+                             also=" (or a path to a .csv (text,label) or .npz (images, labels)"
+                                  " file)"))

@@ -60,7 +60,7 @@ def test_published_sizes():
 
 
 @pytest.mark.parametrize('name, msg', [
-    ('bert-huge', 'valid: bert-test'), ('gpt-test', 'unknown model variant'),
+    ('bert-huge', "did you mean 'bert-test'"), ('gpt-test', 'unknown model variant'),
     ('bert-test/4', 'unknown model variant'), ('vit-ti/5', 'do not tile the image'),
     ('vit-micro/14x5', 'do not tile the image'), ('vit-micro/14y7', 'unknown model variant'),
     ('vit-micro/x7', 'unknown model variant'),

@@ -38,7 +38,7 @@ def test_round_trip_keeps_overrides():
 
 
 def test_unknown_preset_lists_valid():
-    with pytest.raises(ValueError, match='valid presets: exact, thex'):
+    with pytest.raises(ValueError, match=r"did you mean 'thex'\? valid names: exact, thex"):
         get_spec('thx')
 
 

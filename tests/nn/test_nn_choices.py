@@ -55,7 +55,7 @@ def test_costs_follow_the_polynomials_and_the_row_length():
 
 
 def test_unknown_choices_and_missing_polynomials_are_named():
-    with pytest.raises(ValueError, match="unknown softmax choice 'relu'; valid: softmax"):
+    with pytest.raises(ValueError, match="unknown softmax choice 'relu'; valid names: softmax"):
         nn.Site('relu').check('softmax', 'layer_0/attn/softmax')
     with pytest.raises(ValueError, match="needs `poly`"):
         nn.Site('poly_rsqrt').check('norm', 'final_norm')

@@ -117,8 +117,10 @@ def test_user_npz(tmp_path):
 
 
 def test_unknown_dataset_lists_valid_names():
-    with pytest.raises(ValueError, match="fashion_mnist"):
+    with pytest.raises(ValueError, match=r"valid names: .*fashion_mnist.*\(or a path"):
         data.load("cifar10")
+    with pytest.raises(ValueError, match="did you mean 'fashion_mnist'"):
+        data.load("fashion-mnist")
 
 
 def test_splits_are_shuffled():
