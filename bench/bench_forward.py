@@ -112,7 +112,7 @@ def main() -> int:
     for k, v in ratios.items():
         print(f'  {k:<{width}}  {v:5.2f}x')
     figures = {"bert_sequences_per_s": bert, "vit_images_per_s": vit, "ratios": ratios,
-               "settings": vars(args)}
+               "settings": {**vars(args), "vit_batch": vit_batch}}
     print(f"wrote {write('forward', figures)}")
     return 0
 

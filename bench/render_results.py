@@ -671,8 +671,10 @@ def forward_table(record: dict | None) -> str:
             for k, v in bert.items()]
     vit_exact = next(v for k, v in vit.items() if k.endswith("exact"))
     out += [f"| {k} | {v:.0f} images/s | | {v / vit_exact:.2f} |" for k, v in vit.items()]
+    # Records before the ViT batch was stored ran it at 16 x the BERT batch (bench_forward.py).
+    vit_batch = st.get("vit_batch", 16 * st["batch"])
     return "\n".join(out + ["", f"BERT: batch {st['batch']} × {st['seq']} tokens; ViT: batch "
-                            f"{16 * st['batch']} images; medians of {st['runs']} interleaved "
+                            f"{vit_batch} images; medians of {st['runs']} interleaved "
                             "rounds. " + _provenance(record)])
 
 
