@@ -64,27 +64,62 @@ def menu_entries(manifest: dict, menu: dict | None) -> list[str]:
             if r["attention"] != "pointwise-gelu" and r["entry"] in manifest["entries"]]
 
 
-def zoo_table(manifest: dict, record: dict | None, fold: list[str] = ()) -> str:
-    """Every entry beside its baseline; the entries in `fold` are named in one line below the
-    table instead of a row each (the README's table stays one screen as the menu grows)."""
-    entries = manifest["entries"]
+def _lead(acc: float, base: float) -> str:
+    gap = 100 * (acc - base)
+    return f"{gap:+.2f}" + ("" if gap > 0 else " **behind**")
+
+
+# The records whose rows simulate a zoo entry's TFHE circuit over a test split, and where.
+ENCRYPTED_ROWS = {
+    "micro_bert": lambda r: r["results"].items(),
+    "zoo_latency": lambda r: ((row["model"], row) for row in r["entries"]),
+    "encrypted_peer": lambda r: [(r["polyzoo"]["model"], r["polyzoo"])],
+}
+
+
+def simulated_accuracies(manifest: dict, records: dict[str, dict | None]) -> dict[str, dict]:
+    """{entry: {accuracy, n, record}}: the simulated accuracy of each entry's TFHE circuit from
+    the newest record that measured its current checkpoint (a retrained entry has none)."""
+    found: dict[str, dict] = {}
+    for name, rows in ENCRYPTED_ROWS.items():
+        record = records.get(name)
+        if record is None:
+            continue
+        for entry, row in rows(record):
+            meta = manifest["entries"].get(entry)
+            if (meta is None or row.get("checkpoint") != checkpoint_digest(meta)
+                    or row.get("simulated_accuracy") is None):
+                continue
+            if entry not in found or record["date"] > found[entry]["date"]:
+                found[entry] = {"accuracy": row["simulated_accuracy"], "n": row["n_sim"],
+                                "record": name, "date": record["date"]}
+    return found
+
+
+def zoo_table(manifest: dict, record: dict | None, fold: list[str] = (),
+              simulated: dict[str, dict] | None = None) -> str:
+    """Every entry beside its baseline, and its TFHE circuit's simulated accuracy where a
+    benchmark measured it (`simulated_accuracies`); the entries in `fold` are named in one
+    line below the table instead of a row each (the README's table stays one screen)."""
+    entries, simulated = manifest["entries"], simulated or {}
     rows = ["| entry | data | test accuracy | exact twin | simple baseline, same split | "
-            "vs baseline |", "|---|---|---|---|---|---|"]
+            "vs baseline | encrypted, simulated (vs baseline) |",
+            "|---|---|---|---|---|---|---|"]
     for name, e in sorted(entries.items(), key=lambda kv: (kv[1].get("dataset", ""), kv[0])):
         if name in fold:
             continue
         acc = e["metrics"]["accuracy"]
         twin = entries.get(e.get("twin") or "", {}).get("metrics", {}).get("accuracy")
         b = _baseline_for(e, record)
-        if b is None:
-            base, vs = "not measured", "-"
-        else:
-            gap = 100 * (acc - b["accuracy"])
-            base = f"{b['name']} {_pct(b['accuracy'])}"
-            vs = f"{gap:+.2f}" + ("" if gap > 0 else " **behind**")
+        sim = simulated.get(name)
+        base = "not measured" if b is None else f"{b['name']} {_pct(b['accuracy'])}"
+        vs = "-" if b is None else _lead(acc, b["accuracy"])
+        enc = ("no current record" if "qat" in e else "-") if sim is None else (
+            f"{_pct(sim['accuracy'])} (n={sim['n']:,}"
+            + ("" if b is None else f"; {_lead(sim['accuracy'], b['accuracy'])}") + ")")
         twin_cell = "-" if twin is None else f"{_pct(twin)} (`{e['twin']}`)"
         rows.append(f"| `{name}` | {e.get('dataset')} | {_pct(acc)} | {twin_cell} | {base} | "
-                    f"{vs} |")
+                    f"{vs} | {enc} |")
     if fold:
         named = ", ".join(f"`{n}` {_pct(entries[n]['metrics']['accuracy'])}" for n in fold)
         rows.append(f"\nAnd the attention menu on the Fashion recipe ({named}): "
@@ -682,8 +717,10 @@ def tables() -> dict[str, str]:
     manifest = json.loads((REPO / "checkpoints" / "manifest.json").read_text())
     record = _record("baselines")
     menu_zoo = _record("attention_menu_zoo")
-    return {"zoo": zoo_table(manifest, record),
-            "zoo_readme": zoo_table(manifest, record, menu_entries(manifest, menu_zoo)),
+    simulated = simulated_accuracies(manifest, {n: _record(n) for n in ENCRYPTED_ROWS})
+    return {"zoo": zoo_table(manifest, record, simulated=simulated),
+            "zoo_readme": zoo_table(manifest, record, menu_entries(manifest, menu_zoo),
+                                    simulated),
             "baselines": baselines_table(record),
             "serve": serve_table(_record("serve")),
             "convert": convert_table(_record("convert")),

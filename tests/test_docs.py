@@ -50,6 +50,28 @@ def test_the_readme_table_folds_the_menu_entries_into_one_line(load_bench):
     assert render.zoo_table(manifest, None).count("| `vit-fashion-poly") == 2
 
 
+
+def test_the_encrypted_column_reads_only_records_of_the_current_checkpoint(load_bench):
+    render = load_bench("render_results")
+    baseline = {"name": "mlp-256", "accuracy": 0.95}
+    entry = {"dataset": "mnist", "metrics": {"accuracy": 0.97}, "baseline": baseline,
+             "qat": {}, "files": {"a": "1"}}
+    manifest = {"entries": {"micro": entry, "retrained": {**entry, "files": {"a": "2"}}}}
+    now = render.checkpoint_digest(entry)
+    row = {"checkpoint": now, "simulated_accuracy": 0.94, "n_sim": 2000}
+    records = {
+        "zoo_latency": {"date": "2026-01-02", "entries": [
+            {**row, "model": "micro"}, {**row, "model": "retrained"}]},
+        "encrypted_peer": {"date": "2026-01-01",
+                           "polyzoo": {**row, "model": "micro", "simulated_accuracy": 0.5}},
+    }
+    simulated = render.simulated_accuracies(manifest, records)
+    # the newer record wins; a record of an earlier checkpoint does not count
+    assert simulated["micro"]["accuracy"] == 0.94 and "retrained" not in simulated
+    table = render.zoo_table(manifest, None, simulated=simulated)
+    assert "| 97.00% | - | mlp-256 95.00% | +2.00 | 94.00% (n=2,000; -1.00 **behind**) |" in table
+    assert "| `retrained` |" in table and table.endswith("| no current record |")
+
 # ----------------------------------------------------------------------------- the docs site
 
 API_PACKAGES = ("polyzoo.fitting", "polyzoo.nn", "polyzoo.models", "polyzoo.train",
