@@ -67,6 +67,12 @@ def checkpoint_digest(entry: dict) -> str:
     return hashlib.sha256(json.dumps(entry["files"], sort_keys=True).encode()).hexdigest()[:16]
 
 
+def adds_nothing(row: dict) -> bool:
+    """Whether a linear head on what the row's client sends is as accurate as its circuit."""
+    alone = row.get("client_alone_accuracy")
+    return alone is not None and alone >= row["emulated_test_accuracy"]
+
+
 def accuracy(logits, labels) -> float:
     """Argmax accuracy of (N, classes) logits against (N,) labels."""
     import numpy as np

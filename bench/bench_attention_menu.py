@@ -20,6 +20,8 @@ Each row: test accuracy, the drop against the exact twin, the share of polynomia
 outside their intervals on the test split, and the encrypted cost of one layer's attention
 counted by the cost model (`Site.cost`, `attention_pbs`; not measured on a compiled circuit):
 CKKS depth of the weights and ciphertext products per token, TFHE table lookups per token.
+`--zoo` also records the split's simple baseline as published with the exact twin;
+render_results.py plots the rows (docs/img/attention-menu.png).
 """
 from __future__ import annotations
 
@@ -96,7 +98,9 @@ def zoo_rows(poly, exact, config) -> dict:
             row["drop_vs_exact"] = round(twin["test_accuracy"] - row["test_accuracy"], 4)
         rows.append({**row, "site": final.to_dict(), **attention_cost(final, config)})
         print(json.dumps(rows[-1]), flush=True)
-    return {"exact_twin": twin, "rows": rows}
+    base = manifest[exact.name].get("baseline")  # the split's simple model, as published
+    return {"exact_twin": twin, "rows": rows,
+            "baseline": base and {"name": base["name"], "accuracy": base["accuracy"]}}
 
 
 def entry_metrics(meta: dict) -> dict:
