@@ -37,12 +37,17 @@ def _list(args) -> int:
         return 0
     if not rows:
         print("the zoo is empty (train an entry with `polyzoo train RECIPE`)")
+        return 0
+    width = {k: max(len(str(r[k])) for r in rows) for k in ("name", "model", "dataset")}
     for r in rows:
         twin = f"  (exact twin: {r['twin']})" if r["twin"] else ""
-        base = (f"  baseline {r['baseline']} {100 * r['baseline_accuracy']:.2f}%"
-                if r["baseline"] else "")
-        print(f"{r['name']:<24} {r['model']:<12} {r['dataset']:<14} "
-              f"acc {100 * r['accuracy']:.2f}%{base}{twin}")
+        base = ""
+        if r["baseline"]:
+            gap = 100 * (r["accuracy"] - r["baseline_accuracy"])
+            base = (f"  baseline {r['baseline']} {100 * r['baseline_accuracy']:.2f}% "
+                    f"({gap:+.2f}{'' if gap > 0 else ', behind'})")
+        print(f"{r['name']:<{width['name']}}  {r['model']:<{width['model']}}  "
+              f"{r['dataset']:<{width['dataset']}}  acc {100 * r['accuracy']:.2f}%{base}{twin}")
     return 0
 
 

@@ -1,6 +1,7 @@
 """Recipes end to end on tiny models: stages, calibration, publish, `zoo eval` reproduces."""
 import dataclasses
 import json
+import re
 import subprocess
 import sys
 
@@ -113,6 +114,9 @@ def test_cli_zoo_list_show_eval(published, monkeypatch):
     listed = cli("zoo", "list", "--json")
     assert listed.returncode == 0, listed.stderr
     assert [r["name"] for r in json.loads(listed.stdout)] == ["tiny-vit-mnist"]
+    row = cli("zoo", "list").stdout  # columns as wide as the longest name, lead on baseline
+    assert row.startswith("tiny-vit-mnist  vit-test  mnist  acc ")
+    assert re.search(r"baseline (pixels-logreg|mlp-256) \d+\.\d\d% \([+-]\d+\.\d\d", row)
     shown = cli("zoo", "show", "tiny-vit-mnist")
     assert json.loads(shown.stdout)["recipe"] == "tests/zoo/test_train_recipe.py"
     ev = cli("zoo", "eval", "tiny-vit-mnist", "--json")
