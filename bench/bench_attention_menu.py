@@ -1,6 +1,6 @@
 """Every attention replacement of the menu on one model, one recipe and one budget.
 
-    .venv/bin/python bench/bench_attention_menu.py --zoo                 # the zoo's entries
+    .venv/bin/python bench/bench_attention_menu.py [--zoo]               # the zoo's entries
     .venv/bin/python bench/bench_attention_menu.py --steps-scale 0.125   # 2,000 steps each
     .venv/bin/python bench/bench_attention_menu.py --steps-scale 0.125 --resume   # skip rows
     .venv/bin/python bench/bench_attention_menu.py --steps-scale 0.125 --resume --rerun polyexp
@@ -113,7 +113,8 @@ def entry_metrics(meta: dict) -> dict:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--zoo", action="store_true",
-                    help="the published zoo entries (full budget) instead of training here")
+                    help="the published zoo entries (full budget) instead of training here (the "
+                         "default)")
     ap.add_argument("--steps-scale", type=float, default=None,
                     help="train each recipe here at this share of its steps, in (0, 1)")
     ap.add_argument("--choices", nargs="*", default=list(MENU), choices=list(MENU))
@@ -124,9 +125,10 @@ def main(argv=None) -> int:
                     help="with --resume, measure these again even if recorded (e.g. a failed "
                          "row after its choice changed)")
     args = ap.parse_args(argv)
-    if args.zoo == (args.steps_scale is not None):
+    if args.zoo and args.steps_scale is not None:
         ap.error("give either --zoo (the zoo's entries, full budget) or --steps-scale S "
                  "(train here at a share of the budget; the full budget is the zoo's recipes)")
+    args.zoo = args.steps_scale is None  # the default: the zoo's entries (`make bench`)
     if args.steps_scale is not None and not 0 < args.steps_scale < 1:
         ap.error(f"--steps-scale must be in (0, 1), got {args.steps_scale}: the full budget "
                  "is the zoo's entries (--zoo)")

@@ -388,9 +388,24 @@ def micro_bert_table(record: dict | None, manifest: dict) -> str:
     return "\n".join(rows)
 
 
-def menu_table(record: dict | None, zoo: bool = False) -> str:
+def _compiled_cell(row: dict | None) -> str:
+    """bench_menu_circuits.py's row of one entry: its first block's compiled circuit."""
+    if row is None:
+        return "not compiled"
+    if row.get("failed"):  # the innermost cause says what went wrong
+        cause = row["failed"].split("; caused by ")[-1]
+        return "**does not compile**: " + textwrap.shorten(cause, 160, placeholder=" …")
+    lookups = sum(v for v in row["pbs_per_layer"].values() if v > 0)
+    return (f"{row['pbs_per_token']:,.0f} ({100 * row['attention_pbs'] / lookups:.0f}% of the "
+            f"lookups in attention), {row['max_bit_width']} bits")
+
+
+def menu_table(record: dict | None, zoo: bool = False, circuits: dict | None = None,
+               manifest: dict | None = None) -> str:
     """bench_attention_menu.py's record: every attention choice on the ViT Fashion recipe at
-    one budget, beside its exact twin at the same budget (zoo: the published entries)."""
+    one budget, beside its exact twin at the same budget (zoo: the published entries, with
+    their first block compiled by bench_menu_circuits.py where `circuits` has a row of the
+    entry's current checkpoint)."""
     name = "attention_menu_zoo" if zoo else "attention_menu"
     if record is None:
         return (f"No record yet: run `.venv/bin/python bench/bench_attention_menu.py "
@@ -410,10 +425,15 @@ def menu_table(record: dict | None, zoo: bool = False) -> str:
                for p in (site.get("poly"), site.get("aux")) if p]
         return ", ".join(out) or "none"
 
+    compiled = {}
+    if zoo and circuits and manifest:
+        compiled = {n: r for n, r in circuits["rows"].items() if n in manifest["entries"]
+                    and r.get("checkpoint") == checkpoint_digest(manifest["entries"][n])}
     out = [f"| attention{' (zoo entry)' if zoo else ''} | polynomials (degree) | test accuracy | "
            "against the exact twin (points) | inputs off their intervals | CKKS depth of the "
-           "weights | CKKS products per token | TFHE lookups per token | exports to TFHE |",
-           "|---|---|---|---|---|---|---|---|---|"]
+           "weights | CKKS products per token | TFHE lookups per token | exports to TFHE |"
+           + (" compiled first block: PBS per token, widest integer |" if zoo else ""),
+           "|---|---|---|---|---|---|---|---|---|" + ("---|" if zoo else "")]
     for r in record["rows"]:
         share = r.get("out_of_range_share")
         failed = r.get("failed") and textwrap.shorten(r["failed"], 160, placeholder=" …")
@@ -427,7 +447,8 @@ def menu_table(record: dict | None, zoo: bool = False) -> str:
                    f"{count(r['ckks_depth_of_weights'])} | "
                    f"{count(r['ckks_products_per_token'], '{:,.0f}')} | "
                    f"{count(r['tfhe_pbs_per_token'], '{:,.0f}')} | "
-                   f"{'yes' if r['exportable'] else 'no'} |")
+                   f"{'yes' if r['exportable'] else 'no'} |"
+                   + (f" {_compiled_cell(compiled.get(r['entry']))} |" if zoo else ""))
     steps = " + ".join(f"{n:,}" for n in record["steps"])
     measured = {r["attention"] for r in record["rows"]}
     missing = ([m for m in record["menu"] if m not in measured] if "menu" in record
@@ -440,10 +461,26 @@ def menu_table(record: dict | None, zoo: bool = False) -> str:
     out.append(f"\nExact twin (`{twin['recipe']}` at the same budget): "
                f"{_pct(twin['test_accuracy'])}. Model `{record['model']}` "
                f"({record['tokens']} tokens), recipe `{record['recipe']}` at {budget} "
-               f"({steps}). Costs are one layer's "
-               "attention as the cost model counts it (`Site.cost`, `attention_pbs`), not a "
-               f"compiled circuit's report. From `bench/results/{name}.json` "
-               f"({_when(record)}).")
+               f"({steps}). The CKKS and TFHE counts are one layer's "
+               "attention as the cost model counts it (`Site.cost`, `attention_pbs`). From "
+               f"`bench/results/{name}.json` ({_when(record)}).")
+    if zoo and circuits:
+        ratios = sorted(r["pbs_per_token"] / r["cost_model"]["tfhe_pbs_per_token"]
+                        for r in compiled.values() if not r.get("failed"))
+        ratio = (f" The compiled blocks need {ratios[0]:.2f}-{ratios[-1]:.2f}x the cost "
+                 "model's count for the attention alone (the block adds its MLP and the "
+                 "rounding of every accumulator)." if ratios else "")
+        out.append(
+            "\nCompiled first block (`bench/bench_menu_circuits.py`): the entry's first "
+            "encoder block (attention and MLP) compiled by Concrete-ML at "
+            f"{circuits['settings']['bits']}-bit activations and "
+            f"{circuits['settings']['rounding']}-bit rounding, post-training quantised on "
+            f"{circuits['settings']['calibration']} training images' embeddings, no keys: the "
+            "compiler's PBS per image over the tokens, the share of the MLIR's table lookups "
+            "that sit in the attention (its projections included), and the widest integer. "
+            "\"Exports to TFHE\" says that the export translates the choice; whether "
+            "Concrete-ML compiles it at these grids is the last column." + ratio
+            + f" Record: `bench/results/menu_circuits.json` ({_when(circuits)}).")
     return "\n".join(out)
 
 
@@ -546,7 +583,8 @@ def tables() -> dict[str, str]:
             "frontier": frontier_table(_record("micro_frontier")),
             "scaling": scaling_table(_record("micro_scaling")),
             "menu": menu_table(_record("attention_menu")),
-            "menu_zoo": menu_table(menu_zoo, zoo=True),
+            "menu_zoo": menu_table(menu_zoo, zoo=True, circuits=_record("menu_circuits"),
+                                   manifest=manifest),
             "peer": peer_table(_record("encrypted_peer"), manifest),
             "micro_bert": micro_bert_table(_record("micro_bert"), manifest),
             "latency": latency_table(_record("zoo_latency"), manifest),
