@@ -34,6 +34,7 @@ from _harness import RESULTS, write
 from polyzoo import models
 from polyzoo.nn import ATTENTION_MENU as MENU, Site
 from polyzoo.zoo import recipe as recipe_lib
+from polyzoo.zoo import training
 from polyzoo.zoo import registry
 
 
@@ -64,7 +65,7 @@ def attention_cost(site: Site, config) -> dict:
 
 def run_one(recipe, steps_scale: float) -> dict:
     t0 = time.perf_counter()
-    out = recipe_lib.run(recipe, publish=False, steps_scale=steps_scale, progress=False)
+    out = training.run(recipe, publish=False, steps_scale=steps_scale, progress=False)
     m = out["metrics"]
     return {"test_accuracy": m["accuracy"], "n": m["n"],
             "out_of_range_share": (m["out_of_range_total"] / m["site_values"]

@@ -46,7 +46,6 @@ import dataclasses
 import json
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -164,17 +163,17 @@ def measure(config: Config, ds, inputs, *, steps_scale: float, n_sim: int, n_enc
 
     from polyzoo.export import (Knobs, QuantSpec, check_onnx, circuit_report, compile_onnx,
                                 micro, simulate_batched, to_onnx)
-    from polyzoo.zoo import recipe as recipe_lib
+    from polyzoo.zoo import training
 
     rec = config.recipe()
     train_in, val_in, test_in = inputs
     x_test, y_test = test_in[0], ds.test.labels
     t0 = time.perf_counter()
-    model, variables, _, _, _ = recipe_lib.run_stage(
+    model, variables, _, _, _ = training.run_stage(
         rec, rec.stages[0], ds, train_in, val_in, None, {}, None, steps_scale=steps_scale,
         runs=runs, progress=False)
     float_seconds = time.perf_counter() - t0
-    float_acc = recipe_lib.evaluate(model, variables, test_in, y_test)["accuracy"]
+    float_acc = training.evaluate(model, variables, test_in, y_test)["accuracy"]
     t0 = time.perf_counter()
     folded, qvars, extra = micro.qat_stage(model, variables, ds, train_in, seed=rec.seed,
                                            steps_scale=steps_scale, log=lambda _: None,
@@ -255,10 +254,10 @@ def mnist_inputs():
     """(MNIST, its (train, val, test) model inputs as the micro ViT recipes read them)."""
     from polyzoo.recipes import vit_micro_mnist_qat
     from polyzoo.train import data
-    from polyzoo.zoo import recipe as recipe_lib
+    from polyzoo.zoo import training
 
     ds = data.load("mnist")
-    return ds, tuple(recipe_lib.inputs_of(vit_micro_mnist_qat.RECIPE, ds, s)
+    return ds, tuple(training.inputs_of(vit_micro_mnist_qat.RECIPE, ds, s)
                      for s in ("train", "val", "test"))
 
 

@@ -29,7 +29,7 @@ def sweep(name: str, degrees: list[int], margins: list[float], calib: int = 2048
     from polyzoo.fitting import minimax
     from polyzoo.models._sites import set_approx
     from polyzoo.train import data, evaluate
-    from polyzoo.zoo import recipe
+    from polyzoo.zoo import training
 
     entry = zoo.load(name)
     meta = entry.meta
@@ -55,7 +55,7 @@ def sweep(name: str, degrees: list[int], margins: list[float], calib: int = 2048
     variables = {**entry.variables, "approx": jax.tree.map(np.asarray, template["approx"])}
 
     ranges = models.measure_ranges(entry.model, entry.variables,
-                                   recipe.calibration_batches(train_in, calib))
+                                   training.calibration_batches(train_in, calib))
     reference = evaluate.evaluate(entry.model.clone(reference=True), entry.variables, test_in,
                                   labels)["accuracy"]
     results = []

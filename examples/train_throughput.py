@@ -24,13 +24,14 @@ def setup(recipe_name: str, stage_index: int | None = None, poly_forward: bool =
     from polyzoo import models
     from polyzoo.train import data, loop
     from polyzoo.zoo import recipe as recipe_lib
+    from polyzoo.zoo import training
 
     r = recipe_lib.load_recipe(recipe_name)
     trained = [i for i, st in enumerate(r.stages) if st.steps > 0]
     stage = r.stages[trained[-1] if stage_index is None else stage_index]
     ds = data.load(r.dataset)
-    train_in = recipe_lib.inputs_of(r, ds, "train")
-    model = recipe_lib.build(r, stage.spec, ds.num_classes).clone(
+    train_in = training.inputs_of(r, ds, "train")
+    model = training.build(r, stage.spec, ds.num_classes).clone(
         reference=stage.reference and not poly_forward)
     variables = model.init(jax.random.key(0), *(x[:2] for x in train_in), train=False)
     tx = loop.optimizer(stage.lr, 1000)

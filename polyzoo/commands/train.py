@@ -21,10 +21,11 @@ def _run(args) -> int:
     import json
 
     from polyzoo.zoo import recipe as recipe_lib
+    from polyzoo.zoo import training
 
     recipe = recipe_lib.load_recipe(args.recipe)
-    out = recipe_lib.run(recipe, progress=not args.no_progress,
-                         steps_scale=0.01 if args.dry_run else 1.0)
+    out = training.run(recipe, progress=not args.no_progress,
+                       steps_scale=0.01 if args.dry_run else 1.0)
     print(json.dumps({"name": recipe.name, "metrics": out["metrics"]}, indent=2))
     if not args.dry_run:
         from polyzoo.zoo import card

@@ -100,7 +100,7 @@ class Poly:
 
     def __repr__(self) -> str:
         # squarings left out at 0: recipe digests (a repr of their stages, see
-        # polyzoo.zoo.recipe.claimed_run_dir) written before the field existed stay valid
+        # polyzoo.zoo.training.claimed_run_dir) written before the field existed stay valid
         shown = [f for f in dataclasses.fields(self) if f.name != 'squarings' or self.squarings]
         return f'Poly({", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in shown)})'
 

@@ -1,7 +1,7 @@
 """Training: data, losses, optax loops, checkpoints, distillation and the simple baselines.
 
 The zoo's recipes, which read entries from the zoo (teachers, initialisations) and publish
-new ones, live a layer up, in polyzoo.zoo.recipe.
+new ones, live a layer up, in polyzoo.zoo.recipe and polyzoo.zoo.training.
 
 The public API is the sub-modules (imported on demand: `from polyzoo.train import data`):
 

@@ -4,7 +4,7 @@ A small student distilled on a few thousand texts learns the teacher's answers o
 only. Copies of each text with some words swapped for their nearest neighbours in a word
 embedding table (often a synonym, sometimes an antonym: "good" -> "great" or "bad"), or cut
 to a span of its words, are new inputs on which the teacher's logits say what the text now
-means. So the copies are labelled by the teacher (`zoo.recipe.augmented_train`), never by
+means. So the copies are labelled by the teacher (`zoo.training.augmented_train`), never by
 the original's label: a copy whose meaning flipped is still a correct example.
 """
 from __future__ import annotations

@@ -2,8 +2,9 @@
 the recipes that make them.
 
     registry    the manifest, load(name), publish(...)
-    recipe      a zoo entry as data (model, spec, data, stages) and run(recipe), which trains
-                it and publishes it (sub-module: `from polyzoo.zoo import recipe`)
+    recipe      a zoo entry as data (model, spec, data, stages); load_recipe(name)
+    training    run(recipe): trains it and publishes the entry
+                (sub-modules: `from polyzoo.zoo import recipe, training`)
     convert     the language recipes on a user's own CSV (`polyzoo convert`)
     card        model cards;  evaluation  `polyzoo zoo eval`
 """

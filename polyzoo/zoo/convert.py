@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from polyzoo.zoo import recipe as recipe_lib
+from polyzoo.zoo import training
 
 # The registered text datasets `convert` takes by name instead of a CSV (polyzoo.train.data).
 TEXT_DATASETS = ("sentiment", "sms_spam", "election_tweets")
@@ -49,7 +50,7 @@ def recipes_for(csv: str, name: str, *, exact: str = "bert_sentiment_exact",
 def convert(csv: str, name: str, *, progress: bool = True, steps_scale: float = 1.0, **kw
             ) -> dict[str, dict]:
     """Run both recipes of `recipes_for(csv, name)`: the exact fine-tune, then its polynomial
-    student. Returns {'exact': result, 'poly': result}, each the `recipe.run` result (the
+    student. Returns {'exact': result, 'poly': result}, each the `training.run` result (the
     manifest entry when published) with the seconds it took. A stage that fails (a diverged or
     collapsed stage, a calibration that cannot make the polynomial forward finite) publishes
     nothing: its key holds {'error': message, 'seconds'} and the recipes after it do not run,
@@ -59,7 +60,7 @@ def convert(csv: str, name: str, *, progress: bool = True, steps_scale: float = 
                                                           **kw)):
         t0 = time.perf_counter()
         try:
-            out[key] = recipe_lib.run(recipe, progress=progress)
+            out[key] = training.run(recipe, progress=progress)
         except (ValueError, ArithmeticError) as err:  # Diverged, StageCollapsed, calibration
             out[key] = {"error": f"{recipe.name}: {type(err).__name__}: {err}"}
         out[key]["seconds"] = round(time.perf_counter() - t0, 1)

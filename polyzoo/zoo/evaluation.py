@@ -1,7 +1,7 @@
 """Recompute a zoo entry's metrics from its checkpoint (what `polyzoo zoo eval` runs).
 
 The very function that measured the metrics when the entry was published
-(`polyzoo.zoo.recipe.evaluate`, same split, same batch size) runs again on the restored
+(`polyzoo.zoo.training.evaluate`, same split, same batch size) runs again on the restored
 variables, so the result must equal the manifest's.
 """
 from __future__ import annotations
@@ -12,13 +12,13 @@ from polyzoo.zoo.registry import ZooEntry, load
 def evaluate_entry(entry: ZooEntry, split: str | None = None, ds=None) -> dict:
     """The entry's metrics on `split` of its dataset (`ds`: that dataset, already loaded)."""
     from polyzoo.train import data
-    from polyzoo.zoo import recipe
+    from polyzoo.zoo import training
 
     meta = entry.meta
     ds = ds or data.load(meta["dataset"])
     split = split or meta.get("split", "test")
     inputs = data.model_inputs(ds, split, meta.get("max_len"))
-    return recipe.evaluate(entry.model, entry.variables, inputs, ds.split(split).labels)
+    return training.evaluate(entry.model, entry.variables, inputs, ds.split(split).labels)
 
 
 def stored_or_fitted_baseline(meta: dict, ds) -> dict:

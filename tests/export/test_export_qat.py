@@ -258,13 +258,14 @@ def test_micro_vit_recipe_publish_and_export_cli_end_to_end(tmp_path, capsys, mo
 
     from polyzoo.cli import main
     from polyzoo.zoo import recipe as recipe_lib
+    from polyzoo.zoo import training
 
     recipe = recipe_lib.load_recipe("vit_micro_mnist_qat")
     recipe = dataclasses.replace(
         recipe, stages=(dataclasses.replace(recipe.stages[0], steps=300),),
         finish_args={**recipe.finish_args, "steps": 100})
     root = tmp_path / "zoo"
-    entry = recipe_lib.run(recipe, progress=False, root=root, runs=tmp_path / "runs")
+    entry = training.run(recipe, progress=False, root=root, runs=tmp_path / "runs")
     assert entry["qat"]["steps"] == 100 and entry["spec"]["name"].endswith("+folded")
     monkeypatch.setenv("POLYZOO_CHECKPOINTS", str(root))
     capsys.readouterr()
@@ -286,6 +287,7 @@ def test_client_embedding_entry_exports_the_blocks_only(tmp_path, monkeypatch, s
 
     from polyzoo.export import _protocol, _sources, check_onnx, micro, to_onnx
     from polyzoo.zoo import recipe as recipe_lib
+    from polyzoo.zoo import training
 
     recipe = recipe_lib.load_recipe("vit_micro_mnist_qat")
     recipe = dataclasses.replace(
@@ -293,7 +295,7 @@ def test_client_embedding_entry_exports_the_blocks_only(tmp_path, monkeypatch, s
         overrides={**recipe.overrides, **({"stem": stem} if stem else {})},
         finish_args={**recipe.finish_args, "steps": 40, "client_embeds": True})
     root = tmp_path / "zoo"
-    entry = recipe_lib.run(recipe, progress=False, root=root, runs=tmp_path / "runs")
+    entry = training.run(recipe, progress=False, root=root, runs=tmp_path / "runs")
     assert entry["qat"]["client"] == micro.CLIENT_METHOD
     monkeypatch.setenv("POLYZOO_CHECKPOINTS", str(root))
     source = _sources.resolve("vit-micro-mnist-qat")

@@ -235,7 +235,7 @@ def test_a_non_finite_loss_stops_training_before_it_is_checkpointed(tmp_path):
 
 
 def test_a_collapsed_stage_is_named_with_its_worst_site():
-    from polyzoo.zoo.recipe import StageCollapsed, check_stage
+    from polyzoo.zoo.training import StageCollapsed, check_stage
 
     labels = np.array([0] * 60 + [1] * 40)
     check_stage("r/s", {"accuracy": 0.8}, labels, previous=0.85)

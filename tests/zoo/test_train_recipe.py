@@ -11,6 +11,7 @@ import pytest
 
 from polyzoo.nn import ApproxSpec, Poly, Site
 from polyzoo.zoo import recipe as recipe_lib
+from polyzoo.zoo import training
 from polyzoo.zoo.recipe import Recipe, Stage
 from polyzoo.zoo import card, evaluation
 
@@ -32,7 +33,7 @@ TINY = Recipe(
 def published(tmp_path_factory):
     root = tmp_path_factory.mktemp("zoo")
     runs = tmp_path_factory.mktemp("runs")
-    entry = recipe_lib.run(TINY, progress=False, root=root, runs=runs)
+    entry = training.run(TINY, progress=False, root=root, runs=runs)
     return root, runs, entry
 
 
@@ -76,10 +77,10 @@ def test_an_interrupted_recipe_resumes_to_the_same_entry(published, tmp_path, mo
     monkeypatch.setattr(loop, "run_steps", interrupted)
     where = dict(progress=False, root=tmp_path / "zoo", runs=tmp_path / "runs")
     with pytest.raises(KeyboardInterrupt):
-        recipe_lib.run(TINY, **where)
+        training.run(TINY, **where)
     assert not (tmp_path / "zoo" / "manifest.json").exists()  # nothing published
     monkeypatch.setattr(loop, "run_steps", real)
-    again = recipe_lib.run(TINY, **where)
+    again = training.run(TINY, **where)
     assert again["stages"][0]["resumed_from"] == 20
     assert again["metrics"] == entry["metrics"] and again["sites"] == entry["sites"]
 
@@ -223,7 +224,7 @@ def test_staged_distillation_on_a_user_csv(tmp_path, monkeypatch):
                   batch_size=32, calib_examples=128, recipe_file="tests", command="pytest")
     exact = Recipe(name="csv-exact", stages=(Stage("finetune", "exact", steps=60, lr=3e-3),),
                    final_margin=None, **common)
-    first = recipe_lib.run(exact, progress=False, runs=tmp_path / "runs")
+    first = training.run(exact, progress=False, runs=tmp_path / "runs")
     assert first["metrics"]["accuracy"] > 0.9
     act = ApproxSpec(act=Site("poly", poly=Poly("gelu", 8, (-8.0, 8.0))),
                      softmax=Site("2quad", param=5.0, aux=Poly("reciprocal", 8, (1.0, 100.0))),
@@ -234,7 +235,7 @@ def test_staged_distillation_on_a_user_csv(tmp_path, monkeypatch):
     poly = Recipe(name="csv-poly", init="zoo:csv-exact", teacher="zoo:csv-exact",
                   twin="csv-exact", stages=(Stage("act_softmax", act, **distill),
                                             Stage("layernorm", full, **distill)), **common)
-    second = recipe_lib.run(poly, progress=False, runs=tmp_path / "runs")
+    second = training.run(poly, progress=False, runs=tmp_path / "runs")
     assert second["spec"]["name"] == "s2" and second["teacher"] == "zoo:csv-exact"
     assert any(s.endswith("norm1/rsqrt") for s in second["sites"])
     assert any(s.endswith("softmax/recip") for s in second["sites"])
@@ -281,7 +282,7 @@ def test_convert_reports_a_failed_stage_and_keeps_what_trained(tmp_path, monkeyp
             raise Diverged("layernorm: loss NaN at step 7")
         return {"path": recipe.name, "metrics": {"accuracy": 0.9}}
 
-    monkeypatch.setattr(convert.recipe_lib, "run", run)
+    monkeypatch.setattr(convert.training, "run", run)
     out = convert.convert(str(path), "mine", progress=False)
     assert ran == ["mine-exact", "mine-poly"]
     assert out["exact"]["metrics"]["accuracy"] == 0.9 and out["exact"]["seconds"] >= 0
@@ -327,25 +328,25 @@ def test_a_run_directory_refuses_checkpoints_of_an_edited_recipe(tmp_path, monke
     first = Stage("a", "exact", steps=10, lr=1e-3)
     second = Stage("b", "exact", steps=10, lr=1e-3)
     recipe = Recipe(name="r", model="vit-test", dataset="mnist", stages=(first, second))
-    path = recipe_lib.claimed_run_dir(recipe, first, tmp_path)
+    path = training.claimed_run_dir(recipe, first, tmp_path)
     assert path == tmp_path / "r" / "a" and (path / "recipe.sha256").exists()
-    assert recipe_lib.claimed_run_dir(recipe, first, tmp_path) == path  # the same recipe
+    assert training.claimed_run_dir(recipe, first, tmp_path) == path  # the same recipe
     later = dataclasses.replace(recipe, stages=(first, dataclasses.replace(second, lr=5e-4)))
-    assert recipe_lib.claimed_run_dir(later, first, tmp_path) == path
+    assert training.claimed_run_dir(later, first, tmp_path) == path
     edited = dataclasses.replace(recipe, stages=(dataclasses.replace(first, lr=5e-4), second))
     with pytest.raises(ValueError, match=r"r/a holds checkpoints of another version"):
-        recipe_lib.claimed_run_dir(edited, first, tmp_path)
-    recipe_lib.claimed_run_dir(recipe, "finish", tmp_path)
+        training.claimed_run_dir(edited, first, tmp_path)
+    training.claimed_run_dir(recipe, "finish", tmp_path)
     with pytest.raises(ValueError, match="another version"):
-        recipe_lib.claimed_run_dir(dataclasses.replace(recipe, finish_args={"steps": 3}),
+        training.claimed_run_dir(dataclasses.replace(recipe, finish_args={"steps": 3}),
                                    "finish", tmp_path)
     from polyzoo.export import micro
 
     qat = dataclasses.replace(recipe, name="q", finish="polyzoo.export.micro:qat_stage")
-    recipe_lib.claimed_run_dir(qat, "finish", tmp_path)
+    training.claimed_run_dir(qat, "finish", tmp_path)
     monkeypatch.setattr(micro, "REVISION", micro.REVISION + 1)
     with pytest.raises(ValueError, match="REVISION of its finish step"):
-        recipe_lib.claimed_run_dir(qat, "finish", tmp_path)
+        training.claimed_run_dir(qat, "finish", tmp_path)
 
 
 def test_minilm_words_init_takes_minilm_table_and_names_the_override_it_needs():
@@ -354,14 +355,14 @@ def test_minilm_words_init_takes_minilm_table_and_names_the_override_it_needs():
     r = Recipe(name="tiny-words", model="bert-micro", dataset="sentiment", init="minilm-words",
                stages=(Stage("float", "exact", steps=1, lr=1e-3),), max_len=8,
                overrides={"embed_dim": 384, "max_positions": 8})
-    model = recipe_lib.build(r, "exact", 2)
+    model = training.build(r, "exact", 2)
     example = (np.zeros((1, 8), np.int32), np.ones((1, 8), np.float32))
-    got = recipe_lib.init_variables(r, model, example)
+    got = training.init_variables(r, model, example)
     np.testing.assert_array_equal(got["params"]["word_embeddings"]["embedding"],
                                   pretrained.minilm_word_table())
     plain = dataclasses.replace(r, overrides={"max_positions": 8})
     with pytest.raises(ValueError, match="set embed_dim=384"):
-        recipe_lib.init_variables(plain, recipe_lib.build(plain, "exact", 2), example)
+        training.init_variables(plain, training.build(plain, "exact", 2), example)
 
 
 def test_augmented_copies_are_labelled_by_the_teacher(monkeypatch):
@@ -381,14 +382,14 @@ def test_augmented_copies_are_labelled_by_the_teacher(monkeypatch):
         bad = np.array(["bad" in t.split() for t in ds.train.inputs])
         return np.stack([bad, ~bad], -1).astype(np.float32)
 
-    monkeypatch.setattr(recipe_lib, "teacher_logits", teacher_logits)
+    monkeypatch.setattr(training, "teacher_logits", teacher_logits)
     split = lambda texts, labels: data_lib.Split(np.array(texts), np.array(labels, np.int32))  # noqa: E731
     ds = data_lib.Dataset("toy", split(["a good film"] * 20, [1] * 20),
                           split(["good"], [1]), split(["bad"], [0]), ("neg", "pos"))
     recipe = Recipe(name="aug", model="bert-test", dataset="toy", augment=3,
                     teacher="zoo:t", teacher_logits_once=True,
                     stages=(Stage("s", "exact", steps=1, lr=1e-3),))
-    grown, logits = recipe_lib.augmented_train(recipe, ds, teacher=None)
+    grown, logits = training.augmented_train(recipe, ds, teacher=None)
     texts, labels = grown.train.inputs, grown.train.labels
     assert len(texts) == len(labels) == len(logits) == 80
     assert texts[:20].tolist() == ds.train.inputs.tolist() and (labels[:20] == 1).all()
@@ -401,7 +402,7 @@ def test_augment_needs_text_and_a_teacher():
     r = Recipe(name="aug-images", model="vit-test", dataset="mnist", augment=2,
                stages=(Stage("s", "exact", steps=1, lr=1e-3),))
     with pytest.raises(ValueError, match="needs text data, a teacher"):
-        recipe_lib.run(r, publish=False)
+        training.run(r, publish=False)
 
 
 def test_flip_needs_images(tmp_path):
@@ -410,4 +411,4 @@ def test_flip_needs_images(tmp_path):
     r = Recipe(name="flip-text", model="bert-test", dataset=str(path), max_len=8, batch_size=16,
                stages=(Stage("s", "exact", steps=1, lr=1e-3, flip=True),))
     with pytest.raises(ValueError, match="flip=False for text"):
-        recipe_lib.run(r, publish=False, runs=tmp_path / "runs")
+        training.run(r, publish=False, runs=tmp_path / "runs")
