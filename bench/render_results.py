@@ -76,8 +76,9 @@ ENCRYPTED_ROWS = {
 
 
 def simulated_accuracies(manifest: dict, records: dict[str, dict | None]) -> dict[str, dict]:
-    """{entry: {accuracy, n, record}}: the simulated accuracy of each entry's TFHE circuit from
-    the newest record that measured its current checkpoint (a retrained entry has none)."""
+    """{entry: {accuracy, n, record, date}}: the simulated accuracy of each entry's TFHE
+    circuit from the newest record that measured its current checkpoint (a retrained entry
+    has none)."""
     found: dict[str, dict] = {}
     for name, rows in ENCRYPTED_ROWS.items():
         record = records.get(name)
