@@ -131,6 +131,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.calibration < 2:
         ap.error(f"--calibration must be at least 2, got {args.calibration}")
+    if not 2 <= args.rounding <= 8:  # Concrete-ML's range for rounding_threshold_bits
+        ap.error(f"--rounding must be 2..8 bits, got {args.rounding}")
     from polyzoo import zoo
 
     published = set(zoo.names())
