@@ -141,6 +141,9 @@ def main(argv=None) -> int:
     unknown = [n for n in names if n not in published]
     if unknown:
         ap.error(f"not in the zoo: {', '.join(unknown)} (`polyzoo zoo list` names the entries)")
+    not_vit = [n for n in names if not zoo.entry_meta(n)["model"]["name"].startswith("vit")]
+    if not_vit:
+        ap.error(f"not ViTs: {', '.join(not_vit)} (this benchmark compiles a ViT's first block)")
     path = RESULTS / f"{NAME}.json"
     settings = {"calibration": args.calibration, "bits": micro_bits(), "rounding": args.rounding}
     old = json.loads(path.read_text()) if args.resume and path.exists() else {}
