@@ -67,6 +67,11 @@ def checkpoint_digest(entry: dict) -> str:
     return hashlib.sha256(json.dumps(entry["files"], sort_keys=True).encode()).hexdigest()[:16]
 
 
+def pct(x) -> str:
+    """A fraction as a percentage with two decimals ('-' for None), as every results page."""
+    return "-" if x is None else f"{100 * x:.2f}%"
+
+
 def adds_nothing(row: dict) -> bool:
     """Whether a linear head on what the row's client sends is as accurate as its circuit."""
     alone = row.get("client_alone_accuracy")

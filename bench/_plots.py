@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from _harness import adds_nothing
+from _harness import adds_nothing, pct
 
 IMG = Path(__file__).resolve().parents[1] / "docs" / "img"
 FRONTIER_PLOT = IMG / "micro-frontier.png"
@@ -23,10 +23,6 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
-
-
-def _pct(x) -> str:
-    return "-" if x is None else f"{100 * x:.2f}%"
 
 
 def _plaintext_line(a, accuracy: float, name: str) -> None:
@@ -107,7 +103,7 @@ def frontier_plot(record: dict | None) -> None:
             ax.scatter(*point, marker=marker, edgecolors=colour, facecolors=fill, s=50)
             if crossed:
                 ax.scatter(*point, marker="x", color="red", s=90, lw=1.2)
-            ax.annotate(name + (f"\nclient alone {_pct(client_alone)}" if crossed else ""),
+            ax.annotate(name + (f"\nclient alone {pct(client_alone)}" if crossed else ""),
                         point, fontsize=7, xytext=(4, -16) if crossed else (4, 3),
                         textcoords="offset points", color="red" if crossed else "black")
         point = (r["complexity"] / 1e10, 100 * r["emulated_test_accuracy"])
@@ -214,7 +210,7 @@ def menu_plot(record: dict | None) -> None:
         a.set_xlim(0, 1.15 * a.get_xlim()[1])  # from zero: the costs' ratios at a glance
         twin = record["exact_twin"]
         a.axhline(100 * twin["test_accuracy"], color="black", ls=":", lw=1)
-        a.text(0, 100 * twin["test_accuracy"], f" exact twin {_pct(twin['test_accuracy'])}",
+        a.text(0, 100 * twin["test_accuracy"], f" exact twin {pct(twin['test_accuracy'])}",
                va="bottom", fontsize=8)  # the left is clear: no choice costs nothing
         if record.get("baseline"):
             _plaintext_line(a, record["baseline"]["accuracy"], record["baseline"]["name"])

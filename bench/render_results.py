@@ -18,7 +18,7 @@ import textwrap
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # as the benchmarks import it
-from _harness import adds_nothing, checkpoint_digest  # noqa: E402
+from _harness import adds_nothing, checkpoint_digest, pct  # noqa: E402
 import _plots  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,14 +28,16 @@ TARGETS = (REPO / "README.md", REPO / "docs" / "results" / "zoo.md",
            REPO / "docs" / "guide" / "fitting.md", REPO / "docs" / "guide" / "models.md")
 
 
-def _pct(x) -> str:
-    return "-" if x is None else f"{100 * x:.2f}%"
-
-
 def _when(record: dict) -> str:
     """Which run wrote a benchmark record: its commit, date and the load average then."""
     return (f"commit {record['commit']}, {record['date']}, load average "
             f"{record['load_average_1min']}")
+
+
+def _current(manifest: dict, name: str, row: dict) -> bool:
+    """Whether a benchmark row measured zoo entry `name` as it is now (not retrained since)."""
+    entry = manifest["entries"].get(name)
+    return entry is not None and row.get("checkpoint") == checkpoint_digest(entry)
 
 
 def _record(name: str) -> dict | None:
@@ -85,9 +87,7 @@ def simulated_accuracies(manifest: dict, records: dict[str, dict | None]) -> dic
         if record is None:
             continue
         for entry, row in rows(record):
-            meta = manifest["entries"].get(entry)
-            if (meta is None or row.get("checkpoint") != checkpoint_digest(meta)
-                    or row.get("simulated_accuracy") is None):
+            if not _current(manifest, entry, row) or row.get("simulated_accuracy") is None:
                 continue
             if entry not in found or record["date"] > found[entry]["date"]:
                 found[entry] = {"accuracy": row["simulated_accuracy"], "n": row["n_sim"],
@@ -111,16 +111,16 @@ def zoo_table(manifest: dict, record: dict | None, fold: list[str] = (),
         twin = entries.get(e.get("twin") or "", {}).get("metrics", {}).get("accuracy")
         b = _baseline_for(e, record)
         sim = simulated.get(name)
-        base = "not measured" if b is None else f"{b['name']} {_pct(b['accuracy'])}"
+        base = "not measured" if b is None else f"{b['name']} {pct(b['accuracy'])}"
         vs = "-" if b is None else _lead(acc, b["accuracy"])
         enc = ("no current record" if "qat" in e else "-") if sim is None else (
-            f"{_pct(sim['accuracy'])} (n={sim['n']:,}"
+            f"{pct(sim['accuracy'])} (n={sim['n']:,}"
             + ("" if b is None else f"; {_lead(sim['accuracy'], b['accuracy'])}") + ")")
-        twin_cell = "-" if twin is None else f"{_pct(twin)} (`{e['twin']}`)"
-        rows.append(f"| `{name}` | {e.get('dataset')} | {_pct(acc)} | {twin_cell} | {base} | "
+        twin_cell = "-" if twin is None else f"{pct(twin)} (`{e['twin']}`)"
+        rows.append(f"| `{name}` | {e.get('dataset')} | {pct(acc)} | {twin_cell} | {base} | "
                     f"{vs} | {enc} |")
     if fold:
-        named = ", ".join(f"`{n}` {_pct(entries[n]['metrics']['accuracy'])}" for n in fold)
+        named = ", ".join(f"`{n}` {pct(entries[n]['metrics']['accuracy'])}" for n in fold)
         rows.append(f"\nAnd the attention menu on the Fashion recipe ({named}): "
                     "[side by side](docs/results/zoo.md#the-attention-menu-side-by-side).")
     return "\n".join(rows)
@@ -136,7 +136,7 @@ def baselines_table(record: dict | None) -> str:
         for b in d["baselines"]:
             star = " (strongest)" if b["name"] == d["strongest"] else ""
             rows.append(f"| {name} | {b['name']}{star} | {b['description']} | "
-                        f"{_pct(b['val_accuracy'])} | {_pct(b['accuracy'])} | {b['seconds']} s |")
+                        f"{pct(b['val_accuracy'])} | {pct(b['accuracy'])} | {b['seconds']} s |")
     rows.append("")
     rows.append(f"Record: `bench/results/baselines.json` ({_when(record)}).")
     return "\n".join(rows)
@@ -153,7 +153,7 @@ def convert_table(record: dict | None) -> str:
         if "error" in part:
             return "**failed**: " + part["error"].split(": ", 1)[0]
         lead = 100 * (part["accuracy"] - base)
-        return f"{_pct(part['accuracy'])} ({lead:+.2f}{' **behind**' if lead <= 0 else ''})"
+        return f"{pct(part['accuracy'])} ({lead:+.2f}{' **behind**' if lead <= 0 else ''})"
 
     rows = ["| data | exact MiniLM | fully polynomial MiniLM | baseline, same split | measured |",
             "|---|---|---|---|---|"]
@@ -162,7 +162,7 @@ def convert_table(record: dict | None) -> str:
         base = r["baseline_accuracy"]
         when = f"commit {r['commit']}, {r['date'][:10]}"
         rows.append(f"| {name} | {cell(r.get('exact'), base)} | {cell(r.get('poly'), base)} | "
-                    f"{r['baseline']} {_pct(base)} | {when} |")
+                    f"{r['baseline']} {pct(base)} | {when} |")
         for key in ("exact", "poly"):
             if "error" in (r.get(key) or {}):
                 notes.append(f"- {name}, {key}: {r[key]['error']}")
@@ -214,16 +214,16 @@ def frontier_table(record: dict | None) -> str:
         same = r.get("encrypted_equals_simulated")
         rows.append(
             f"| {name} | {'yes' if r['client_embeds'] else 'no'} | "
-            f"{_pct(r['client_alone_accuracy']) if r.get('client_alone_accuracy') else '-'} | "
-            f"{_pct(r['float_test_accuracy'])} | {_pct(r['emulated_test_accuracy'])} | "
-            f"**{_pct(r['simulated_accuracy'])}** ({r['n_sim']}) | {r['pbs']} | "
+            f"{pct(r['client_alone_accuracy']) if r.get('client_alone_accuracy') else '-'} | "
+            f"{pct(r['float_test_accuracy'])} | {pct(r['emulated_test_accuracy'])} | "
+            f"**{pct(r['simulated_accuracy'])}** ({r['n_sim']}) | {r['pbs']} | "
             f"{r['max_bit_width']} | "
             f"{'-' if secs is None else f'{secs:.1f} ({runs})'} | "
             f"{r.get('keygen_seconds', '-')} | "
             f"{'-' if same is None else ('yes' if same else '**no**')} |")
     best = ordered[0][1] if ordered else None
     rows += ["", f"Baseline, same split, refitted in the same run: **{base['baseline']} "
-             f"{_pct(base['baseline_accuracy'])}** ({base['description']}). "
+             f"{pct(base['baseline_accuracy'])}** ({base['description']}). "
              + ("" if best is None else
                 f"Most accurate circuit (emulated, whole test split): {ordered[0][0]}, "
                 f"{100 * (best['emulated_test_accuracy'] - base['baseline_accuracy']):+.2f} "
@@ -231,7 +231,7 @@ def frontier_table(record: dict | None) -> str:
                                        <= base['baseline_accuracy'] else ".")
                 + ("" if not best.get("client_alone_accuracy") else
                    f" A linear head on what its client sends reaches "
-                   f"{_pct(best['client_alone_accuracy'])} with no circuit"
+                   f"{pct(best['client_alone_accuracy'])} with no circuit"
                    + (": its encrypted block adds nothing." if adds_nothing(best)
                       else "."))),
              "", "Linear head on the client's output: logistic regression on what the "
@@ -276,15 +276,14 @@ def peer_table(record: dict | None, manifest: dict) -> str:
     if record is None:
         return "No record yet: run `.venv/bin/python bench/bench_encrypted_peer.py`."
     a, b = record["polyzoo"], record["peer"]
-    entry = manifest["entries"].get(a["model"])
-    stale = entry is None or a.get("checkpoint") != checkpoint_digest(entry)
+    stale = not _current(manifest, a["model"], a)
 
     def cell(row, key, fmt="{}"):
         return "-" if row.get(key) is None else fmt.format(row[key])
     rows = ["| | polyzoo: `" + a["model"] + "` | Concrete-ML: `NeuralNetClassifier` |",
             "|---|---|---|",
-            f"| simulated accuracy | **{_pct(a['simulated_accuracy'])}** (n={a['n_sim']}) | "
-            f"**{_pct(b['simulated_accuracy'])}** (n={b['n_sim']}) |",
+            f"| simulated accuracy | **{pct(a['simulated_accuracy'])}** (n={a['n_sim']}) | "
+            f"**{pct(b['simulated_accuracy'])}** (n={b['n_sim']}) |",
             f"| encrypted seconds per image | {cell(a, 'encrypted_s_per_image')} | "
             f"{cell(b, 'encrypted_s_per_image')} |",
             f"| encrypted runs (s) | {', '.join(map(str, a.get('encrypted_runs_s', [])))} | "
@@ -319,15 +318,15 @@ def latency_table(record: dict | None, manifest: dict) -> str:
             "encrypted = simulated |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in record["entries"]:
         entry = manifest["entries"].get(r["model"], {})
-        stale = not entry or r.get("checkpoint") != checkpoint_digest(entry)
+        stale = not _current(manifest, r["model"], r)
         acc = entry.get("metrics", {}).get("accuracy")
         drop = "-" if acc is None else f"{100 * (acc - r['simulated_accuracy']):.2f}"
         b = entry.get("baseline")
-        base = "-" if not b else (f"{b['name']} {_pct(b['accuracy'])} "
+        base = "-" if not b else (f"{b['name']} {pct(b['accuracy'])} "
                                   f"({100 * (r['simulated_accuracy'] - b['accuracy']):+.2f})")
         rows.append(
-            f"| `{r['model']}`{' (**stale record**)' if stale else ''} | {_pct(acc)} | "
-            f"**{_pct(r['simulated_accuracy'])}** ({r['n_sim']}) | {drop} | {base} | "
+            f"| `{r['model']}`{' (**stale record**)' if stale else ''} | {pct(acc)} | "
+            f"**{pct(r['simulated_accuracy'])}** ({r['n_sim']}) | {drop} | {base} | "
             f"{r['pbs']:,} | {r['compiler_complexity']:.2e} | {r['encrypted_first_s']} | "
             f"**{r['encrypted_s_per_image']}** ({len(r['encrypted_runs_s']) - 1}) | "
             f"{r['s_per_image_over_reference']:.2f}x | {r['encrypted_equal_outputs']} |")
@@ -349,8 +348,7 @@ def micro_bert_table(record: dict | None, manifest: dict) -> str:
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     stale = []
     for name, r in record["results"].items():
-        entry = manifest["entries"].get(name)
-        if entry is None or r.get("checkpoint") != checkpoint_digest(entry):
+        if not _current(manifest, name, r):
             stale.append(name)
         secs = r.get("encrypted_s_per_image")
         n_runs = len(r.get("encrypted_runs_s", ())) - 1
@@ -361,16 +359,16 @@ def micro_bert_table(record: dict | None, manifest: dict) -> str:
         cost = r.get("compiler_complexity")
         rows.append(
             f"| `{name}` | {r['attention']['choice']} | {r['words']} ({r['tokens']}) | "
-            f"{r['encrypted_numbers_per_sentence']} | {_pct(r['float_accuracy'])} | "
-            f"**{_pct(r['simulated_accuracy'])}** "
+            f"{r['encrypted_numbers_per_sentence']} | {pct(r['float_accuracy'])} | "
+            f"**{pct(r['simulated_accuracy'])}** "
             f"({r['n_sim']}) | {r['pbs']} ({r['attention_layers_pbs']}) | {r['max_bit_width']} | "
             f"{sizes} | {'-' if cost is None else f'{cost:.2g}'} | "
             f"{'-' if secs is None else f'**{secs:.1f}** ({n_runs})'} | "
             f"{equal or '-'} | at most {p_err:.2g} |")
     tfidf = base["tfidf"]
-    rows += ["", f"Baselines, same split, same run: **{tfidf['name']} {_pct(tfidf['accuracy'])}** "
+    rows += ["", f"Baselines, same split, same run: **{tfidf['name']} {pct(tfidf['accuracy'])}** "
              f"({tfidf['description']}); majority class "
-             f"{_pct(base['majority_class_accuracy'])}. "
+             f"{pct(base['majority_class_accuracy'])}. "
              + " ".join(f"`{n}`: {100 * (r['simulated_accuracy'] - tfidf['accuracy']):+.2f} "
                         "points against the bag of words"
                         + (" (**behind**)." if r["simulated_accuracy"] <= tfidf["accuracy"]
@@ -428,8 +426,7 @@ def menu_table(record: dict | None, zoo: bool = False, circuits: dict | None = N
 
     compiled = {}
     if zoo and circuits and manifest:
-        compiled = {n: r for n, r in circuits["rows"].items() if n in manifest["entries"]
-                    and r.get("checkpoint") == checkpoint_digest(manifest["entries"][n])}
+        compiled = {n: r for n, r in circuits["rows"].items() if _current(manifest, n, r)}
     out = [f"| attention{' (zoo entry)' if zoo else ''} | polynomials (degree) | test accuracy | "
            "against the exact twin (points) | inputs off their intervals | CKKS depth of the "
            "weights | CKKS products per token | TFHE lookups per token | exports to TFHE |"
@@ -441,7 +438,7 @@ def menu_table(record: dict | None, zoo: bool = False, circuits: dict | None = N
         # `+ 0.0` below: a zero drop, negated, is -0.0; print it as +0.00
         measured = (f"**failed**: {failed} | - | -" if failed else
                     f"not trained yet: `{r['not_trained']}` | - | -" if r.get("not_trained")
-                    else f"{_pct(r['test_accuracy'])} | {-100 * r['drop_vs_exact'] + 0.0:+.2f} | "
+                    else f"{pct(r['test_accuracy'])} | {-100 * r['drop_vs_exact'] + 0.0:+.2f} | "
                     f"{'-' if share is None else f'{100 * share:.4f}%'}")
         label = f"`{r['attention']}`" + (f" (`{r['entry']}`)" if zoo else "")
         out.append(f"| {label} | {polys(r['site'])} | {measured} | "
@@ -460,7 +457,7 @@ def menu_table(record: dict | None, zoo: bool = False, circuits: dict | None = N
                    "--resume` measures them at this budget.")
     budget = ("its full budget" if zoo else f"{record['steps_scale']} of its steps")
     out.append(f"\nExact twin (`{twin['recipe']}` at the same budget): "
-               f"{_pct(twin['test_accuracy'])}. Model `{record['model']}` "
+               f"{pct(twin['test_accuracy'])}. Model `{record['model']}` "
                f"({record['tokens']} tokens), recipe `{record['recipe']}` at {budget} "
                f"({steps}). The CKKS and TFHE counts are one layer's "
                "attention as the cost model counts it (`Site.cost`, `attention_pbs`). From "
@@ -505,7 +502,7 @@ def scaling_table(record: dict | None) -> str:
                                   if rate else "")
         out.append(f"| {c['tokens']} | {c['width']} | {c['attention']} | {r['pbs']:,} | "
                    f"{r['attention_layers_pbs']:,} | {r['max_bit_width']} | "
-                   f"{r['complexity']:.2e} | {timing} | {_pct(r['emulated_test_accuracy'])} |")
+                   f"{r['complexity']:.2e} | {timing} | {pct(r['emulated_test_accuracy'])} |")
     s = record["settings"]
     if rate:
         out.append(f"\nSeconds in bold were measured. The other rows ran no encrypted image; "
