@@ -29,19 +29,9 @@ import numpy as np
 from _harness import RESULTS, checkpoint_digest, write
 from bench_attention_menu import MENU, attention_cost, menu_recipe
 
+from polyzoo.export.micro import DEFAULT_P_ERROR, DEFAULT_QUANT  # the zoo's grids
+
 NAME = "menu_circuits"
-
-
-def micro_bits() -> int:
-    from polyzoo.export import micro
-
-    return micro.DEFAULT_QUANT.bits
-
-
-def micro_rounding() -> int:
-    from polyzoo.export import micro
-
-    return micro.DEFAULT_QUANT.rounding_bits
 
 
 def menu_entries() -> dict[str, str]:
@@ -70,7 +60,7 @@ def block_circuit(name: str, n_calibration: int, rounding: int) -> dict:
 
     from polyzoo import models, zoo
     from polyzoo.export import (CircuitTooWide, Knobs, QuantSpec, check_onnx, circuit_report,
-                                compile_onnx, micro, to_onnx)
+                                compile_onnx, to_onnx)
     from polyzoo.train import data
 
     entry = zoo.load(name)
@@ -93,8 +83,8 @@ def block_circuit(name: str, n_calibration: int, rounding: int) -> dict:
            "cost_model": attention_cost(site, config)}
     graph = to_onnx(block, embeddings[:1])
     row["onnx_vs_jax_max_gap"] = float(check_onnx(graph, block, embeddings[:8]))
-    knobs = Knobs(quant=QuantSpec(bits=micro_bits(), rounding_bits=rounding),
-                  p_error=micro.DEFAULT_P_ERROR)
+    knobs = Knobs(quant=QuantSpec(bits=DEFAULT_QUANT.bits, rounding_bits=rounding),
+                  p_error=DEFAULT_P_ERROR)
     t0 = time.perf_counter()
     try:
         circuit = compile_onnx(graph, embeddings, knobs)
@@ -124,7 +114,7 @@ def main(argv=None) -> int:
                     help="zoo ViT entries (default: the attention menu's published entries)")
     ap.add_argument("--calibration", type=int, default=64,
                     help="training images whose embeddings Concrete-ML calibrates on")
-    ap.add_argument("--rounding", type=int, default=micro_rounding(),
+    ap.add_argument("--rounding", type=int, default=DEFAULT_QUANT.rounding_bits,
                     help="accumulator rounding bits (default: the zoo's)")
     ap.add_argument("--resume", action="store_true",
                     help="keep the rows already recorded for the entries' current checkpoints")
@@ -145,7 +135,7 @@ def main(argv=None) -> int:
     if not_vit:
         ap.error(f"not ViTs: {', '.join(not_vit)} (this benchmark compiles a ViT's first block)")
     path = RESULTS / f"{NAME}.json"
-    settings = {"calibration": args.calibration, "bits": micro_bits(), "rounding": args.rounding}
+    settings = {"calibration": args.calibration, "bits": DEFAULT_QUANT.bits, "rounding": args.rounding}
     old = json.loads(path.read_text()) if args.resume and path.exists() else {}
     old = old.get("rows", {}) if old.get("settings") == settings else {}
     rows = {n: r for n, r in old.items() if n in published and not r.get("failed")
