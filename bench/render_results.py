@@ -40,9 +40,9 @@ def _current(manifest: dict, name: str, row: dict) -> bool:
     return entry is not None and row.get("checkpoint") == checkpoint_digest(entry)
 
 
-def _record(name: str) -> dict | None:
-    path = RESULTS / f"{name}.json"
-    return json.loads(path.read_text()) if path.exists() else None
+def load_records() -> dict[str, dict]:
+    """Every benchmark record of bench/results/, by name (the file's stem), read once."""
+    return {p.stem: json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))}
 
 
 def _baseline_for(entry: dict, record: dict | None) -> dict | None:
@@ -567,29 +567,31 @@ def forward_table(record: dict | None) -> str:
                             "rounds. " + _provenance(record)])
 
 
-def tables() -> dict[str, str]:
+def tables(records: dict[str, dict] | None = None) -> dict[str, str]:
+    """{table name: its markdown} from the manifest and `records` (default: load_records())."""
     manifest = json.loads((REPO / "checkpoints" / "manifest.json").read_text())
-    record = _record("baselines")
-    menu_zoo = _record("attention_menu_zoo")
-    simulated = simulated_accuracies(manifest, {n: _record(n) for n in ENCRYPTED_ROWS})
+    records = load_records() if records is None else records
+    record = records.get("baselines")
+    menu_zoo = records.get("attention_menu_zoo")
+    simulated = simulated_accuracies(manifest, {n: records.get(n) for n in ENCRYPTED_ROWS})
     return {"zoo": zoo_table(manifest, record, simulated=simulated),
             "zoo_readme": zoo_table(manifest, record, menu_entries(manifest, menu_zoo),
                                     simulated),
             "baselines": baselines_table(record),
-            "serve": serve_table(_record("serve")),
-            "convert": convert_table(_record("convert")),
-            "frontier": frontier_table(_record("micro_frontier")),
-            "scaling": scaling_table(_record("micro_scaling")),
-            "menu": menu_table(_record("attention_menu")),
-            "menu_zoo": menu_table(menu_zoo, zoo=True, circuits=_record("menu_circuits"),
+            "serve": serve_table(records.get("serve")),
+            "convert": convert_table(records.get("convert")),
+            "frontier": frontier_table(records.get("micro_frontier")),
+            "scaling": scaling_table(records.get("micro_scaling")),
+            "menu": menu_table(records.get("attention_menu")),
+            "menu_zoo": menu_table(menu_zoo, zoo=True, circuits=records.get("menu_circuits"),
                                    manifest=manifest),
-            "peer": peer_table(_record("encrypted_peer"), manifest),
-            "micro_bert": micro_bert_table(_record("micro_bert"), manifest),
-            "latency": latency_table(_record("zoo_latency"), manifest),
-            "fitting": fitting_tables(_record("fitting")),
-            "forward": forward_table(_record("forward")),
-            "knobs": knobs_table({p.stem: json.loads(p.read_text())
-                                  for p in sorted(RESULTS.glob("crypto_knobs_*.json"))})}
+            "peer": peer_table(records.get("encrypted_peer"), manifest),
+            "micro_bert": micro_bert_table(records.get("micro_bert"), manifest),
+            "latency": latency_table(records.get("zoo_latency"), manifest),
+            "fitting": fitting_tables(records.get("fitting")),
+            "forward": forward_table(records.get("forward")),
+            "knobs": knobs_table({n: r for n, r in records.items()
+                                  if n.startswith("crypto_knobs_")})}
 
 
 def render(text: str, rendered: dict[str, str]) -> str:
@@ -606,7 +608,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--check", action="store_true", help="fail if a table is out of date")
     args = ap.parse_args()
-    rendered = tables()
+    records = load_records()
+    rendered = tables(records)
     stale = []
     for path in TARGETS:
         old = path.read_text()
@@ -620,8 +623,8 @@ def main() -> int:
               "`.venv/bin/python bench/render_results.py`", file=sys.stderr)
         return 1
     if not args.check:  # the plots are drawn, not compared
-        _plots.draw({n: _record(n) for n in ("micro_frontier", "micro_scaling", "micro_bert",
-                                             "attention_menu_zoo")})
+        _plots.draw({n: records.get(n) for n in ("micro_frontier", "micro_scaling",
+                                                 "micro_bert", "attention_menu_zoo")})
     print(("rewrote " + ", ".join(map(str, stale))) if stale else "tables up to date")
     return 0
 
