@@ -27,14 +27,16 @@ from typing import Any, Callable, Mapping, Sequence
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def _commit() -> str:
+def _commit(root: Path = RESULTS.parents[1]) -> str:
+    """HEAD of the repository at `root`, '+dirty' when code (not records or pages) changed."""
     def git(*args):
         return subprocess.run(["git", *args], capture_output=True, text=True,
-                              cwd=RESULTS.parent).stdout.strip()
+                              cwd=root).stdout.strip()
 
     head = git("rev-parse", "--short", "HEAD") or "unknown"
     # Dirty only where what was measured may differ from HEAD: records (a resumed run rewrites
-    # its own) and the pages rendered from them do not count.
+    # its own) and the pages rendered from them do not count. The pathspecs are relative to
+    # the repository root, hence cwd=root.
     changed = git("status", "--porcelain", "--untracked-files=no", "--", ".",
                   ":(exclude)bench/results", ":(exclude)docs", ":(exclude)*.md")
     return head + ("+dirty" if changed else "")
