@@ -69,6 +69,18 @@ def checkpoint_digest(entry: dict) -> str:
     return hashlib.sha256(json.dumps(entry["files"], sort_keys=True).encode()).hexdigest()[:16]
 
 
+def is_current(manifest: dict, name: str, row: dict) -> bool:
+    """Whether a benchmark row measured zoo entry `name` as it is now (not retrained since)."""
+    entry = manifest["entries"].get(name)
+    return entry is not None and row.get("checkpoint") == checkpoint_digest(entry)
+
+
+def when(record: dict) -> str:
+    """Which run wrote a benchmark record: its commit, date and the load average then."""
+    return (f"commit {record['commit']}, {record['date']}, load average "
+            f"{record['load_average_1min']}")
+
+
 def pct(x) -> str:
     """A fraction as a percentage with two decimals ('-' for None), as every results page."""
     return "-" if x is None else f"{100 * x:.2f}%"

@@ -1,11 +1,10 @@
 """The benchmark records' provenance: which commit, and whether code differed from it."""
-import importlib
 import subprocess
 
 
 def test_a_record_is_dirty_only_when_code_changed(load_bench, tmp_path):
     load_bench  # puts bench/ on sys.path
-    harness = importlib.import_module("_harness")  # a module: its dataclasses need sys.modules
+    import _harness as harness
 
     def git(*args):
         subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],

@@ -34,7 +34,7 @@ def test_every_zoo_entry_is_in_the_readme_table():
 
 
 def test_the_readme_table_folds_the_menu_entries_into_one_line(load_bench):
-    render = load_bench("render_results")
+    render = load_bench("_tables_zoo")
     baseline = {"name": "mlp-256", "accuracy": 0.9}
     entry = {"dataset": "fashion_mnist", "metrics": {"accuracy": 0.91}, "baseline": baseline}
     manifest = {"entries": {"vit-fashion-poly": entry, "vit-fashion-poly-inhibitor": entry}}
@@ -52,12 +52,13 @@ def test_the_readme_table_folds_the_menu_entries_into_one_line(load_bench):
 
 
 def test_the_encrypted_column_reads_only_records_of_the_current_checkpoint(load_bench):
-    render = load_bench("render_results")
+    render = load_bench("_tables_zoo")
+    from _harness import checkpoint_digest  # bench/ is on sys.path now
     baseline = {"name": "mlp-256", "accuracy": 0.95}
     entry = {"dataset": "mnist", "metrics": {"accuracy": 0.97}, "baseline": baseline,
              "qat": {}, "files": {"a": "1"}}
     manifest = {"entries": {"micro": entry, "retrained": {**entry, "files": {"a": "2"}}}}
-    now = render.checkpoint_digest(entry)
+    now = checkpoint_digest(entry)
     row = {"checkpoint": now, "simulated_accuracy": 0.94, "n_sim": 2000}
     records = {
         "zoo_latency": {"date": "2026-01-02", "entries": [
