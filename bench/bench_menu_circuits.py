@@ -5,21 +5,24 @@
 
 The menu table (`bench_attention_menu.py --zoo`) counts one layer's attention with the cost
 model (`attention_pbs`); this compiles it. For each entry (default: the menu's published
-entries, `vit-fashion-poly-NAME`) the BatchNorms are folded and the first encoder block
-(attention and MLP) is translated to ONNX on the patch embeddings of --calibration training
-images (what the client computes, as for `polyzoo export`), then compiled at the zoo's default
-grids without quantisation-aware training: Concrete-ML's post-training quantisation at
-micro.DEFAULT_QUANT's activation and rounding bits, p_error micro.DEFAULT_P_ERROR. No keys and
-no encrypted run: the compiler's statistics are the measurement (PBS per image, per layer and
-by polynomial size, the widest integer, Concrete's cost estimate, compile seconds); the cost
-model's count is recorded beside them. A block Concrete cannot compile (a lookup over 16 bits,
-or Concrete failing inside) is a row too, with the compiler's message and where it failed. Rows are written one at a time
+entries, `vit-fashion-poly-NAME`) the BatchNorms are folded, the attention normaliser's
+reciprocal is made exact (`tfhe_form`: one lookup instead of a polynomial and Newton steps),
+and the first encoder block (attention and MLP) is translated to ONNX on the patch embeddings
+of --calibration training images (what the client computes, as for `polyzoo export`), then
+compiled at the zoo's default grids without quantisation-aware training: Concrete-ML's
+post-training quantisation at micro.DEFAULT_QUANT's activation and rounding bits, p_error
+micro.DEFAULT_P_ERROR. No keys and no encrypted run: the compiler's statistics are the
+measurement (PBS per image, per layer and by polynomial size, the widest integer, Concrete's
+cost estimate, compile seconds); the cost model's count is recorded beside them. A block
+Concrete cannot compile (a lookup over 16 bits, or Concrete failing inside) is a row too, with
+the compiler's message and where it failed. Rows are written one at a time
 (bench/results/menu_circuits.json); --resume keeps the rows of the entries' current checkpoints
 measured with the same settings and tries the failed ones again.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 import traceback
@@ -54,6 +57,18 @@ def _failure(err: Exception) -> str:
     return "; caused by ".join(causes)
 
 
+def tfhe_form(model):
+    """(model, the sites changed): each attention normaliser's reciprocal exact, one table
+    lookup on the row mean, instead of its `aux` polynomial and Newton steps. Those are CKKS's
+    way to divide; under TFHE a univariate function costs one lookup whatever it is, and
+    quantised to the zoo's 6-bit grids the steps' encrypted products collapse (Concrete-ML
+    then fails in its rounding of the normaliser's product: measured on 2Quad and power)."""
+    spec = model.spec
+    sites = {n: dataclasses.replace(spec.site(n), aux=None) for n in model.site_names()
+             if spec.site(n).behaviour.kind == "softmax" and spec.site(n).aux is not None}
+    return (model.clone(spec=spec.with_overrides(sites)) if sites else model), sorted(sites)
+
+
 def block_circuit(name: str, n_calibration: int, rounding: int) -> dict:
     """Compile the first encoder block of zoo entry `name`; the row of the record."""
     import jax
@@ -69,6 +84,7 @@ def block_circuit(name: str, n_calibration: int, rounding: int) -> dict:
         raise SystemExit(f"{name} is not a ViT: this benchmark compiles a ViT's first block")
     if any(model.spec.site(s).behaviour.folds for s in model.site_names()):
         model, variables = models.fold_batchnorms(model, variables)
+    model, exact_reciprocals = tfhe_form(model)
     images = data.load(entry.meta["dataset"]).train.inputs[:n_calibration]
     embeddings = np.asarray(jax.jit(lambda x: model.apply(variables, x,
                                                           method="embed_patches"))(images))
@@ -79,7 +95,8 @@ def block_circuit(name: str, n_calibration: int, rounding: int) -> dict:
     config, site = model.config, model.spec.site("layer_0/attn/softmax")
     row = {"entry": name, "checkpoint": checkpoint_digest(entry.meta),
            "tokens": config.num_tokens, "hidden": config.hidden, "heads": config.heads,
-           "site": site.to_dict(), "calibration": int(len(embeddings)),
+           "site": site.to_dict(), "exact_reciprocals": exact_reciprocals,
+           "calibration": int(len(embeddings)),
            "cost_model": attention_cost(site, config)}
     graph = to_onnx(block, embeddings[:1])
     row["onnx_vs_jax_max_gap"] = float(check_onnx(graph, block, embeddings[:8]))

@@ -170,9 +170,12 @@ class _Translator:
 
     def op_div(self, eqn, ins, where):
         x, y = ins
-        if isinstance(y, Traced):
+        if not isinstance(y, Traced):
+            return self.b.node("Mul", [self.name_of(x), self.b.const(1.0 / np.asarray(y))], where)
+        if isinstance(x, Traced):  # encrypted / encrypted: not a function of one value
             raise UnsupportedOperation(f"{explain('div', where)} [{_location(eqn)}]")
-        return self.b.node("Mul", [self.name_of(x), self.b.const(1.0 / np.asarray(y))], where)
+        # constant / encrypted is univariate: Concrete-ML makes it one table lookup
+        return self.b.node("Div", [self.b.const(np.asarray(x, np.float32)), self.name_of(y)], where)
 
     def op_neg(self, eqn, ins, where):
         return self.b.node("Neg", [self.name_of(ins[0])], where)

@@ -1,8 +1,9 @@
 """Why a primitive cannot go into a TFHE circuit, and which polyzoo replacement to use instead.
 
 Concrete-ML 1.9.0 takes univariate functions as table lookups (PBS) and products and sums of
-encrypted values, but not a division by an encrypted value, a maximum over encrypted values, or
-the exact softmax / LayerNorm built from them (see DESIGN.md, "Export route").
+encrypted values (a constant divided by an encrypted value is univariate: one lookup), but not
+a division of one encrypted value by another, a maximum over encrypted values, or the exact
+softmax / LayerNorm built from them (see DESIGN.md, "Export route").
 """
 from __future__ import annotations
 
@@ -23,8 +24,9 @@ _GENERIC: dict[str, tuple[str, str]] = {
     "argmax": ("argmax", "compute the argmax on the decrypted logits, on the client"),
     "rsqrt": ("inverse square root (exact LayerNorm?)", NORM_HINT),
     "sqrt": ("square root (exact LayerNorm?)", NORM_HINT),
-    "div": ("division by an encrypted value", "divide by a constant or a frozen statistic, or "
-            "use a fitted polynomial reciprocal"),
+    "div": ("division of an encrypted value by another", "multiply by the reciprocal of the "
+            "divisor (a constant divided by one encrypted value is one table lookup), divide by "
+            "a constant or a frozen statistic, or use a fitted polynomial reciprocal"),
     "log": ("logarithm", "a fitted polynomial, or move it to the client after decryption"),
     "gather": ("table lookup by index (embedding?)", "compute embeddings in plaintext on the "
                "client (BERT: method='embed') and export the model from its embeddings"),

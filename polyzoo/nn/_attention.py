@@ -7,8 +7,9 @@ weights·v; `InhibitorChoice` overrides it.
 
 Padding is applied by multiplying with the 0/1 key mask (no -inf under encryption): masked scores
 are zeroed before any polynomial sees them and masked weights are zeroed after.
-Normalisers divide by the mean over the L keys (a sum times the constant 1/L), either exactly or
-through a polynomial reciprocal (`aux`): division by an encrypted value is never needed.
+Normalisers divide by the mean over the L keys (a sum times the constant 1/L): they multiply by
+its reciprocal, exact (under TFHE one lookup, 1 / mean) or a polynomial (`aux`, for CKKS), so no
+encrypted value is ever divided by another.
 """
 from __future__ import annotations
 
@@ -89,14 +90,15 @@ class AttentionChoice(Choice):
         return 2 * 2 * queries * keys * d + weights * queries * keys
 
 def _normalised_cost(site, numerator: Cost, n: int) -> Cost:
-    """numerator q, then q * r(mean q): r once per row, one encrypted product per element."""
-    if site.aux is None:
-        return Cost(None, None, None)  # an exact division by an encrypted sum
-    r = poly_cost(site.aux)
+    """numerator q, then q * r(mean q): r once per row (the `aux` polynomial; without one the
+    exact reciprocal, one table lookup under TFHE and no CKKS form), one encrypted product per
+    element."""
+    r = EXACT_LOOKUP if site.aux is None else poly_cost(site.aux)
     inv_depth = add(numerator.ckks_depth, r.ckks_depth)
     depth = None if inv_depth is None else max(inv_depth, numerator.ckks_depth) + 1
-    return Cost(depth, add(numerator.ckks_products, 1 + r.ckks_products / n),
-                add(numerator.tfhe_pbs, 2 + 1 / n))
+    products = None if r.ckks_products is None else add(numerator.ckks_products,
+                                                         1 + r.ckks_products / n)
+    return Cost(depth, products, add(numerator.tfhe_pbs, 2 + 1 / n))
 
 
 @register
@@ -152,9 +154,6 @@ class TwoQuadChoice(AttentionChoice):
     def weights(self, module, s, mask, keep):
         return module.normalise(keep(jnp.square(s + module.site.param)))
 
-    def exportable(self, site):
-        return site.aux is not None
-
     def cost(self, site, n):
         return _normalised_cost(site, Cost(1, 1, 1), n)
 
@@ -172,9 +171,6 @@ class PowerChoice(AttentionChoice):
     def weights(self, module, s, mask, keep):
         return module.normalise(keep(jax.lax.integer_pow(s, int(module.site.param))))
 
-    def exportable(self, site):
-        return site.aux is not None
-
     def cost(self, site, n):
         p = int(site.param)  # s^p by repeated squaring
         products = p.bit_length() - 1 + bin(p).count('1') - 1
@@ -184,9 +180,9 @@ class PowerChoice(AttentionChoice):
 @register
 class PolyExpChoice(AttentionChoice):
     kind, name = 'softmax', 'polyexp'
-    summary = ('polynomial exp `poly` with polynomial reciprocal `aux` '
+    summary = ('polynomial exp `poly` with polynomial reciprocal `aux` (exact without one) '
                '(THE-X style, Chen et al. 2022)')
-    poly, aux, poly_module = 'required', 'required', 'exp'
+    poly, aux, poly_module = 'required', 'optional', 'exp'
 
     def weights(self, module, s, mask, keep):
         exp = PolyFn(module.site.poly, reference=module.reference, name='exp')

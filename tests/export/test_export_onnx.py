@@ -126,6 +126,21 @@ def test_untranslatable_ops_name_layer_and_remedy(body, expected):
     assert re.search(r"\[/.*\.py:\d+\]", str(err.value))  # where it came from in the source
 
 
+def test_a_constant_over_an_encrypted_value_is_one_lookup():
+    """c / y exports as one ONNX Div that Concrete-ML compiles as a table lookup (an exact
+    reciprocal of an attention row's mean); y / y' is refused (above)."""
+    from polyzoo.export import Knobs, QuantSpec, compile_onnx
+
+    x = _x(200, 4)
+    fn = lambda v: 2.0 / (jnp.square(v) + 1.0)  # noqa: E731
+    graph = to_onnx(fn, x[:1])
+    assert [n.op_type for n in graph.graph.node].count("Div") == 1
+    assert check_onnx(graph, fn, x[:16]) < 1e-6
+    circuit = compile_onnx(graph, x, Knobs(quant=QuantSpec(bits=6), p_error=2.0 ** -20))
+    got = circuit.predict(x[:50], fhe="simulate")
+    assert np.abs(got - np.asarray(fn(x[:50]))).max() < 0.1  # 6-bit grids on [0, 2]
+
+
 def test_unknown_primitive_names_itself():
     with pytest.raises(UnsupportedOperation, match="primitive 'cumsum'"):
         to_onnx(lambda v: jnp.cumsum(v, axis=1), _x(1, 4))

@@ -50,7 +50,9 @@ def test_costs_follow_the_polynomials_and_the_row_length():
     short, long = two_quad.cost(4), two_quad.cost(64)
     assert short.ckks_depth == long.ckks_depth == 1 + 3 + 1
     assert long.ckks_products < short.ckks_products  # the reciprocal is paid once per row
-    assert nn.Site('2quad', param=1.0).cost(4).tfhe_pbs is None  # exact division
+    exact = nn.Site('2quad', param=1.0).cost(4)  # exact reciprocal: one lookup per row
+    assert exact.ckks_depth is None and exact.ckks_products is None
+    assert exact.tfhe_pbs == short.tfhe_pbs == 1 + 2 + 1 / 4
     assert nn.Site('affine').cost(8) == nn.Cost.FREE
 
 
