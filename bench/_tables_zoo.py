@@ -225,6 +225,12 @@ def menu_table(record: dict | None, zoo: bool = False, circuits: dict | None = N
             "compiler's PBS per image over the tokens, the share of the MLIR's table lookups "
             "that sit in the attention (its projections included), and the widest integer. "
             "\"Exports to TFHE\" says that the export translates the choice; whether "
-            "Concrete-ML compiles it at these grids is the last column." + ratio
+            "Concrete-ML compiles it at these grids is the last column."
+            + (" Each block is compiled in `tfhe_form`: every polynomial clamped to its "
+               "interval, and a normaliser's polynomial reciprocal with its Newton steps "
+               "replaced by the exact reciprocal (each one lookup; quantised to these grids, "
+               "the steps' encrypted products collapse)."
+               if circuits["settings"].get("form") == "tfhe_form" else "")
+            + ratio
             + f" Record: `bench/results/menu_circuits.json` ({when(circuits)}).")
     return "\n".join(out)

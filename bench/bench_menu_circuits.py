@@ -5,9 +5,9 @@
 
 The menu table (`bench_attention_menu.py --zoo`) counts one layer's attention with the cost
 model (`attention_pbs`); this compiles it. For each entry (default: the menu's published
-entries, `vit-fashion-poly-NAME`) the BatchNorms are folded, the attention normaliser's
-reciprocal is made exact (`tfhe_form`: one lookup instead of a polynomial and Newton steps),
-and the first encoder block (attention and MLP) is translated to ONNX on the patch embeddings
+entries, `vit-fashion-poly-NAME`) the BatchNorms are folded, the model is put in `tfhe_form`
+(polynomials clamped to their intervals, attention normalisers' reciprocals exact: each one
+lookup), and the first encoder block (attention and MLP) is translated to ONNX on the patch embeddings
 of --calibration training images (what the client computes, as for `polyzoo export`), then
 compiled at the zoo's default grids without quantisation-aware training: Concrete-ML's
 post-training quantisation at micro.DEFAULT_QUANT's activation and rounding bits, p_error
@@ -58,15 +58,21 @@ def _failure(err: Exception) -> str:
 
 
 def tfhe_form(model):
-    """(model, the sites changed): each attention normaliser's reciprocal exact, one table
-    lookup on the row mean, instead of its `aux` polynomial and Newton steps. Those are CKKS's
-    way to divide; under TFHE a univariate function costs one lookup whatever it is, and
-    quantised to the zoo's 6-bit grids the steps' encrypted products collapse (Concrete-ML
+    """The model as a TFHE circuit best evaluates it, with the same weights: every polynomial
+    clamped to its interval (`Poly.clamp`: free in a lookup; unclamped, polynomial exp does
+    not compile), and each attention normaliser's reciprocal exact, one lookup on the row
+    mean, instead of its `aux` polynomial and Newton steps. Those steps are CKKS's way to
+    divide; quantised to the zoo's 6-bit grids their encrypted products collapse (Concrete-ML
     then fails in its rounding of the normaliser's product: measured on 2Quad and power)."""
     spec = model.spec
-    sites = {n: dataclasses.replace(spec.site(n), aux=None) for n in model.site_names()
-             if spec.site(n).behaviour.kind == "softmax" and spec.site(n).aux is not None}
-    return (model.clone(spec=spec.with_overrides(sites)) if sites else model), sorted(sites)
+
+    def form(name):
+        site = spec.site(name)
+        aux = None if site.behaviour.kind == "softmax" else site.aux
+        clamp = (lambda p: None if p is None else dataclasses.replace(p, clamp=True))
+        return dataclasses.replace(site, poly=clamp(site.poly), aux=clamp(aux))
+
+    return model.clone(spec=spec.with_overrides({n: form(n) for n in model.site_names()}))
 
 
 def block_circuit(name: str, n_calibration: int, rounding: int) -> dict:
@@ -84,7 +90,7 @@ def block_circuit(name: str, n_calibration: int, rounding: int) -> dict:
         raise SystemExit(f"{name} is not a ViT: this benchmark compiles a ViT's first block")
     if any(model.spec.site(s).behaviour.folds for s in model.site_names()):
         model, variables = models.fold_batchnorms(model, variables)
-    model, exact_reciprocals = tfhe_form(model)
+    model = tfhe_form(model)
     images = data.load(entry.meta["dataset"]).train.inputs[:n_calibration]
     embeddings = np.asarray(jax.jit(lambda x: model.apply(variables, x,
                                                           method="embed_patches"))(images))
@@ -95,8 +101,7 @@ def block_circuit(name: str, n_calibration: int, rounding: int) -> dict:
     config, site = model.config, model.spec.site("layer_0/attn/softmax")
     row = {"entry": name, "checkpoint": checkpoint_digest(entry.meta),
            "tokens": config.num_tokens, "hidden": config.hidden, "heads": config.heads,
-           "site": site.to_dict(), "exact_reciprocals": exact_reciprocals,
-           "calibration": int(len(embeddings)),
+           "site": site.to_dict(), "calibration": int(len(embeddings)),
            "cost_model": attention_cost(site, config)}
     graph = to_onnx(block, embeddings[:1])
     row["onnx_vs_jax_max_gap"] = float(check_onnx(graph, block, embeddings[:8]))
@@ -152,7 +157,8 @@ def main(argv=None) -> int:
     if not_vit:
         ap.error(f"not ViTs: {', '.join(not_vit)} (this benchmark compiles a ViT's first block)")
     path = RESULTS / f"{NAME}.json"
-    settings = {"calibration": args.calibration, "bits": DEFAULT_QUANT.bits, "rounding": args.rounding}
+    settings = {"calibration": args.calibration, "bits": DEFAULT_QUANT.bits,
+                "rounding": args.rounding, "form": "tfhe_form"}
     old = json.loads(path.read_text()) if args.resume and path.exists() else {}
     old = old.get("rows", {}) if old.get("settings") == settings else {}
     rows = {n: r for n, r in old.items() if n in published and not r.get("failed")

@@ -59,6 +59,8 @@ class PolyFn(nn.Module):
                                  lambda: jnp.asarray(p.interval, dtype=jnp.float32))
         if self.reference:
             return EXACT[p.fn](x)
+        if p.clamp:
+            x = jnp.clip(x, interval.value[0], interval.value[1])
         y = poly_eval(cheb.value, interval.value, x)  # chebeval, custom derivative
         for _ in range(p.squarings):  # the coefficients are those of fn(x / 2^k): Poly.fit_interval
             y = y * y

@@ -48,7 +48,9 @@ def poly_cost(poly) -> Cost:
     """A fitted polynomial: depth-optimal Chebyshev evaluation on CKKS (Bossuat et al. 2021),
     Paterson-Stockmeyer products, then two products and depth 2 per Newton step and one of
     each per squaring; one table lookup on TFHE (the whole univariate chain is one function of
-    its input)."""
+    its input). A clamped polynomial is not a polynomial: TFHE only."""
+    if poly.clamp:
+        return Cost(None, None, 1)
     extra = 2 * poly.newton + poly.squarings
     return Cost(mult_depth(poly.degree) + extra, nonscalar_mults(poly.degree) + extra, 1)
 

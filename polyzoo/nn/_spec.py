@@ -65,6 +65,11 @@ class Poly:
     softmax normaliser's row sums stay positive wherever the input lands, and the exponent
     range the fit must resolve shrinks 2^k-fold: over scores spanning [-27, 13], a relative
     degree-24 fit fails in float64 at k = 0 and 1 and reaches 1.4e-12 at k = 2 (measured).
+
+    clamp: evaluate at the nearest end of `interval` outside it. Under TFHE the polynomial is
+    one table lookup whatever it computes, so clamping costs nothing and keeps the table's
+    entries beyond the calibrated range bounded (polynomial exp does not compile without it at
+    the zoo's grids, measured); not a polynomial, so no CKKS form.
     """
     fn: str
     degree: int
@@ -72,6 +77,7 @@ class Poly:
     newton: int = 0
     relative: bool | None = None
     squarings: int = 0
+    clamp: bool = False
 
     def __post_init__(self):
         if self.fn not in POLY_FUNCTIONS:
@@ -94,14 +100,17 @@ class Poly:
         if not isinstance(self.squarings, int) or not 0 <= self.squarings <= MAX_SQUARINGS:
             raise ValueError(f'Poly squarings is a count in 0..{MAX_SQUARINGS}, '
                              f'got {self.squarings!r}')
+        if not isinstance(self.clamp, bool):
+            raise ValueError(f'Poly clamp is True or False, got {self.clamp!r}')
         if self.squarings and self.fn != 'exp':
             raise ValueError(f'squarings are for an exp Poly (exp(x) = exp(x/2^k)^(2^k)), '
                              f'not {self.fn!r}')
 
     def __repr__(self) -> str:
-        # squarings left out at 0: recipe digests (a repr of their stages, see
-        # polyzoo.zoo.training.claimed_run_dir) written before the field existed stay valid
-        shown = [f for f in dataclasses.fields(self) if f.name != 'squarings' or self.squarings]
+        # squarings and clamp left out at their defaults: recipe digests (a repr of their
+        # stages, see polyzoo.zoo.training.claimed_run_dir) written before they existed stay valid
+        shown = [f for f in dataclasses.fields(self)
+                 if f.name not in ('squarings', 'clamp') or getattr(self, f.name)]
         return f'Poly({", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in shown)})'
 
     @property
@@ -182,6 +191,8 @@ class Site:
                     del d[k]['relative']
                 if not d[k]['squarings']:
                     del d[k]['squarings']
+                if not d[k]['clamp']:
+                    del d[k]['clamp']
         return d
 
     @classmethod
@@ -195,7 +206,7 @@ class Site:
                 p = dict(d[k])
                 d[k] = Poly(p['fn'], int(p['degree']), tuple(p['interval']),
                             int(p.get('newton', 0)), p.get('relative'),
-                            int(p.get('squarings', 0)))
+                            int(p.get('squarings', 0)), bool(p.get('clamp', False)))
         return cls(**d)
 
 

@@ -56,6 +56,25 @@ def test_costs_follow_the_polynomials_and_the_row_length():
     assert nn.Site('affine').cost(8) == nn.Cost.FREE
 
 
+def test_a_clamped_polynomial_holds_its_ends_outside_its_interval():
+    """Poly.clamp (tfhe_form): free in a TFHE lookup, not a polynomial, serialised only when set."""
+    clamped = dataclasses.replace(POLY, clamp=True)
+    x = jnp.array([-9.0, -4.0, 0.5, 4.0, 9.0])
+    fn = nn.PolyFn(clamped)
+    variables = fn.init(jax.random.key(0), x)
+    y = np.asarray(fn.apply(variables, x))
+    assert y[0] == y[1] and y[3] == y[4]
+    plain = np.asarray(nn.PolyFn(POLY).apply(variables, x))
+    np.testing.assert_array_equal(plain[1:4], y[1:4])  # inside: the same polynomial
+    assert plain[0] != y[0]
+    assert _choice.poly_cost(clamped) == nn.Cost(None, None, 1)
+    site = nn.Site('poly', poly=clamped)
+    assert nn.Site.from_dict(site.to_dict()) == site
+    assert 'clamp' not in nn.Site('poly', poly=POLY).to_dict()['poly'] and 'clamp' not in repr(POLY)
+    with pytest.raises(ValueError, match="clamp is True or False"):
+        nn.Poly('gelu', 8, (-4.0, 4.0), clamp=1)
+
+
 def test_unknown_choices_and_missing_polynomials_are_named():
     with pytest.raises(ValueError, match="unknown softmax choice 'relu'; valid names: softmax"):
         nn.Site('relu').check('softmax', 'layer_0/attn/softmax')
