@@ -144,7 +144,7 @@ def _compiled_cell(row: dict | None) -> str:
         return "**does not compile**: " + textwrap.shorten(cause, 160, placeholder=" …")
     lookups = sum(v for v in row["pbs_per_layer"].values() if v > 0)
     return (f"{row['pbs_per_token']:,.0f} ({100 * row['attention_pbs'] / lookups:.0f}% of the "
-            f"lookups in attention), {row['max_bit_width']} bits")
+            f"lookups in attention), {row['max_bit_width']} bits, {row['complexity']:.1e}")
 
 
 def menu_table(record: dict | None, zoo: bool = False, circuits: dict | None = None,
@@ -178,7 +178,8 @@ def menu_table(record: dict | None, zoo: bool = False, circuits: dict | None = N
     out = [f"| attention{' (zoo entry)' if zoo else ''} | polynomials (degree) | test accuracy | "
            "against the exact twin (points) | inputs off their intervals | CKKS depth of the "
            "weights | CKKS products per token | TFHE lookups per token | exports to TFHE |"
-           + (" compiled first block: PBS per token, widest integer |" if zoo else ""),
+           + (" compiled first block: PBS per token, widest integer, cost estimate |"
+              if zoo else ""),
            "|---|---|---|---|---|---|---|---|---|" + ("---|" if zoo else "")]
     for r in record["rows"]:
         share = r.get("out_of_range_share")
@@ -223,7 +224,8 @@ def menu_table(record: dict | None, zoo: bool = False, circuits: dict | None = N
             f"{circuits['settings']['rounding']}-bit rounding, post-training quantised on "
             f"{circuits['settings']['calibration']} training images' embeddings, no keys: the "
             "compiler's PBS per image over the tokens, the share of the MLIR's table lookups "
-            "that sit in the attention (its projections included), and the widest integer. "
+            "that sit in the attention (its projections included), the widest integer and "
+            "Concrete's cost estimate (`statistics['complexity']`). "
             "\"Exports to TFHE\" says that the export translates the choice; whether "
             "Concrete-ML compiles it at these grids is the last column."
             + (" Each block is compiled in `tfhe_form`: every polynomial clamped to its "

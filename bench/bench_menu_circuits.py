@@ -7,11 +7,11 @@ The menu table (`bench_attention_menu.py --zoo`) counts one layer's attention wi
 model (`attention_pbs`); this compiles it. For each entry (default: the menu's published
 entries, `vit-fashion-poly-NAME`) the BatchNorms are folded, the model is put in `tfhe_form`
 (polynomials clamped to their intervals, attention normalisers' reciprocals exact: each one
-lookup), and the first encoder block (attention and MLP) is translated to ONNX on the patch embeddings
-of --calibration training images (what the client computes, as for `polyzoo export`), then
-compiled at the zoo's default grids without quantisation-aware training: Concrete-ML's
-post-training quantisation at micro.DEFAULT_QUANT's activation and rounding bits, p_error
-micro.DEFAULT_P_ERROR. No keys and no encrypted run: the compiler's statistics are the
+lookup), and the first encoder block (attention and MLP) is translated to ONNX on the patch
+embeddings of --calibration training images (what the client computes, as for `polyzoo
+export`), then compiled at the zoo's default grids without quantisation-aware training:
+Concrete-ML's post-training quantisation at micro.DEFAULT_QUANT's activation and rounding
+bits, p_error micro.DEFAULT_P_ERROR. No keys and no encrypted run: the compiler's statistics are the
 measurement (PBS per image, per layer and by polynomial size, the widest integer, Concrete's
 cost estimate, compile seconds); the cost model's count is recorded beside them. A block
 Concrete cannot compile (a lookup over 16 bits, or Concrete failing inside) is a row too, with
