@@ -228,10 +228,10 @@ def menu_table(record: dict | None, zoo: bool = False, circuits: dict | None = N
             "Concrete's cost estimate (`statistics['complexity']`). "
             "\"Exports to TFHE\" says that the export translates the choice; whether "
             "Concrete-ML compiles it at these grids is the last column."
-            + (" Each block is compiled in `tfhe_form`: every polynomial clamped to its "
-               "interval, and a normaliser's polynomial reciprocal with its Newton steps "
-               "replaced by the exact reciprocal (each one lookup; quantised to these grids, "
-               "the steps' encrypted products collapse)."
+            + (" Each block is compiled in `polyzoo.export.tfhe_form`: every polynomial "
+               "clamped to its interval, and a normaliser's polynomial reciprocal with its "
+               "Newton steps replaced by the exact reciprocal (each one lookup; quantised to "
+               "these grids, the steps' encrypted products collapse)."
                if circuits["settings"].get("form") == "tfhe_form" else "")
             + ratio
             + f" Record: `bench/results/menu_circuits.json` ({when(circuits)}).")

@@ -5,24 +5,23 @@
 
 The menu table (`bench_attention_menu.py --zoo`) counts one layer's attention with the cost
 model (`attention_pbs`); this compiles it. For each entry (default: the menu's published
-entries, `vit-fashion-poly-NAME`) the BatchNorms are folded, the model is put in `tfhe_form`
-(polynomials clamped to their intervals, attention normalisers' reciprocals exact: each one
-lookup), and the first encoder block (attention and MLP) is translated to ONNX on the patch
-embeddings of --calibration training images (what the client computes, as for `polyzoo
-export`), then compiled at the zoo's default grids without quantisation-aware training:
-Concrete-ML's post-training quantisation at micro.DEFAULT_QUANT's activation and rounding
-bits, p_error micro.DEFAULT_P_ERROR. No keys and no encrypted run: the compiler's statistics are the
-measurement (PBS per image, per layer and by polynomial size, the widest integer, Concrete's
-cost estimate, compile seconds); the cost model's count is recorded beside them. A block
-Concrete cannot compile (a lookup over 16 bits, or Concrete failing inside) is a row too, with
-the compiler's message and where it failed. Rows are written one at a time
+entries, `vit-fashion-poly-NAME`) the BatchNorms are folded, the model is put in
+`export.tfhe_form` (polynomials clamped to their intervals, attention normalisers' reciprocals
+exact: each one lookup), and the first encoder block (attention and MLP) is translated to ONNX
+on the patch embeddings of --calibration training images (what the client computes, as for
+`polyzoo export`), then compiled at the zoo's default grids without quantisation-aware
+training: Concrete-ML's post-training quantisation at micro.DEFAULT_QUANT's activation and
+rounding bits, p_error micro.DEFAULT_P_ERROR. No keys and no encrypted run: the compiler's
+statistics are the measurement (PBS per image, per layer and by polynomial size, the widest
+integer, Concrete's cost estimate, compile seconds); the cost model's count is recorded beside
+them. A block Concrete cannot compile (a lookup over 16 bits, or Concrete failing inside) is a
+row too, with the compiler's message and where it failed. Rows are written one at a time
 (bench/results/menu_circuits.json); --resume keeps the rows of the entries' current checkpoints
 measured with the same settings and tries the failed ones again.
 """
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import time
 import traceback
@@ -57,31 +56,13 @@ def _failure(err: Exception) -> str:
     return "; caused by ".join(causes)
 
 
-def tfhe_form(model):
-    """The model as a TFHE circuit best evaluates it, with the same weights: every polynomial
-    clamped to its interval (`Poly.clamp`: free in a lookup; unclamped, polynomial exp does
-    not compile), and each attention normaliser's reciprocal exact, one lookup on the row
-    mean, instead of its `aux` polynomial and Newton steps. Those steps are CKKS's way to
-    divide; quantised to the zoo's 6-bit grids their encrypted products collapse (Concrete-ML
-    then fails in its rounding of the normaliser's product: measured on 2Quad and power)."""
-    spec = model.spec
-
-    def form(name):
-        site = spec.site(name)
-        aux = None if site.behaviour.kind == "softmax" else site.aux
-        clamp = (lambda p: None if p is None else dataclasses.replace(p, clamp=True))
-        return dataclasses.replace(site, poly=clamp(site.poly), aux=clamp(aux))
-
-    return model.clone(spec=spec.with_overrides({n: form(n) for n in model.site_names()}))
-
-
 def block_circuit(name: str, n_calibration: int, rounding: int) -> dict:
     """Compile the first encoder block of zoo entry `name`; the row of the record."""
     import jax
 
     from polyzoo import models, zoo
     from polyzoo.export import (CircuitTooWide, Knobs, QuantSpec, check_onnx, circuit_report,
-                                compile_onnx, to_onnx)
+                                compile_onnx, tfhe_form, to_onnx)
     from polyzoo.train import data
 
     entry = zoo.load(name)

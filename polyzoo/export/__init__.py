@@ -8,6 +8,7 @@
     RemoteClient(url, client_dir, key_dir)       # the client of `polyzoo serve` (HTTP)
     qat.quantized(fn, QuantSpec(bits=4))         # quantisation-aware training (fake quant, STE)
     export_model(resolve(name), out_dir, knobs)  # what `polyzoo export` runs
+    tfhe_form(model)                             # clamped polynomials, exact reciprocals
 
 Concrete is imported lazily inside the functions that need it.
 """
@@ -16,6 +17,7 @@ from polyzoo.export._compile import Circuit, CircuitTooWide, Knobs, compile_onnx
 from polyzoo.export import qat
 from polyzoo.export._quant_spec import QuantSpec
 from polyzoo.export import _protocol as protocol
+from polyzoo.export._form import tfhe_form
 from polyzoo.export._deploy import (Client, DeploymentError, Request, Response, Server,
                                     agreement, save_deployment)
 from polyzoo.export._pipeline import export_model
@@ -32,5 +34,5 @@ __all__ = [
     "format_sizes",
     "Client", "Server", "Request", "Response", "DeploymentError", "save_deployment",
     "agreement", "RemoteClient", "ServerError", "protocol",
-    "Source", "resolve", "default_knobs", "client_encoder", "export_model", "qat",
+    "Source", "resolve", "default_knobs", "client_encoder", "export_model", "qat", "tfhe_form",
 ]

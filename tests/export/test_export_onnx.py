@@ -167,3 +167,27 @@ def test_exact_vit_fails_at_its_first_norm():
     fn = functools.partial(model.apply, model.init(jax.random.key(0), x))
     with pytest.raises(UnsupportedOperation, match="LayerNorm at Vit/layer_0/norm1"):
         to_onnx(fn, x)
+
+
+def test_tfhe_form_clamps_the_polynomials_and_makes_the_reciprocals_exact():
+    """Same weights; each normaliser's reciprocal becomes one Div, every polynomial a clamp."""
+    from polyzoo import models
+    from polyzoo import nn as pnn
+    from polyzoo.export import tfhe_form
+
+    x = np.random.default_rng(0).uniform(size=(4, 28, 28, 1)).astype(np.float32)
+    spec = pnn.get_spec("polyzoo").replace(softmax=pnn.ATTENTION_MENU["2quad"])
+    model = models.create("vit-micro", spec=spec, num_classes=10)
+    variables = model.init(jax.random.key(0), x[:1])
+    model, variables = models.fold_batchnorms(model, variables)
+    form = tfhe_form(model)
+    for name in model.site_names():
+        site = form.spec.site(name)
+        assert all(p.clamp for p in site.polys().values()), name
+        if site.behaviour.kind == "softmax":
+            assert site.aux is None and model.spec.site(name).aux is not None
+    fn = functools.partial(form.apply, variables)
+    graph = to_onnx(fn, x[:1])
+    ops = [n.op_type for n in graph.graph.node]
+    assert ops.count("Div") == model.config.num_layers  # one reciprocal per attention
+    assert check_onnx(graph, fn, x) < 1e-4
