@@ -114,8 +114,7 @@ def convert_table(record: dict | None) -> str:
             return "not run"
         if "error" in part:
             return "**failed**: " + part["error"].split(": ", 1)[0]
-        lead = 100 * (part["accuracy"] - base)
-        return f"{pct(part['accuracy'])} ({lead:+.2f}{' **behind**' if lead <= 0 else ''})"
+        return f"{pct(part['accuracy'])} ({_lead(part['accuracy'], base)})"
 
     rows = ["| data | exact MiniLM | fully polynomial MiniLM | baseline, same split | measured |",
             "|---|---|---|---|---|"]
