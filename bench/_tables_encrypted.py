@@ -233,7 +233,8 @@ def scaling_table(record: dict | None) -> str:
         c, secs = r["config"], r.get("encrypted_s_per_image")
         runs = len(r.get("encrypted_runs_s") or [])
         if secs:
-            timing = f"**{secs:.1f}** (median of {runs - 1} after the first)"
+            after = "one image" if runs == 2 else f"median of {runs - 1}"
+            timing = f"**{secs:.1f}** ({after} after the first)"
         else:
             timing = "not run" + (f" (≈ {r['complexity'] * rate:,.0f} from its cost estimate)"
                                   if rate else "")

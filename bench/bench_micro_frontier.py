@@ -44,6 +44,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import tempfile
 import time
 
@@ -263,12 +264,14 @@ def mnist_inputs():
 
 def encrypted(circuit, xs, simulated, n: int) -> dict:
     """Key generation, then n images one after another: the first apart (it loads the keys),
-    the median of the others; each output compared with its simulation."""
+    the median of the others; each output compared with its simulation. The host's load
+    average before key generation is recorded: timings taken beside other work run slower."""
+    load = round(os.getloadavg()[0], 2)
     keygen = circuit.keygen()
     (figures,) = encrypted_in_turns(
         {"circuit": (lambda xb: circuit.predict(xb, fhe="execute"), xs, simulated)}, n,
         log=lambda line: print(line, flush=True)).values()
-    return {"keygen_seconds": round(keygen, 1), **figures}
+    return {"load_average_1min": load, "keygen_seconds": round(keygen, 1), **figures}
 
 
 def mlp_baseline(ds) -> dict:

@@ -16,7 +16,8 @@ smallest model up and are written after each (bench/results/micro_scaling.json);
 keeps the rows already measured at the same --steps-scale and measures again those that ran no
 encrypted image where this run would time one (so a run with --n-encrypted 0 can size every
 circuit while the host is busy, and a later one times the affordable ones on a quiet host;
-until then the record keeps the untimed row).
+until then the record keeps the untimed row) and those named by --again. Each timed row
+records the host's load average before its key generation.
 `bench/render_results.py` draws PBS, cost estimate and seconds per image against tokens
 (docs/img/micro-scaling.png).
 """
@@ -45,9 +46,12 @@ def main(argv=None) -> int:
                         help="encrypted images per configuration (0: compile and simulate only)")
     parser.add_argument("--encrypt-below", type=float, default=1e12,
                         help="run encrypted only circuits whose compiler cost estimate is "
-                             "below this (about 1e10 per second here)")
+                             "below this (0.4 to 1.2 s per 1e10 here)")
     parser.add_argument("--resume", action="store_true",
                         help="keep the rows already in the record at this --steps-scale")
+    parser.add_argument("--again", nargs="+", default=[], metavar="CONFIG",
+                        help="with --resume, measure these rows again (t4-w8-dot-client, ...), "
+                             "for instance rows timed while the host was busy")
     args = parser.parse_args(argv)
     configs = sorted((Config.parse(f"t{t}-w{w}-{a}-client") for t in args.tokens
                       for w in args.widths for a in args.attentions),
@@ -58,7 +62,11 @@ def main(argv=None) -> int:
     old = json.loads(path.read_text()) if args.resume and path.exists() else {}
     results = {k: v for k, v in old.get("results", {}).items()
                if v.get("steps_scale") == args.steps_scale}
-    redo = {k for k, v in results.items() if untimed(v, args)}
+    unknown = set(args.again) - {c.name for c in configs}
+    if unknown:
+        parser.error(f"--again names no configuration of this run: {', '.join(sorted(unknown))}"
+                     f" (names look like t4-w8-dot-client)")
+    redo = {k for k, v in results.items() if untimed(v, args)} | set(args.again)
 
     ds, inputs = mnist_inputs()
     for name, row in measure_missing(configs, results, ds, inputs, args, redo):
