@@ -137,8 +137,9 @@ def frontier_plot(record: dict | None) -> None:
 
 
 def scaling_plot(record: dict | None) -> None:
-    """docs/img/micro-scaling.png: PBS and compiler cost estimate against tokens, one line per
-    width and attention, and the measured seconds per image against the cost estimate."""
+    """docs/img/micro-scaling.png: PBS and encrypted seconds per image against tokens, one line
+    per width and attention (seconds not measured are estimated from the cost estimate at the
+    timed rows' median rate, hollow), and the measured seconds against the cost estimate."""
     if record is None:
         return
     plt = _pyplot()
@@ -149,6 +150,7 @@ def scaling_plot(record: dict | None) -> None:
     for r in record["results"].values():
         c = r["config"]
         groups.setdefault((c["width"], c["attention"]), []).append(r)
+    rate = record.get("seconds_per_cost")
     for (width, attention), rows in sorted(groups.items()):
         rows.sort(key=lambda r: r["config"]["tokens"])
         marker, ls = lines[attention]
@@ -156,13 +158,19 @@ def scaling_plot(record: dict | None) -> None:
                      label=f"width {width}, {attention}")
         tokens = [r["config"]["tokens"] for r in rows]
         axes[0].plot(tokens, [r["pbs"] for r in rows], **style)
-        axes[1].plot(tokens, [r["complexity"] for r in rows], **style)
+        seconds = [r.get("encrypted_s_per_image") or (rate and rate * r["complexity"])
+                   for r in rows]
+        axes[1].plot(tokens, seconds, **style)
+        estimated = [(t, s) for t, s, r in zip(tokens, seconds, rows)
+                     if s and not r.get("encrypted_s_per_image")]
+        if estimated:
+            axes[1].plot(*zip(*estimated), ls="none", marker=marker, color=style["color"],
+                         markerfacecolor="white")
         timed = [r for r in rows if r.get("encrypted_s_per_image")]
         if timed:
             axes[2].plot([r["complexity"] for r in timed],
                          [r["encrypted_s_per_image"] for r in timed], ls="none",
                          **{k: v for k, v in style.items() if k != "ls"})
-    rate = record.get("seconds_per_cost")
     if rate:  # the rate the table's estimates use
         costs = [r["complexity"] for r in record["results"].values()]
         span = [min(costs), max(costs)]
@@ -170,7 +178,8 @@ def scaling_plot(record: dict | None) -> None:
                      label=f"{1e10 * rate:.2f} s per 1e10 (median of the timed rows)")
         axes[2].legend(fontsize=7)
     axes[0].set(ylabel="PBS per image", title="table lookups against tokens")
-    axes[1].set(ylabel="Concrete's cost estimate", title="cost estimate against tokens")
+    axes[1].set(ylabel="encrypted seconds per image (2 cores)",
+                title="seconds against tokens (hollow: estimated from the cost)")
     axes[2].set(xlabel="Concrete's cost estimate", ylabel="encrypted seconds per image "
                 "(median, 2 cores)", xscale="log", yscale="log",
                 title="measured seconds against the cost estimate")

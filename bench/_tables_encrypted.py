@@ -219,6 +219,25 @@ def micro_bert_table(record: dict | None, manifest: dict) -> str:
     return "\n".join(rows)
 
 
+def _inhibitor_against_dot(rows: list[dict]) -> list[str]:
+    """Per size with both attentions timed: inhibitor / dot PBS, cost and seconds, and the
+    inhibitor's accuracy lead."""
+    by = {(r["config"]["tokens"], r["config"]["width"], r["config"]["attention"]): r
+          for r in rows}
+    out = []
+    for (t, w, a), inh in sorted(by.items()):
+        dot = by.get((t, w, "dot"))
+        if a != "inhibitor" or not dot or not (inh.get("encrypted_s_per_image")
+                                               and dot.get("encrypted_s_per_image")):
+            continue
+        lead = 100 * (inh["emulated_test_accuracy"] - dot["emulated_test_accuracy"])
+        out.append(f"{t}x{w} PBS {inh['pbs'] / dot['pbs']:.2f}x, cost "
+                   f"{inh['complexity'] / dot['complexity']:.2f}x, seconds "
+                   f"**{inh['encrypted_s_per_image'] / dot['encrypted_s_per_image']:.2f}x**, "
+                   f"{lead:+.2f}")
+    return out
+
+
 def scaling_table(record: dict | None) -> str:
     """PBS, widest lookup and seconds per image of every tokens x width x attention row."""
     if record is None:
@@ -242,6 +261,11 @@ def scaling_table(record: dict | None) -> str:
                    f"{r['attention_layers_pbs']:,} | {r['max_bit_width']} | "
                    f"{r['complexity']:.2e} | {timing} | {pct(r['emulated_test_accuracy'])} |")
     s = record["settings"]
+    pairs = _inhibitor_against_dot(rows)
+    if pairs:
+        out.append("\nInhibitor against dot-product attention at the same size (tokens x "
+                   "width; PBS, cost estimate and seconds, each a ratio; accuracy in "
+                   "points): " + "; ".join(pairs) + ".")
     if rate:
         out.append(f"\nSeconds in bold were measured. The other rows ran no encrypted image; "
                    "their seconds are estimates: the cost estimate times the median rate of "
@@ -249,5 +273,5 @@ def scaling_table(record: dict | None) -> str:
     out.append(f"\nFrom `bench/results/micro_scaling.json` ({when(record)}): every model "
                f"trained at {s['steps_scale']} of the zoo's budget, so the accuracies are not "
                "the frontier's; the sizes are.")
-    out.append("\n![PBS and cost against tokens, seconds against cost](../img/micro-scaling.png)")
+    out.append("\n![PBS and seconds against tokens, seconds against cost](../img/micro-scaling.png)")
     return "\n".join(out)
