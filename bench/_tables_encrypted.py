@@ -141,6 +141,13 @@ def peer_table(record: dict | None, manifest: dict) -> str:
     return "\n".join(rows)
 
 
+def _pbs_error_span(entries: list[dict], p_error: float = 1e-5) -> str:
+    """The span of PBS x p_error over the entries (polyzoo export's p_error by default)."""
+    bounds = sorted(e["pbs"] * p_error for e in entries)
+    return (f"{bounds[0]:.3f}" if bounds[0] == bounds[-1]
+            else f"{bounds[0]:.3f} to {bounds[-1]:.3f}")
+
+
 def latency_table(record: dict | None, manifest: dict) -> str:
     """bench_zoo_latency.py's record: the zoo's encrypted entries timed in turns."""
     if record is None:
@@ -165,7 +172,10 @@ def latency_table(record: dict | None, manifest: dict) -> str:
     return "\n".join(rows + [
         "", "Simulated: Concrete-ML's simulation of the compiled circuit on the first (n) test "
         "digits; drop: float forward of the stored network minus simulated. One image per entry "
-        "per round, in turns; the median leaves out the first. Record: "
+        "per round, in turns; the median leaves out the first. Encrypted = simulated counts "
+        "equal logits: the simulation draws PBS errors at the circuit's p_error as execution "
+        "does, so an image on which either run erred can differ (at most PBS x p_error per "
+        f"image, {_pbs_error_span(record['entries'])} here at p_error 1e-5). Record: "
         f"`bench/results/zoo_latency.json` ({when(record)})."])
 
 

@@ -1,7 +1,8 @@
 """How an encrypted micro ViT's cost grows with its tokens and width, for both attentions.
 
     .venv/bin/python bench/bench_micro_scaling.py [--tokens 4 8 16] [--widths 8 16 32]
-        [--steps-scale 0.25] [--n-sim 100] [--n-encrypted 3] [--encrypt-below 1e12] [--resume]
+        [--steps-scale 0.25] [--n-sim 100] [--n-encrypted 3] [--encrypt-below 1e12]
+        [--resume [--again CONFIG ...]]
 
 Every configuration t<TOKENS>-w<WIDTH>-<dot|inhibitor>-client of bench_micro_frontier (one
 layer, two heads, client embeds, the zoo's 6-bit grids and 7-bit rounding; 8 tokens are
@@ -9,17 +10,17 @@ patches of 14x7) is trained at --steps-scale of the zoo's budget (the circuit's 
 depend on how long it trained; the accuracies recorded do, so they are not the frontier's),
 compiled, simulated on the first --n-sim test digits and run encrypted on --n-encrypted
 (key generation, then the first image apart and the median of the others) when its compiler
-cost estimate is below --encrypt-below (the largest dot-product circuits would take hours per
-image on 2 cores). From the timed rows it prints the median seconds per unit of cost estimate,
-the rate at which the cost estimate converts to seconds on this host. Rows run from the
-smallest model up and are written after each (bench/results/micro_scaling.json); --resume
-keeps the rows already measured at the same --steps-scale and measures again those that ran no
-encrypted image where this run would time one (so a run with --n-encrypted 0 can size every
-circuit while the host is busy, and a later one times the affordable ones on a quiet host;
-until then the record keeps the untimed row) and those named by --again. Each timed row
-records the host's load average before its key generation.
-`bench/render_results.py` draws PBS, cost estimate and seconds per image against tokens
-(docs/img/micro-scaling.png).
+cost estimate is below --encrypt-below (the largest would take about 20 minutes per image
+on 2 cores by the estimate, more on slower hosts). From the timed rows it prints the median
+seconds per unit of cost estimate, the rate at which the cost estimate converts to seconds
+on this host. Rows run from the smallest model up and are written after each
+(bench/results/micro_scaling.json); --resume keeps the rows already measured at the same
+--steps-scale and measures again those that ran no encrypted image where this run would time
+one (so a run with --n-encrypted 0 can size every circuit while the host is busy, and a later
+one times the affordable ones on a quiet host; until then the record keeps the untimed row)
+and those named by --again. Each timed row records the host's load average before its key
+generation. `bench/render_results.py` draws PBS and seconds per image against tokens and the
+seconds against the cost estimate (docs/img/micro-scaling.png).
 """
 from __future__ import annotations
 

@@ -28,7 +28,8 @@ Metric:   77.85% test accuracy (1,309 snippets, float forward of the stored netw
           bench/bench_micro_bert.py: 77.77% simulated over the whole test split, 5,536 PBS,
           136.9 s per sentence (median of 5 after the first), 6 of 6 encrypted outputs
           equal to the simulation; on a later host, in turns with -client-proj, 77.85%
-          simulated and 102.9 s. Card: models/cards/bert-micro-sentiment-inhibitor-q4-b5.md
+          simulated and 102.9 s; on a host 2.0x faster, 77.77% and 51.0 s.
+          Card: models/cards/bert-micro-sentiment-inhibitor-q4-b5.md
 """
 import dataclasses
 
