@@ -32,7 +32,8 @@ DEFAULT_ENTRY = "vit-micro-mnist-inhibitor-w24-q4-b5"  # the zoo's fastest encry
 
 def polyzoo_side(entry: str, n_sim: int):
     """(figures, Concrete-ML module, circuit inputs of the test split, their simulation)."""
-    from polyzoo.export import compile_onnx, default_knobs, resolve, simulate_batched, to_onnx
+    from polyzoo.export import (circuit_report, compile_onnx, default_knobs, resolve,
+                                simulate_batched, to_onnx)
     from polyzoo.zoo.registry import read_manifest
 
     source = resolve(entry)
@@ -50,7 +51,8 @@ def polyzoo_side(entry: str, n_sim: int):
            "simulate_s": round(time.perf_counter() - t0, 1),
            "simulated_accuracy": accuracy(simulated, y), "n_sim": int(len(y)),
            "pbs": int(stats["programmable_bootstrap_count"]),
-           "max_bit_width": int(circuit.fhe_circuit.graph.maximum_integer_bit_width())}
+           "max_bit_width": int(circuit.fhe_circuit.graph.maximum_integer_bit_width()),
+           "sample_error_bound": circuit_report(circuit).sample_error_bound}
     return row, circuit.module, x, simulated
 
 
