@@ -278,10 +278,14 @@ def scaling_table(record: dict | None) -> str:
         out.append("\nInhibitor against dot-product attention at the same size (tokens x "
                    "width; PBS, cost estimate and seconds, each a ratio; accuracy in "
                    "points): " + "; ".join(pairs) + ".")
-    if rate:
+    untimed = sum(not r.get("encrypted_s_per_image") for r in rows)
+    if rate and untimed:
         out.append(f"\nSeconds in bold were measured. The other rows ran no encrypted image; "
                    "their seconds are estimates: the cost estimate times the median rate of "
                    f"the timed rows ({1e10 * rate:.2f} s per 1e10).")
+    elif rate:
+        out.append(f"\nEvery row was timed; seconds per image over the cost estimate, median "
+                   f"of the rows: {1e10 * rate:.2f} s per 1e10.")
     out.append(f"\nFrom `bench/results/micro_scaling.json` ({when(record)}): every model "
                f"trained at {s['steps_scale']} of the zoo's budget, so the accuracies are not "
                "the frontier's; the sizes are.")
