@@ -278,14 +278,16 @@ def scaling_table(record: dict | None) -> str:
         out.append("\nInhibitor against dot-product attention at the same size (tokens x "
                    "width; PBS, cost estimate and seconds, each a ratio; accuracy in "
                    "points): " + "; ".join(pairs) + ".")
-    untimed = sum(not r.get("encrypted_s_per_image") for r in rows)
-    if rate and untimed:
+    rates = [1e10 * r["encrypted_s_per_image"] / r["complexity"] for r in rows
+             if r.get("encrypted_s_per_image")]
+    spread = f"{min(rates):.2f} to {max(rates):.2f}" if rates else ""
+    if rate and len(rates) < len(rows):
         out.append(f"\nSeconds in bold were measured. The other rows ran no encrypted image; "
                    "their seconds are estimates: the cost estimate times the median rate of "
-                   f"the timed rows ({1e10 * rate:.2f} s per 1e10).")
+                   f"the timed rows ({1e10 * rate:.2f} s per 1e10; {spread} across them).")
     elif rate:
-        out.append(f"\nEvery row was timed; seconds per image over the cost estimate, median "
-                   f"of the rows: {1e10 * rate:.2f} s per 1e10.")
+        out.append(f"\nEvery row was timed. Seconds per image over the cost estimate: "
+                   f"{spread} s per 1e10 across the rows, median {1e10 * rate:.2f}.")
     out.append(f"\nFrom `bench/results/micro_scaling.json` ({when(record)}): every model "
                f"trained at {s['steps_scale']} of the zoo's budget, so the accuracies are not "
                "the frontier's; the sizes are.")

@@ -107,7 +107,7 @@ def block_circuit(name: str, n_calibration: int, rounding: int) -> dict:
             "bit_width_per_layer": report.bit_width_per_layer,
             "pbs_per_polynomial_size": {str(k): v for k, v in
                                         sorted(report.pbs_per_polynomial_size.items())},
-            "complexity": float(circuit.fhe_circuit.statistics["complexity"]),
+            "complexity": report.cost_estimate,
             "compile_seconds": round(report.compile_seconds, 1), "knobs": report.knobs}
 
 

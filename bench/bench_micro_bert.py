@@ -70,7 +70,7 @@ def measure(name: str, n_sim: int | None) -> tuple[dict, object, np.ndarray, np.
         "pbs_per_polynomial_size": {str(k): v for k, v in
                                     sorted(report.pbs_per_polynomial_size.items())},
         "compile_seconds": round(report.compile_seconds, 1), "knobs": report.knobs,
-        "compiler_complexity": float(circuit.fhe_circuit.statistics["complexity"]),
+        "compiler_complexity": report.cost_estimate,
         "p_error": report.p_error, "sample_error_bound": report.sample_error_bound,
     }
     return row, circuit, xs, simulated

@@ -224,7 +224,7 @@ def measure(config: Config, ds, inputs, *, steps_scale: float, n_sim: int, n_enc
         "bit_width_per_layer": report.bit_width_per_layer,
         "pbs_per_polynomial_size": {str(k): v for k, v in
                                     sorted(report.pbs_per_polynomial_size.items())},
-        "complexity": float(circuit.fhe_circuit.statistics["complexity"]),
+        "complexity": report.cost_estimate,
         "compile_seconds": round(report.compile_seconds, 1), "knobs": report.knobs,
     }
     if n_encrypted and (encrypt_below is None or row["complexity"] < encrypt_below):

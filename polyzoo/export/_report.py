@@ -21,6 +21,10 @@ class CircuitReport:
     pbs: int                          # programmable bootstraps per sample (compiler statistics)
     pbs_per_layer: dict[str, int]     # by Flax module path (MLIR lookups); see layer_statistics
     max_bit_width: int                # widest integer in the circuit
+    # Concrete's cost estimate of one sample (its optimizer's "complexity"): encrypted seconds
+    # per sample are proportional to it on a given host, far more than to the PBS count, since
+    # wider lookups cost more per PBS (docs/results/encrypted.md, "How the cost grows").
+    cost_estimate: float
     # PBS by the polynomial size of their parameters: Concrete picks it by the width of the
     # lookup's input, and wider polynomials cost more per PBS: much of the latency is here
     pbs_per_polynomial_size: dict[int, int]
@@ -57,6 +61,7 @@ class CircuitReport:
         lines = [f"PBS per sample     {self.pbs}  (by polynomial size: "
                  f"{format_sizes(self.pbs_per_polynomial_size)})",
                  f"max bit-width      {self.max_bit_width}",
+                 f"cost estimate      {self.cost_estimate:.3g}  (encrypted seconds follow it)",
                  f"compile            {self.compile_seconds:.1f} s"]
         if self.keygen_seconds is not None:
             lines.append(f"key generation     {self.keygen_seconds:.1f} s")
@@ -181,6 +186,7 @@ def circuit_report(circuit: Circuit, float_fn=None, x_test: np.ndarray | None = 
         pbs_per_layer=pbs_layers,
         pbs_per_polynomial_size=pbs_per_polynomial_size(stats),
         max_bit_width=int(circuit.fhe_circuit.graph.maximum_integer_bit_width()),
+        cost_estimate=float(stats["complexity"]),
         bit_width_per_layer=bit_layers,
         key_bytes={"secret": int(stats["size_of_secret_keys"]),
                    "bootstrap": int(stats["size_of_bootstrap_keys"]),

@@ -46,6 +46,7 @@ def test_report(tiny):
     assert {"TinyMLP/fc1", "TinyMLP/fc2"} <= set(report.pbs_per_layer)
     assert report.pbs_per_layer["TinyMLP/fc1"] == 4  # one lookup per hidden unit
     assert 0 < report.max_bit_width <= 16
+    assert report.cost_estimate > 0 and "cost estimate" in report.summary()
     assert all(v > 0 for v in report.key_bytes.values())
     assert report.float_accuracy == 1.0  # labels are the float model's own predictions
     assert 0.5 < report.simulated_accuracy <= 1.0
