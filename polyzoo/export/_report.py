@@ -22,7 +22,7 @@ class CircuitReport:
     pbs_per_layer: dict[str, int]     # by Flax module path (MLIR lookups); see layer_statistics
     max_bit_width: int                # widest integer in the circuit
     # Concrete's cost estimate of one sample (its optimizer's "complexity"): encrypted seconds
-    # per sample are proportional to it on a given host, far more than to the PBS count, since
+    # per sample are close to proportional to it on a given host, unlike the PBS count, since
     # wider lookups cost more per PBS (docs/results/encrypted.md, "How the cost grows").
     cost_estimate: float
     # PBS by the polynomial size of their parameters: Concrete picks it by the width of the
