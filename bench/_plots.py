@@ -151,7 +151,7 @@ def scaling_plot(record: dict | None) -> None:
         c = r["config"]
         groups.setdefault((c["width"], c["attention"]), []).append(r)
     rate = record.get("seconds_per_cost")
-    any_estimated = False
+    untimed = any(not r.get("encrypted_s_per_image") for r in record["results"].values())
     for (width, attention), rows in sorted(groups.items()):
         rows.sort(key=lambda r: r["config"]["tokens"])
         marker, ls = lines[attention]
@@ -165,7 +165,6 @@ def scaling_plot(record: dict | None) -> None:
         estimated = [(t, s) for t, s, r in zip(tokens, seconds, rows)
                      if s and not r.get("encrypted_s_per_image")]
         if estimated:
-            any_estimated = True
             axes[1].plot(*zip(*estimated), ls="none", marker=marker, color=style["color"],
                          markerfacecolor="white")
         timed = [r for r in rows if r.get("encrypted_s_per_image")]
@@ -182,7 +181,7 @@ def scaling_plot(record: dict | None) -> None:
     axes[0].set(ylabel="PBS per image", title="table lookups against tokens")
     axes[1].set(ylabel="encrypted seconds per image (2 cores)",
                 title="seconds against tokens" + (" (hollow: estimated from the cost)"
-                                                  if any_estimated else ""))
+                                                  if rate and untimed else ""))
     axes[2].set(xlabel="Concrete's cost estimate", ylabel="encrypted seconds per image "
                 "(median, 2 cores)", xscale="log", yscale="log",
                 title="measured seconds against the cost estimate")
